@@ -1,0 +1,114 @@
+//! Which kernel headers redbpf-probes' bindgen runs over.
+//!
+//! Precedence: `KERNEL_SOURCE` (a headers tree, or a directory with `build`/`source`), then
+//! `KERNEL_VERSION` (`/lib/modules/<version>/{build,source}`), then `--kernel-headers`, then
+//! the project's `kernel-headers/bookworm` fetched by `make kernel-headers` (looked up from
+//! the probe crate upwards), then the running kernel's `/lib/modules/$(uname -r)`.
+
+use std::path::{Path, PathBuf};
+
+const KCONFIG: &str = "include/linux/kconfig.h";
+const VERSION_H: &str = "include/generated/uapi/linux/version.h";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HeadersError {
+    #[error(
+        "kernel headers at {path} are incomplete: no {missing} (set KERNEL_SOURCE to a kernel \
+         headers tree, or run `make kernel-headers`)"
+    )]
+    Incomplete { path: PathBuf, missing: &'static str },
+    #[error(
+        "no kernel headers found: set KERNEL_SOURCE=/path/to/headers or KERNEL_VERSION=x.y.z, \
+         or run `make kernel-headers` in this project (tried: {tried})"
+    )]
+    NotFound { tried: String },
+}
+
+/// What to hand to redbpf-probes' build script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Headers {
+    Source(PathBuf),
+    Version(String),
+}
+
+/// Checks that `dir` is a tree bpf-sys accepts: either itself a headers tree, or a directory
+/// holding `build` (generated headers) and `source` (the common tree).
+pub fn validate(dir: &Path) -> Result<(), HeadersError> {
+    let has = |p: &Path| p.is_file();
+    let split = has(&dir.join("source").join(KCONFIG)) || has(&dir.join("build").join(KCONFIG));
+    if split {
+        let build_ok = has(&dir.join("build").join(VERSION_H)) || has(&dir.join("source").join(VERSION_H));
+        return if build_ok {
+            Ok(())
+        } else {
+            Err(HeadersError::Incomplete { path: dir.join("build"), missing: VERSION_H })
+        };
+    }
+    if !has(&dir.join(KCONFIG)) {
+        return Err(HeadersError::Incomplete { path: dir.to_owned(), missing: KCONFIG });
+    }
+    Ok(())
+}
+
+pub fn resolve(explicit: Option<&Path>, crate_dir: &Path) -> Result<Headers, HeadersError> {
+    if let Some(src) = std::env::var_os("KERNEL_SOURCE").filter(|s| !s.is_empty()) {
+        let path = PathBuf::from(src);
+        validate(&path)?;
+        return Ok(Headers::Source(path));
+    }
+    if let Ok(version) = std::env::var("KERNEL_VERSION") {
+        if !version.is_empty() {
+            validate(&Path::new("/lib/modules").join(&version))?;
+            return Ok(Headers::Version(version));
+        }
+    }
+    if let Some(dir) = explicit {
+        validate(dir)?;
+        return Ok(Headers::Source(dir.to_owned()));
+    }
+    let mut tried = Vec::new();
+    for dir in crate_dir.ancestors() {
+        let candidate = dir.join("kernel-headers").join("bookworm");
+        if candidate.exists() {
+            validate(&candidate)?;
+            return Ok(Headers::Source(candidate));
+        }
+    }
+    tried.push("kernel-headers/bookworm above the crate".to_string());
+    if let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+        let dir = Path::new("/lib/modules").join(release.trim());
+        if validate(&dir).is_ok() {
+            return Ok(Headers::Version(release.trim().to_string()));
+        }
+        tried.push(dir.display().to_string());
+    }
+    Err(HeadersError::NotFound { tried: tried.join(", ") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "").unwrap();
+    }
+
+    #[test]
+    fn split_and_flat_trees() {
+        let tmp = std::env::temp_dir().join(format!("cargo-bpf-headers-{}", std::process::id()));
+        let split = tmp.join("split");
+        touch(&split.join("source").join(KCONFIG));
+        let err = validate(&split).unwrap_err().to_string();
+        assert!(err.contains("version.h") && err.contains("make kernel-headers"), "{err}");
+        touch(&split.join("build").join(VERSION_H));
+        validate(&split).unwrap();
+
+        let flat = tmp.join("flat");
+        let err = validate(&flat).unwrap_err().to_string();
+        assert!(err.contains(&flat.display().to_string()), "{err}");
+        touch(&flat.join(KCONFIG));
+        validate(&flat).unwrap();
+        std::fs::remove_dir_all(tmp).unwrap();
+    }
+}
