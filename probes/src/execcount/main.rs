@@ -1,6 +1,7 @@
 //! Counts execve calls in an Array map (the cilium kprobe example).
 #![no_std]
 #![no_main]
+#![allow(static_mut_refs)]
 use redbpf_probes::kprobe::prelude::*;
 
 program!(0xFFFFFFFE, "GPL");
