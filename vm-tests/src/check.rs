@@ -1,0 +1,413 @@
+//! Host-side judgement of one scenario's console output against its [`Expect`].
+
+use serde_json::Value;
+
+use crate::console::StepOutput;
+use crate::scenario::{Expect, Scenario, Workload, EXEC_PROGRAMS};
+
+/// The verdict on one scenario on one kernel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub scenario: &'static str,
+    /// `attached` lines seen.
+    pub attached: usize,
+    /// `event` lines seen (the hit count for the selftest).
+    pub events: u64,
+    pub elapsed: Option<f64>,
+    pub failures: Vec<String>,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+fn type_of(v: &Value) -> &str {
+    v.get("type").and_then(Value::as_str).unwrap_or("")
+}
+
+pub fn check(s: &Scenario, out: Option<&StepOutput>) -> Outcome {
+    let mut o = Outcome {
+        scenario: s.name,
+        attached: 0,
+        events: 0,
+        elapsed: None,
+        failures: Vec::new(),
+    };
+    let Some(out) = out else {
+        o.failures
+            .push("no output: the guest never started this scenario".to_owned());
+        return o;
+    };
+    o.elapsed = out.elapsed();
+    match out.exit() {
+        None => o
+            .failures
+            .push("no VMTEST-END: the guest stopped during this scenario".to_owned()),
+        Some("0") => {}
+        Some(other) => o.failures.push(format!("exit={other} (expected 0)")),
+    }
+    let mut lines = Vec::new();
+    for (i, l) in out.stdout.iter().enumerate() {
+        match serde_json::from_str::<Value>(l) {
+            Ok(v) if v.is_object() && !type_of(&v).is_empty() => lines.push(v),
+            Ok(_) => o.failures.push(format!(
+                "stdout line {} is JSON but not an object with a \"type\": {l}",
+                i + 1
+            )),
+            Err(e) => o
+                .failures
+                .push(format!("stdout line {} is not JSON ({e}): {l}", i + 1)),
+        }
+    }
+    for v in lines.iter().filter(|v| type_of(v) == "error") {
+        o.failures.push(format!("error line: {v}"));
+    }
+    o.attached = lines.iter().filter(|v| type_of(v) == "attached").count();
+    if o.attached != s.attached {
+        o.failures.push(format!(
+            "{} program(s) attached, expected {}",
+            o.attached, s.attached
+        ));
+    }
+    if !out.kprobe_events.is_empty() {
+        o.failures.push(format!(
+            "kprobe_events not empty after exit: {}",
+            out.kprobe_events.join(" | ")
+        ));
+    }
+    let events: Vec<&Value> = lines.iter().filter(|v| type_of(v) == "event").collect();
+    o.events = events.len() as u64;
+    let expected_execs = s.workload.expected_execs();
+    match s.expect {
+        Expect::SelftestHits => {
+            let hits = lines
+                .iter()
+                .find(|v| type_of(v) == "selftest")
+                .and_then(|v| v.get("hits"))
+                .and_then(Value::as_u64);
+            match hits {
+                None => o.failures.push("no selftest line with hits".to_owned()),
+                Some(h) => {
+                    o.events = h;
+                    if h != expected_execs {
+                        o.failures.push(format!(
+                            "kprobe hit {h} times, expected exactly {expected_execs} execs"
+                        ));
+                    }
+                }
+            }
+        }
+        Expect::ExecCount => {
+            let maps: Vec<&Value> = lines.iter().filter(|v| type_of(v) == "map").collect();
+            let found = maps.iter().any(|m| {
+                let mut nums = Vec::new();
+                collect_values(m, false, &mut nums);
+                nums.contains(&expected_execs) || nums.iter().sum::<u64>() == expected_execs
+            });
+            if !found {
+                o.failures.push(format!(
+                    "no map dump holds the count {expected_execs}; map lines: {}",
+                    if maps.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        maps.iter()
+                            .map(|m| m.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" | ")
+                    }
+                ));
+            }
+        }
+        Expect::ExecSnoop => check_execsnoop(s.workload, &events, &mut o.failures),
+        Expect::TcpConnect => check_tcpconnect(s.workload, &events, &mut o.failures),
+    }
+    o
+}
+
+/// The numbers under `value`/`values` keys (at any depth) of a map dump; `inside` is true
+/// below such a key.
+fn collect_values(v: &Value, inside: bool, out: &mut Vec<u64>) {
+    match v {
+        Value::Number(n) if inside => out.extend(n.as_u64()),
+        Value::Array(a) => a.iter().for_each(|x| collect_values(x, inside, out)),
+        Value::Object(m) => {
+            for (k, x) in m {
+                let under = inside || matches!(k.as_str(), "value" | "values");
+                if k != "key" && k != "cpu" {
+                    collect_values(x, under, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn check_execsnoop(w: Workload, events: &[&Value], failures: &mut Vec<String>) {
+    let Workload::Exec { rounds } = w else {
+        failures.push("execsnoop needs the exec workload".to_owned());
+        return;
+    };
+    let expected = w.expected_execs();
+    if events.len() as u64 != expected {
+        failures.push(format!(
+            "{} events, expected exactly {expected} (the workload's execs)",
+            events.len()
+        ));
+    }
+    for p in EXEC_PROGRAMS {
+        let mine: Vec<&&Value> = events
+            .iter()
+            .filter(|e| e["data"]["filename"].as_str() == Some(p.path))
+            .collect();
+        if mine.len() as u32 != rounds {
+            failures.push(format!(
+                "{} events with filename {}, expected {rounds}",
+                mine.len(),
+                p.path
+            ));
+        }
+        for e in mine {
+            let Some(argv) = e["data"]["argv"].as_array() else {
+                continue;
+            };
+            let argv: Vec<&str> = argv.iter().filter_map(Value::as_str).collect();
+            // A probe may cap the number of arguments it copies, never change them.
+            let n = argv.len().min(p.argv.len());
+            if argv.is_empty() || argv[..n] != p.argv[..n] || argv.len() > p.argv.len() {
+                failures.push(format!(
+                    "event for {} has argv {argv:?}, expected {:?}",
+                    p.path, p.argv
+                ));
+            }
+        }
+    }
+    let unknown: Vec<String> = events
+        .iter()
+        .filter(|e| {
+            let f = e["data"]["filename"].as_str();
+            !EXEC_PROGRAMS.iter().any(|p| Some(p.path) == f)
+        })
+        .map(|e| e.to_string())
+        .collect();
+    if !unknown.is_empty() {
+        failures.push(format!(
+            "events that are not the workload's: {}",
+            unknown.join(" | ")
+        ));
+    }
+}
+
+/// Whether an event's data mentions a destination of 127.0.0.1:`port`, in any of the
+/// usual encodings (host or network byte order integers, dotted string, "ip:port").
+fn is_loopback_connect(data: &Value, port: u16) -> bool {
+    let mut nums = Vec::new();
+    let mut strings = Vec::new();
+    fn walk<'a>(v: &'a Value, nums: &mut Vec<u64>, strings: &mut Vec<&'a str>) {
+        match v {
+            Value::Number(n) => nums.extend(n.as_u64()),
+            Value::String(s) => strings.push(s),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, nums, strings)),
+            Value::Object(m) => m.values().for_each(|x| walk(x, nums, strings)),
+            _ => {}
+        }
+    }
+    walk(data, &mut nums, &mut strings);
+    let port_ok = nums.contains(&u64::from(port))
+        || nums.contains(&u64::from(port.swap_bytes()))
+        || strings.iter().any(|s| s.ends_with(&format!(":{port}")));
+    let addr_ok = nums.contains(&0x7f00_0001)
+        || nums.contains(&0x0100_007f)
+        || strings.iter().any(|s| s.contains("127.0.0.1"));
+    port_ok && addr_ok
+}
+
+fn check_tcpconnect(w: Workload, events: &[&Value], failures: &mut Vec<String>) {
+    let Workload::TcpConnect { port, connects } = w else {
+        failures.push("tcpconnect needs the tcp_connect workload".to_owned());
+        return;
+    };
+    let matching = events
+        .iter()
+        .filter(|e| is_loopback_connect(&e["data"], port))
+        .count();
+    if matching as u32 != connects {
+        failures.push(format!(
+            "{matching} events for a connect to 127.0.0.1:{port}, expected {connects}; events: {}",
+            events
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ));
+    }
+    if events.len() != matching {
+        failures.push(format!(
+            "{} events besides the workload's connects",
+            events.len() - matching
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::CATALOGUE;
+
+    #[track_caller]
+    fn scenario(name: &str) -> Scenario {
+        *CATALOGUE.iter().find(|s| s.name == name).unwrap()
+    }
+
+    fn output(stdout: &[String]) -> StepOutput {
+        StepOutput {
+            stdout: stdout.to_vec(),
+            end: Some("exit=0 elapsed=1.5".to_owned()),
+            ..Default::default()
+        }
+    }
+
+    fn attached() -> String {
+        r#"{"type":"attached","object":"x","program":"p"}"#.to_owned()
+    }
+
+    fn exec_event(path: &str, argv: &[&str]) -> String {
+        serde_json::json!({
+            "type": "event", "object": "execsnoop", "map": "EVENTS", "cpu": 0,
+            "data": {"pid": 42, "comm": "vm-tests", "filename": path, "argv": argv},
+        })
+        .to_string()
+    }
+
+    fn snoop_lines() -> Vec<String> {
+        let mut v = vec![attached()];
+        for _ in 0..3 {
+            for p in EXEC_PROGRAMS {
+                v.push(exec_event(p.path, p.argv));
+            }
+        }
+        v.push(r#"{"type":"summary","events":6}"#.to_owned());
+        v
+    }
+
+    #[test]
+    fn execsnoop_exact_events_pass() {
+        let o = check(&scenario("execsnoop"), Some(&output(&snoop_lines())));
+        assert!(o.ok(), "{:?}", o.failures);
+        assert_eq!((o.attached, o.events, o.elapsed), (1, 6, Some(1.5)));
+    }
+
+    #[test]
+    fn execsnoop_extra_missing_and_wrong_argv_fail() {
+        let mut lines = snoop_lines();
+        lines.push(exec_event("/bin/sh", &["sh"]));
+        let o = check(&scenario("execsnoop"), Some(&output(&lines)));
+        assert!(
+            o.failures.iter().any(|f| f.contains("7 events")),
+            "{:?}",
+            o.failures
+        );
+        assert!(o.failures.iter().any(|f| f.contains("not the workload's")));
+
+        let mut lines = snoop_lines();
+        lines.remove(1);
+        let o = check(&scenario("execsnoop"), Some(&output(&lines)));
+        assert!(o
+            .failures
+            .iter()
+            .any(|f| f.contains("with filename /bin/true, expected 3")));
+
+        let mut lines = snoop_lines();
+        lines[1] = exec_event("/bin/true", &["true", "wrong"]);
+        let o = check(&scenario("execsnoop"), Some(&output(&lines)));
+        assert!(
+            o.failures.iter().any(|f| f.contains("argv")),
+            "{:?}",
+            o.failures
+        );
+
+        // A probe that copies only the first two arguments is fine.
+        let mut lines = snoop_lines();
+        lines[1] = exec_event("/bin/true", &["true", "vmtest-exec"]);
+        assert!(check(&scenario("execsnoop"), Some(&output(&lines))).ok());
+    }
+
+    #[test]
+    fn common_failures() {
+        let s = scenario("execsnoop");
+        assert!(!check(&s, None).ok());
+        let mut out = output(&snoop_lines());
+        out.end = None;
+        assert!(check(&s, Some(&out)).failures[0].contains("VMTEST-END"));
+        let mut out = output(&snoop_lines());
+        out.end = Some("exit=1".into());
+        assert!(check(&s, Some(&out)).failures[0].contains("exit=1"));
+        let mut out = output(&snoop_lines());
+        out.kprobe_events
+            .push("p:kprobes/p___x64_sys_execve __x64_sys_execve".into());
+        assert!(check(&s, Some(&out)).failures[0].contains("kprobe_events"));
+        let mut lines = snoop_lines();
+        lines.push("garbage".into());
+        lines.push(r#"{"type":"error","message":"attach failed"}"#.into());
+        let f = check(&s, Some(&output(&lines))).failures;
+        assert!(f.iter().any(|f| f.contains("not JSON")), "{f:?}");
+        assert!(f.iter().any(|f| f.contains("attach failed")), "{f:?}");
+        let f = check(&s, Some(&output(&snoop_lines()[1..]))).failures;
+        assert!(
+            f.iter().any(|f| f.contains("0 program(s) attached")),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn execcount_map_value() {
+        let s = scenario("execcount");
+        let map =
+            r#"{"type":"map","object":"execcount","map":"COUNT","entries":[{"key":0,"value":6}]}"#;
+        let o = check(&s, Some(&output(&[attached(), map.to_owned()])));
+        assert!(o.ok(), "{:?}", o.failures);
+        // Per-CPU values add up.
+        let map = r#"{"type":"map","map":"COUNT","entries":[{"key":6,"values":[{"cpu":6,"value":2},{"cpu":1,"value":4}]}]}"#;
+        assert!(check(&s, Some(&output(&[attached(), map.to_owned()]))).ok());
+        // The key or cpu being 6 is no count.
+        let map = r#"{"type":"map","map":"COUNT","entries":[{"key":6,"value":5}]}"#;
+        let o = check(&s, Some(&output(&[attached(), map.to_owned()])));
+        assert!(o.failures[0].contains("count 6"), "{:?}", o.failures);
+    }
+
+    #[test]
+    fn selftest_hits() {
+        let s = scenario("kprobe-selftest");
+        let ok = [attached(), r#"{"type":"selftest","hits":6}"#.to_owned()];
+        let o = check(&s, Some(&output(&ok)));
+        assert!(o.ok(), "{:?}", o.failures);
+        assert_eq!(o.events, 6);
+        let bad = [attached(), r#"{"type":"selftest","hits":7}"#.to_owned()];
+        assert!(!check(&s, Some(&output(&bad))).ok());
+    }
+
+    #[test]
+    fn tcpconnect_encodings() {
+        let s = scenario("tcpconnect");
+        let ev = |data: Value| serde_json::json!({"type": "event", "data": data}).to_string();
+        let lines = [
+            attached(),
+            attached(),
+            ev(serde_json::json!({"daddr": "127.0.0.1", "dport": 4242})),
+            ev(serde_json::json!({"daddr": 0x0100_007f_u32, "dport": 4242u16.swap_bytes()})),
+        ];
+        let o = check(&s, Some(&output(&lines)));
+        assert!(o.ok(), "{:?}", o.failures);
+        let lines = [
+            attached(),
+            attached(),
+            ev(serde_json::json!({"daddr": "10.0.0.1", "dport": 4242})),
+        ];
+        let f = check(&s, Some(&output(&lines))).failures;
+        assert!(
+            f.iter().any(|f| f.contains("0 events for a connect")),
+            "{f:?}"
+        );
+    }
+}

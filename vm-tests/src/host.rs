@@ -1,0 +1,175 @@
+//! The host side: check the inputs, build the initramfs once, boot every kernel, check
+//! every scenario's output and print the table.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::assets::{self, Cache, KernelSpec};
+use crate::check::{self, Outcome};
+use crate::console;
+use crate::elf;
+use crate::initramfs::{self, Contents};
+use crate::qemu::{self, VmConfig};
+use crate::report::{self, KernelReport};
+use crate::scenario::{self, LoaderTiming, Probe, Scenario, GUEST_OBJECTS};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub kernels: Vec<KernelSpec>,
+    pub scenarios: Vec<Scenario>,
+    pub loader: Option<PathBuf>,
+    pub objects: Option<PathBuf>,
+    pub guest_bin: PathBuf,
+    pub cache: Cache,
+    pub vm: VmConfig,
+    pub timing: LoaderTiming,
+}
+
+/// Checks every input up front, so a missing one fails before any download or boot.
+fn contents(o: &Options) -> Result<Contents> {
+    elf::check_static(&o.guest_bin).context(
+        "the guest driver (this binary unless --guest-bin) must be static; build vm-tests with \
+         RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu -p vm-tests",
+    )?;
+    let needs_loader: Vec<_> = o
+        .scenarios
+        .iter()
+        .filter(|s| s.needs_loader())
+        .map(|s| s.name)
+        .collect();
+    let mut loader = None;
+    let mut objects: Vec<(String, PathBuf)> = Vec::new();
+    let mut plan = Vec::new();
+    if !needs_loader.is_empty() {
+        let why = format!("scenarios {} need it", needs_loader.join(", "));
+        let path = o.loader.clone().with_context(|| {
+            format!("no loader binary: pass --loader PATH or set VMTESTS_LOADER ({why})")
+        })?;
+        if !path.is_file() {
+            bail!("loader binary {} does not exist ({why})", path.display());
+        }
+        elf::check_static(&path)?;
+        loader = Some(path);
+        if o.objects.is_none() {
+            bail!("no probe object directory: pass --objects DIR or set VMTESTS_OBJECTS ({why})");
+        }
+    }
+    for s in &o.scenarios {
+        let mut guest_paths = Vec::new();
+        if let Probe::Loader {
+            objects: wanted, ..
+        } = s.probe
+        {
+            let dir = o.objects.as_deref().context("no --objects")?;
+            for names in wanted {
+                let host = scenario::find_object(dir, names)
+                    .with_context(|| format!("scenario {}", s.name))?;
+                let file = host
+                    .file_name()
+                    .context("object without a file name")?
+                    .to_string_lossy()
+                    .into_owned();
+                guest_paths.push(format!("{GUEST_OBJECTS}/{file}"));
+                if !objects.iter().any(|(f, _)| *f == file) {
+                    objects.push((file, host));
+                }
+            }
+        }
+        plan.push(scenario::step(s, &guest_paths, o.timing));
+    }
+    Ok(Contents {
+        busybox: assets::fetch_busybox(&o.cache)?,
+        guest_bin: o.guest_bin.clone(),
+        loader,
+        objects,
+        plan,
+    })
+}
+
+/// Runs everything; Ok(true) when every scenario passed on every kernel.
+pub fn run(o: &Options) -> Result<bool> {
+    let contents = contents(o)?;
+    let work = tempfile::Builder::new()
+        .prefix("vm-tests-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    let initrd = work.path().join("initramfs.cpio");
+    let size = initramfs::build(&contents, &initrd)?;
+    eprintln!(
+        "vm-tests: initramfs {:.1} MiB, {} scenario(s): {}",
+        size as f64 / (1 << 20) as f64,
+        o.scenarios.len(),
+        o.scenarios
+            .iter()
+            .map(|s| s.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut reports = Vec::new();
+    for spec in &o.kernels {
+        let kernel = assets::fetch_kernel(spec, &o.cache)?;
+        let label = format!("linux {}", spec.series);
+        eprintln!(
+            "vm-tests: booting {} ({}, {:?})",
+            kernel.package,
+            kernel.vmlinuz.display(),
+            o.vm.accel
+        );
+        let vm = qemu::boot(&kernel.vmlinuz, &initrd, &o.vm, &label)
+            .with_context(|| format!("kernel {}", kernel.package))?;
+        let parsed = console::parse(&vm.console);
+        let outcomes: Vec<Outcome> = o
+            .scenarios
+            .iter()
+            .map(|s| check::check(s, parsed.steps.get(s.name)))
+            .collect();
+        let mut problems = Vec::new();
+        match (&vm.marker, vm.timed_out) {
+            (_, true) => problems.push(format!(
+                "timed out after {}s without a VMTEST-RESULT line",
+                o.vm.timeout.as_secs()
+            )),
+            (None, false) => problems.push(format!(
+                "no VMTEST-RESULT line; qemu exited with {}",
+                vm.qemu_status.map(|s| s.to_string()).unwrap_or_default()
+            )),
+            (Some(m), _) if !m.ok => problems.push(format!("guest reported fail: {}", m.details)),
+            _ => {}
+        }
+        for out in outcomes.iter().filter(|o| !o.ok()) {
+            for f in &out.failures {
+                problems.push(format!("{}: {f}", out.scenario));
+            }
+        }
+        if !problems.is_empty() {
+            eprintln!(
+                "vm-tests: ---- console of {} ----\n{}vm-tests: ---- end of console ----",
+                kernel.package, vm.console
+            );
+            if !vm.qemu_stderr.trim().is_empty() {
+                eprintln!("vm-tests: qemu stderr:\n{}", vm.qemu_stderr.trim_end());
+            }
+            eprintln!("vm-tests: FAIL on {}:", kernel.package);
+            for p in &problems {
+                eprintln!("  - {p}");
+            }
+        }
+        reports.push(KernelReport {
+            series: spec.series,
+            package: kernel.package.clone(),
+            boot_to_result: vm.boot_to_result,
+            guest_uptime: vm
+                .marker
+                .as_ref()
+                .and_then(|m| m.uptime())
+                .map(Duration::from_secs_f64),
+            info: parsed.info.join(" "),
+            outcomes,
+            problems,
+        });
+    }
+    print!("{}", report::table(&reports));
+    Ok(reports.iter().all(|r| r.problems.is_empty()))
+}

@@ -1,0 +1,352 @@
+//! The scenarios: what runs in the guest (serialised into the initramfs as the plan) and
+//! what the host expects of its output.
+//!
+//! Adding a scenario is one entry in [`catalogue`]: the probe objects it loads, the
+//! workload that triggers them and an [`Expect`] the host checks the JSON against.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+/// Where the harness puts things in the guest.
+pub const GUEST_DIR: &str = "/vmtests";
+pub const GUEST_PLAN: &str = "/vmtests/plan.json";
+pub const GUEST_LOADER: &str = "/vmtests/bin/loader";
+pub const GUEST_SELF: &str = "/vmtests/bin/vm-tests";
+pub const GUEST_OBJECTS: &str = "/vmtests/objects";
+
+/// The programs the exec workload runs, each once per round, with exactly this argv.
+/// The paths are busybox applet links made by /init.
+pub const EXEC_PROGRAMS: &[ExecProgram] = &[
+    ExecProgram {
+        path: "/bin/true",
+        argv: &["true", "vmtest-exec", "alpha"],
+    },
+    ExecProgram {
+        path: "/bin/echo",
+        argv: &["echo", "vmtest-exec", "beta", "gamma"],
+    },
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecProgram {
+    pub path: &'static str,
+    pub argv: &'static [&'static str],
+}
+
+/// What the guest runs for one scenario (the plan is a list of these).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub name: String,
+    pub run: Run,
+    pub workload: Workload,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Run {
+    /// No loader: the guest driver itself adds a kprobe on the execve syscall through
+    /// tracefs `kprobe_events`, runs the workload, reads the hit count and removes it.
+    KprobeSelftest,
+    /// `loader ARGS...`; the workload starts once `wait_attached` `attached` lines were
+    /// seen (or after `attach_timeout_secs`), the loader is killed after `timeout_secs`.
+    Loader {
+        args: Vec<String>,
+        wait_attached: usize,
+        attach_timeout_secs: u64,
+        timeout_secs: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Workload {
+    /// Every [`EXEC_PROGRAMS`] entry `rounds` times.
+    Exec { rounds: u32 },
+    /// `connects` loopback connections to a listener on 127.0.0.1:`port`.
+    TcpConnect { port: u16, connects: u32 },
+}
+
+impl Workload {
+    pub fn expected_execs(&self) -> u64 {
+        match self {
+            Workload::Exec { rounds } => u64::from(*rounds) * EXEC_PROGRAMS.len() as u64,
+            Workload::TcpConnect { .. } => 0,
+        }
+    }
+}
+
+/// What the host checks in a scenario's output, beyond the common checks (clean exit, no
+/// `error` line, every line JSON, no kprobe_events left).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The selftest's `hits` equals the workload's exec count.
+    SelftestHits,
+    /// A map dump holds exactly the workload's exec count.
+    ExecCount,
+    /// One event per workload exec, with its filename (and argv when reported).
+    ExecSnoop,
+    /// One event per loopback connect to the workload's port.
+    TcpConnect,
+}
+
+/// How a scenario probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    KprobeSelftest,
+    /// Objects by name, each a list of acceptable names (the first found is used),
+    /// looked up as `<objects>/<name>/<name>.elf` or `<objects>/<name>.elf`.
+    Loader {
+        objects: &'static [&'static [&'static str]],
+        legacy: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub probe: Probe,
+    pub workload: Workload,
+    pub expect: Expect,
+    /// Programs the loader should report attached.
+    pub attached: usize,
+}
+
+impl Scenario {
+    pub fn needs_loader(&self) -> bool {
+        matches!(self.probe, Probe::Loader { .. })
+    }
+}
+
+const EXECCOUNT: &[&[&str]] = &[&["execcount"]];
+const EXECSNOOP: &[&[&str]] = &[&["execsnoop_kprobe", "execsnoop-kprobe", "execsnoop"]];
+const TCPCONNECT: &[&[&str]] = &[&["tcpconnect"]];
+
+const EXEC: Workload = Workload::Exec { rounds: 3 };
+const TCP: Workload = Workload::TcpConnect {
+    port: 4242,
+    connects: 2,
+};
+
+/// A loader scenario; each object is listed with the perf kprobe PMU and again with
+/// `--legacy` (tracefs kprobe_events).
+const fn loader(
+    name: &'static str,
+    objects: &'static [&'static [&'static str]],
+    legacy: bool,
+    workload: Workload,
+    expect: Expect,
+    attached: usize,
+) -> Scenario {
+    Scenario {
+        name,
+        probe: Probe::Loader { objects, legacy },
+        workload,
+        expect,
+        attached,
+    }
+}
+
+/// Every scenario, in the order they run in the guest.
+pub const CATALOGUE: &[Scenario] = &[
+    Scenario {
+        name: "kprobe-selftest",
+        probe: Probe::KprobeSelftest,
+        workload: EXEC,
+        expect: Expect::SelftestHits,
+        attached: 1,
+    },
+    loader("execcount", EXECCOUNT, false, EXEC, Expect::ExecCount, 1),
+    loader(
+        "execcount-legacy",
+        EXECCOUNT,
+        true,
+        EXEC,
+        Expect::ExecCount,
+        1,
+    ),
+    loader("execsnoop", EXECSNOOP, false, EXEC, Expect::ExecSnoop, 1),
+    loader(
+        "execsnoop-legacy",
+        EXECSNOOP,
+        true,
+        EXEC,
+        Expect::ExecSnoop,
+        1,
+    ),
+    loader("tcpconnect", TCPCONNECT, false, TCP, Expect::TcpConnect, 2),
+    loader(
+        "tcpconnect-legacy",
+        TCPCONNECT,
+        true,
+        TCP,
+        Expect::TcpConnect,
+        2,
+    ),
+];
+
+pub fn catalogue() -> Vec<Scenario> {
+    CATALOGUE.to_vec()
+}
+
+/// Picks scenarios by name (`all`, an exact name, or a base name selecting both modes).
+pub fn select(names: &[String]) -> Result<Vec<Scenario>> {
+    let all = catalogue();
+    if names.is_empty() || names.iter().any(|n| n == "all") {
+        return Ok(all);
+    }
+    let mut picked = Vec::new();
+    for n in names {
+        let matching: Vec<_> = all
+            .iter()
+            .filter(|s| s.name == n || s.name.strip_suffix("-legacy") == Some(n.as_str()))
+            .collect();
+        if matching.is_empty() {
+            let known: Vec<_> = all.iter().map(|s| s.name).collect();
+            bail!("unknown scenario {n:?}; known: all, {}", known.join(", "));
+        }
+        for s in matching {
+            if !picked.contains(s) {
+                picked.push(*s);
+            }
+        }
+    }
+    // Keep catalogue order whatever the command line order.
+    picked.sort_by_key(|s| all.iter().position(|a| a == s));
+    Ok(picked)
+}
+
+/// Finds the object file for one entry of [`Probe::Loader::objects`].
+pub fn find_object(dir: &Path, names: &[&str]) -> Result<PathBuf> {
+    let mut tried = Vec::new();
+    for n in names {
+        for p in [
+            dir.join(n).join(format!("{n}.elf")),
+            dir.join(format!("{n}.elf")),
+        ] {
+            if p.is_file() {
+                return Ok(p);
+            }
+            tried.push(p.display().to_string());
+        }
+    }
+    bail!(
+        "probe object {} not found; tried:\n  {}\n(build the probes with `cargo bpf build` or pass --objects)",
+        names[0],
+        tried.join("\n  ")
+    )
+}
+
+/// Loader timing knobs.
+#[derive(Debug, Clone, Copy)]
+pub struct LoaderTiming {
+    /// `--duration` passed to the loader.
+    pub duration_secs: u64,
+}
+
+/// The guest step for `s`; `objects` are the guest paths of its resolved objects.
+pub fn step(s: &Scenario, objects: &[String], timing: LoaderTiming) -> Step {
+    let run = match s.probe {
+        Probe::KprobeSelftest => Run::KprobeSelftest,
+        Probe::Loader { legacy, .. } => {
+            let mut args = vec![
+                "--json".to_owned(),
+                "--duration".to_owned(),
+                timing.duration_secs.to_string(),
+            ];
+            if legacy {
+                args.push("--legacy".to_owned());
+            }
+            args.extend(objects.iter().cloned());
+            Run::Loader {
+                args,
+                wait_attached: s.attached,
+                attach_timeout_secs: timing.duration_secs.saturating_sub(2).max(1),
+                timeout_secs: timing.duration_secs + 60,
+            }
+        }
+    };
+    Step {
+        name: s.name.to_owned(),
+        run,
+        workload: s.workload,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_names_are_unique_and_paired() {
+        let all = catalogue();
+        let mut names: Vec<_> = all.iter().map(|s| s.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+        for s in &all {
+            if let Probe::Loader { legacy: true, .. } = s.probe {
+                assert!(s.name.ends_with("-legacy"), "{}", s.name);
+            }
+        }
+    }
+
+    #[test]
+    fn select_by_base_name_takes_both_modes() {
+        let s = select(&["execcount".into()]).unwrap();
+        let names: Vec<_> = s.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["execcount", "execcount-legacy"]);
+        let s = select(&["tcpconnect-legacy".into(), "kprobe-selftest".into()]).unwrap();
+        let names: Vec<_> = s.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["kprobe-selftest", "tcpconnect-legacy"]);
+        assert!(select(&["nope".into()]).is_err());
+        assert_eq!(select(&[]).unwrap().len(), catalogue().len());
+    }
+
+    #[test]
+    fn loader_step_arguments() {
+        let s = select(&["execsnoop-legacy".into()]).unwrap()[0];
+        let st = step(
+            &s,
+            &["/vmtests/objects/execsnoop.elf".into()],
+            LoaderTiming { duration_secs: 6 },
+        );
+        let Run::Loader { args, .. } = &st.run else {
+            panic!("not a loader step")
+        };
+        assert_eq!(
+            args,
+            &[
+                "--json",
+                "--duration",
+                "6",
+                "--legacy",
+                "/vmtests/objects/execsnoop.elf"
+            ]
+        );
+        let json = serde_json::to_string(&st).unwrap();
+        let back: Step = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, st);
+    }
+
+    #[test]
+    fn object_lookup_layouts() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("execcount")).unwrap();
+        std::fs::write(dir.path().join("execcount/execcount.elf"), b"").unwrap();
+        std::fs::write(dir.path().join("execsnoop.elf"), b"").unwrap();
+        assert!(find_object(dir.path(), &["execcount"]).is_ok());
+        let p = find_object(dir.path(), EXECSNOOP[0]).unwrap();
+        assert!(p.ends_with("execsnoop.elf"));
+        let e = find_object(dir.path(), &["tcpconnect"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tcpconnect"), "{e}");
+    }
+
+    #[test]
+    fn expected_exec_count() {
+        assert_eq!(Workload::Exec { rounds: 3 }.expected_execs(), 6);
+    }
+}
