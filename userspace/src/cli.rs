@@ -1,0 +1,126 @@
+//! Command line.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Load every program of redbpf-era (and C: libbpf, cilium/ebpf, goebpf) BPF objects,
+/// attach each by its ELF section name, and stream perf records, map contents and printk
+/// output as JSON lines (`--json`) or a human table.
+///
+/// With no OBJECT, runs the probes built into this binary.
+#[derive(Debug, Parser)]
+#[command(name = "loader", version, about, long_about)]
+pub struct Cli {
+    /// BPF objects (ELF files) to load.
+    #[arg(value_name = "OBJECT.elf")]
+    pub objects: Vec<PathBuf>,
+
+    /// Print JSON lines on stdout (one `type`-tagged object per line).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Stop after this many seconds (default: run until Ctrl-C/SIGTERM/SIGHUP).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+
+    /// Dump hash/array maps every SECS seconds (they are always dumped at exit).
+    #[arg(long, value_name = "SECS")]
+    pub interval: Option<f64>,
+
+    /// Only these programs (function symbol, section, or the section's last part; repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', value_name = "NAME")]
+    pub programs: Vec<String>,
+
+    /// Skip these programs (same matching as --programs).
+    #[arg(long, value_delimiter = ',', value_name = "NAME")]
+    pub skip: Vec<String>,
+
+    /// Network interface for xdp/socketfilter programs.
+    #[arg(long, value_name = "IFACE")]
+    pub iface: Option<String>,
+
+    /// Binary (or library) for `uprobe/SYMBOL` sections that name none.
+    #[arg(long, value_name = "PATH")]
+    pub uprobe_target: Option<PathBuf>,
+
+    /// Only fire uprobes in this process.
+    #[arg(long, value_name = "PID")]
+    pub uprobe_pid: Option<u32>,
+
+    /// Decode records of perf map MAP (or values of hash/array map MAP) as debug-info type STRUCT.
+    #[arg(long, value_name = "MAP=STRUCT")]
+    pub event_type: Vec<String>,
+
+    /// Per-CPU perf buffer size in pages (rounded up to a power of two).
+    #[arg(long, value_name = "PAGES", default_value_t = 64)]
+    pub pages: usize,
+
+    /// Wake the reader once this many bytes are queued per CPU (default: a quarter of the buffer).
+    #[arg(long, value_name = "BYTES")]
+    pub wakeup_bytes: Option<u32>,
+
+    /// Drain all perf buffers at least every MS milliseconds, so a trickle is not delayed.
+    #[arg(long, value_name = "MS", default_value_t = 5)]
+    pub flush_ms: u64,
+
+    /// Exit non-zero as soon as any program fails to load or attach.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Do not read bpf_trace_printk output from trace_pipe.
+    #[arg(long)]
+    pub no_printk: bool,
+}
+
+impl Cli {
+    /// `--event-type` pairs.
+    pub fn event_types(&self) -> Result<Vec<(String, String)>, String> {
+        self.event_type
+            .iter()
+            .map(|s| {
+                s.split_once('=')
+                    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                    .ok_or_else(|| format!("--event-type expects MAP=STRUCT, got '{s}'"))
+            })
+            .collect()
+    }
+
+    /// Whether the program passes `--programs`/`--skip`.
+    pub fn wants(&self, symbol: &str, section: &str) -> bool {
+        let short = section.rsplit(['/', ':']).next().unwrap_or(section);
+        let stripped = symbol.strip_prefix("outer_").unwrap_or(symbol);
+        let hit = |names: &[String]| {
+            names
+                .iter()
+                .any(|n| n == symbol || n == section || n == short || n == stripped)
+        };
+        (self.programs.is_empty() || hit(&self.programs)) && !hit(&self.skip)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_match_symbol_section_and_short_name() {
+        let c = Cli::parse_from(["loader", "--programs", "execsnoop,other", "x.elf"]);
+        assert!(c.wants("outer_execsnoop", "tracepoint/syscalls/sys_enter_execve"));
+        assert!(!c.wants("foo", "kprobe/bar"));
+        let c = Cli::parse_from(["loader", "--skip", "sys_enter_execve"]);
+        assert!(!c.wants("x", "tracepoint/syscalls:sys_enter_execve"));
+        assert!(c.wants("y", "xdp/pass"));
+    }
+
+    #[test]
+    fn event_type_pairs() {
+        let c = Cli::parse_from(["loader", "--event-type", "events=event_t"]);
+        assert_eq!(
+            c.event_types().unwrap(),
+            vec![("events".into(), "event_t".into())]
+        );
+        let c = Cli::parse_from(["loader", "--event-type", "bad"]);
+        assert!(c.event_types().is_err());
+    }
+}

@@ -1,0 +1,287 @@
+//! Raw record bytes + a [`Type`] -> JSON, written straight into the output buffer.
+//!
+//! Rules: integers (u64/i64 beyond 2^53 as strings), bools, enums by variant name, nested
+//! structs, arrays; arrays of 1-byte integers/chars (`[u8; N]`, `[i8; N]`, `char[N]`) as
+//! strings cut at the first NUL (invalid UTF-8 kept as `\xNN`); pointers as numbers; unions,
+//! data-carrying enums and unknown layouts as hex strings. Fields that do not fit in a short
+//! record are omitted. A record LONGER than its struct type (the kernel pads to 8 bytes; many
+//! probes append argv strings) gets a `"tail"` field: the extra bytes split at NUL into
+//! strings, empty pieces dropped; all-zero padding adds nothing.
+
+use crate::dwarf::Type;
+use crate::json;
+
+fn le_uint(b: &[u8]) -> u128 {
+    b.iter()
+        .rev()
+        .fold(0u128, |acc, &x| (acc << 8) | u128::from(x))
+}
+
+fn le_int(b: &[u8]) -> i128 {
+    let u = le_uint(b);
+    let bits = (b.len() * 8) as u32;
+    if bits == 0 || bits >= 128 {
+        return u as i128;
+    }
+    let shift = 128 - bits;
+    ((u << shift) as i128) >> shift
+}
+
+fn is_byte_like(t: &Type) -> bool {
+    matches!(t, Type::Int { size: 1, .. } | Type::Char { size: 1 })
+}
+
+/// Writes `bytes` (exactly `ty.size()` long, or shorter) decoded as `ty`.
+pub fn value(out: &mut Vec<u8>, ty: &Type, bytes: &[u8]) {
+    let size = ty.size() as usize;
+    let Some(b) = bytes.get(..size) else {
+        json::hex(out, bytes);
+        return;
+    };
+    match ty {
+        Type::Int { signed, .. } => match (b.len(), signed) {
+            (1 | 2 | 4 | 8 | 16, true) => json::int(out, le_int(b)),
+            (1 | 2 | 4 | 8 | 16, false) => json::uint(out, le_uint(b)),
+            _ => json::hex(out, b),
+        },
+        Type::Bool { .. } => {
+            let t = b.iter().any(|&x| x != 0);
+            out.extend_from_slice(if t { b"true" } else { b"false" });
+        }
+        Type::Char { size: 4 } => {
+            let c = char::from_u32(le_uint(b) as u32).unwrap_or(char::REPLACEMENT_CHARACTER);
+            let mut tmp = [0u8; 4];
+            json::str(out, c.encode_utf8(&mut tmp));
+        }
+        Type::Char { .. } => json::int(out, le_int(b)),
+        Type::Float { size: 4 } => {
+            json::float(out, f64::from(f32::from_bits(le_uint(b) as u32)));
+        }
+        Type::Float { size: 8 } => json::float(out, f64::from_bits(le_uint(b) as u64)),
+        Type::Enum {
+            signed, variants, ..
+        } => {
+            let v = if *signed {
+                le_int(b)
+            } else {
+                le_uint(b) as i128
+            };
+            match variants.iter().find(|(x, _)| *x == v) {
+                Some((_, name)) => json::str(out, name),
+                None => json::int(out, v),
+            }
+        }
+        Type::Struct { fields, .. } => {
+            out.push(b'{');
+            struct_fields(out, fields, b);
+            out.push(b'}');
+        }
+        Type::Array { elem, count } => {
+            if is_byte_like(elem) {
+                let end = b.iter().position(|&x| x == 0).unwrap_or(b.len());
+                json::bytes_str(out, b.get(..end).unwrap_or(&[]));
+            } else {
+                let esize = elem.size() as usize;
+                out.push(b'[');
+                if esize > 0 {
+                    for (i, chunk) in b.chunks_exact(esize).take(*count as usize).enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        value(out, elem, chunk);
+                    }
+                }
+                out.push(b']');
+            }
+        }
+        Type::Pointer { .. } => json::uint(out, le_uint(b)),
+        Type::Float { .. } | Type::Opaque { .. } => json::hex(out, b),
+    }
+}
+
+/// Writes `"name":value` pairs for every field that fits in `b`; returns whether any was written.
+fn struct_fields(out: &mut Vec<u8>, fields: &[crate::dwarf::Field], b: &[u8]) -> bool {
+    let mut first = true;
+    for f in fields {
+        let start = f.offset as usize;
+        let Some(fb) = b.get(start..start + f.ty.size() as usize) else {
+            continue;
+        };
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        json::key(out, &f.name);
+        value(out, &f.ty, fb);
+    }
+    !first
+}
+
+/// Writes the NUL-separated strings of `tail` as a JSON array.
+pub fn tail_strings(out: &mut Vec<u8>, tail: &[u8]) {
+    out.push(b'[');
+    let mut first = true;
+    for piece in tail.split(|&x| x == 0).filter(|p| !p.is_empty()) {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        json::bytes_str(out, piece);
+    }
+    out.push(b']');
+}
+
+/// Writes a whole perf record as the `data` value: the decoded type (plus `tail`) or, with
+/// no type, `{"hex":"..."}`.
+pub fn record(out: &mut Vec<u8>, ty: Option<&Type>, bytes: &[u8]) {
+    let Some(ty) = ty.filter(|t| t.size() > 0) else {
+        out.extend_from_slice(b"{\"hex\":");
+        json::hex(out, bytes);
+        out.push(b'}');
+        return;
+    };
+    let size = ty.size() as usize;
+    let tail = bytes.get(size..).unwrap_or(&[]);
+    match ty {
+        Type::Struct { fields, .. } => {
+            out.push(b'{');
+            let any = struct_fields(out, fields, bytes);
+            if tail.iter().any(|&x| x != 0) {
+                if any {
+                    out.push(b',');
+                }
+                json::key(out, "tail");
+                tail_strings(out, tail);
+            }
+            out.push(b'}');
+        }
+        other => value(out, other, bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dwarf::Field;
+
+    fn u(size: u32) -> Type {
+        Type::Int {
+            size,
+            signed: false,
+        }
+    }
+
+    fn exec_event() -> Type {
+        Type::Struct {
+            name: "ExecEvent".into(),
+            size: 32,
+            fields: vec![
+                Field {
+                    name: "pid".into(),
+                    offset: 0,
+                    ty: u(4),
+                },
+                Field {
+                    name: "neg".into(),
+                    offset: 4,
+                    ty: Type::Int {
+                        size: 4,
+                        signed: true,
+                    },
+                },
+                Field {
+                    name: "ts".into(),
+                    offset: 8,
+                    ty: u(8),
+                },
+                Field {
+                    name: "comm".into(),
+                    offset: 16,
+                    ty: Type::Array {
+                        elem: Box::new(Type::Char { size: 1 }),
+                        count: 8,
+                    },
+                },
+                Field {
+                    name: "ok".into(),
+                    offset: 24,
+                    ty: Type::Bool { size: 1 },
+                },
+                Field {
+                    name: "kind".into(),
+                    offset: 28,
+                    ty: Type::Enum {
+                        size: 4,
+                        signed: false,
+                        variants: vec![(0, "Exec".into()), (1, "Exit".into())],
+                    },
+                },
+            ],
+        }
+    }
+
+    fn bytes() -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&42u32.to_le_bytes());
+        b.extend_from_slice(&(-7i32).to_le_bytes());
+        b.extend_from_slice(&u64::MAX.to_le_bytes());
+        b.extend_from_slice(b"bash\0xyz");
+        b.extend_from_slice(&[1, 0, 0, 0]);
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b
+    }
+
+    fn render(ty: Option<&Type>, b: &[u8]) -> serde_json::Value {
+        let mut out = Vec::new();
+        record(&mut out, ty, b);
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn struct_record_decodes_every_field_kind() {
+        let v = render(Some(&exec_event()), &bytes());
+        assert_eq!(
+            v,
+            serde_json::json!({"pid":42,"neg":-7,"ts":"18446744073709551615","comm":"bash","ok":true,"kind":"Exit"})
+        );
+    }
+
+    #[test]
+    fn longer_record_gets_tail_strings_and_padding_adds_nothing() {
+        let mut b = bytes();
+        b.extend_from_slice(b"/usr/bin/ls\0ls\0-l\0\0\0");
+        let v = render(Some(&exec_event()), &b);
+        assert_eq!(v["tail"], serde_json::json!(["/usr/bin/ls", "ls", "-l"]));
+        let mut b = bytes();
+        b.extend_from_slice(&[0; 4]);
+        assert!(render(Some(&exec_event()), &b).get("tail").is_none());
+    }
+
+    #[test]
+    fn short_record_omits_fields_that_do_not_fit() {
+        let v = render(Some(&exec_event()), &bytes()[..10]);
+        assert_eq!(v, serde_json::json!({"pid":42,"neg":-7}));
+    }
+
+    #[test]
+    fn unknown_layout_is_hex_and_arrays_are_lists() {
+        assert_eq!(render(None, &[1, 0xff]), serde_json::json!({"hex":"01ff"}));
+        let arr = Type::Array {
+            elem: Box::new(u(2)),
+            count: 3,
+        };
+        let mut out = Vec::new();
+        value(&mut out, &arr, &[1, 0, 2, 0, 3, 0]);
+        assert_eq!(out, b"[1,2,3]");
+        let mut out = Vec::new();
+        value(&mut out, &Type::Opaque { size: 2 }, &[0xde, 0xad]);
+        assert_eq!(out, b"\"dead\"");
+        let mut out = Vec::new();
+        value(
+            &mut out,
+            &Type::Pointer { size: 8 },
+            &0x1000u64.to_le_bytes(),
+        );
+        assert_eq!(out, b"4096");
+    }
+}

@@ -1,0 +1,506 @@
+//! Record/key/value types read from the object's DWARF. Pure: works on bytes.
+//!
+//! The whole type graph is read once into a table keyed by `.debug_info` offset; types
+//! are then resolved on demand into the self-contained [`Type`] tree the decoder walks.
+//! Relocations are not applied: BPF objects use REL relocations whose addends are stored
+//! in place, and section symbols are at 0, so in-place offsets are already right.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use gimli::{constants, AttributeValue, EndianSlice, RunTimeEndian};
+use object::{Object, ObjectSection};
+
+/// Errors reading debug info.
+#[derive(Debug, thiserror::Error)]
+pub enum DwarfError {
+    /// The container could not be read.
+    #[error("reading object: {0}")]
+    Object(#[from] object::Error),
+    /// The DWARF itself is malformed.
+    #[error("reading DWARF: {0}")]
+    Gimli(#[from] gimli::Error),
+}
+
+/// A decoded type: everything the record decoder needs, no references back into DWARF.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Type {
+    /// Integer of 1, 2, 4, 8 or 16 bytes.
+    Int {
+        /// bytes
+        size: u32,
+        /// signedness
+        signed: bool,
+    },
+    /// Boolean.
+    Bool {
+        /// bytes
+        size: u32,
+    },
+    /// C `char` (1 byte) or Rust `char` (4 bytes, a Unicode scalar).
+    Char {
+        /// bytes
+        size: u32,
+    },
+    /// IEEE float of 4 or 8 bytes.
+    Float {
+        /// bytes
+        size: u32,
+    },
+    /// C-like enum: printed by variant name.
+    Enum {
+        /// bytes
+        size: u32,
+        /// whether the underlying integer is signed
+        signed: bool,
+        /// value -> name
+        variants: Vec<(i128, String)>,
+    },
+    /// Struct with named fields at byte offsets.
+    Struct {
+        /// type name
+        name: String,
+        /// bytes
+        size: u32,
+        /// fields
+        fields: Vec<Field>,
+    },
+    /// Fixed-size array.
+    Array {
+        /// element type
+        elem: Box<Type>,
+        /// element count
+        count: u32,
+    },
+    /// Pointer: printed as a number.
+    Pointer {
+        /// bytes
+        size: u32,
+    },
+    /// Anything else (unions, data-carrying Rust enums, unknown): printed as hex.
+    Opaque {
+        /// bytes
+        size: u32,
+    },
+}
+
+/// A struct field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// Name (`__N` for unnamed).
+    pub name: String,
+    /// Byte offset in the struct.
+    pub offset: u32,
+    /// Type.
+    pub ty: Type,
+}
+
+impl Type {
+    /// Size in bytes.
+    pub fn size(&self) -> u32 {
+        match self {
+            Type::Int { size, .. }
+            | Type::Bool { size }
+            | Type::Char { size }
+            | Type::Float { size }
+            | Type::Enum { size, .. }
+            | Type::Struct { size, .. }
+            | Type::Pointer { size }
+            | Type::Opaque { size } => *size,
+            Type::Array { elem, count } => elem.size().saturating_mul(*count),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Base {
+        encoding: u8,
+        size: u32,
+    },
+    Struct {
+        name: String,
+        size: u32,
+        union: bool,
+        variant: bool,
+        members: Vec<(String, u32, Option<u64>)>,
+        params: Vec<(String, Option<u64>)>,
+    },
+    Enum {
+        size: u32,
+        underlying: Option<u64>,
+        enumerators: Vec<(i128, String)>,
+    },
+    Array {
+        elem: Option<u64>,
+        counts: Vec<u32>,
+    },
+    Pointer {
+        size: u32,
+    },
+    Alias {
+        ty: Option<u64>,
+    },
+}
+
+/// Every type and variable of one object.
+#[derive(Debug, Default)]
+pub struct TypeTable {
+    nodes: HashMap<u64, Node>,
+    variables: HashMap<String, u64>,
+    named: HashMap<String, u64>,
+}
+
+const MAX_DEPTH: u32 = 24;
+
+type R<'a> = EndianSlice<'a, RunTimeEndian>;
+
+fn type_ref(
+    entry: &gimli::DebuggingInformationEntry<R<'_>>,
+    header: &gimli::UnitHeader<R<'_>>,
+) -> Option<u64> {
+    match entry.attr_value(constants::DW_AT_type)? {
+        AttributeValue::UnitRef(o) => o.to_debug_info_offset(header).map(|o| o.0 as u64),
+        AttributeValue::DebugInfoRef(o) => Some(o.0 as u64),
+        _ => None,
+    }
+}
+
+fn udata(entry: &gimli::DebuggingInformationEntry<R<'_>>, at: constants::DwAt) -> Option<u64> {
+    entry.attr(at)?.udata_value()
+}
+
+impl TypeTable {
+    /// Reads the DWARF of an ELF object; an object without debug info gives an empty table.
+    pub fn from_object(data: &[u8]) -> Result<Self, DwarfError> {
+        let file = object::File::parse(data)?;
+        let endian = if file.is_little_endian() {
+            RunTimeEndian::Little
+        } else {
+            RunTimeEndian::Big
+        };
+        let sections = gimli::DwarfSections::load(|id| -> Result<Cow<'_, [u8]>, DwarfError> {
+            Ok(match file.section_by_name(id.name()) {
+                Some(s) => s.uncompressed_data()?,
+                None => Cow::Borrowed(&[]),
+            })
+        })?;
+        let dwarf = sections.borrow(|s| EndianSlice::new(s, endian));
+        let mut table = TypeTable::default();
+        let mut units = dwarf.units();
+        while let Some(header) = units.next()? {
+            let unit = dwarf.unit(header)?;
+            table.read_unit(&dwarf, &unit)?;
+        }
+        Ok(table)
+    }
+
+    fn read_unit(
+        &mut self,
+        dwarf: &gimli::Dwarf<R<'_>>,
+        unit: &gimli::Unit<R<'_>>,
+    ) -> Result<(), DwarfError> {
+        let mut stack: Vec<(isize, u64)> = Vec::new();
+        let mut cursor = unit.entries();
+        while let Some(entry) = cursor.next_dfs()? {
+            let Some(off) = entry
+                .offset()
+                .to_debug_info_offset(&unit.header)
+                .map(|o| o.0 as u64)
+            else {
+                continue;
+            };
+            let depth = entry.depth();
+            while stack.last().is_some_and(|&(d, _)| d >= depth) {
+                stack.pop();
+            }
+            let parent = stack.last().map(|&(_, p)| p);
+            if entry.has_children() {
+                stack.push((depth, off));
+            }
+            let name = entry
+                .attr_value(constants::DW_AT_name)
+                .and_then(|v| dwarf.attr_string(unit, v).ok())
+                .map(|s| s.to_string_lossy().into_owned());
+            let size = udata(entry, constants::DW_AT_byte_size).unwrap_or(0) as u32;
+            let ty = type_ref(entry, &unit.header);
+            let declaration = entry.attr(constants::DW_AT_declaration).is_some();
+            let tag = entry.tag();
+            let node = match tag {
+                constants::DW_TAG_base_type => Some(Node::Base {
+                    encoding: udata(entry, constants::DW_AT_encoding).unwrap_or(0) as u8,
+                    size,
+                }),
+                constants::DW_TAG_structure_type
+                | constants::DW_TAG_class_type
+                | constants::DW_TAG_union_type => Some(Node::Struct {
+                    name: name.clone().unwrap_or_default(),
+                    size,
+                    union: tag == constants::DW_TAG_union_type,
+                    variant: false,
+                    members: Vec::new(),
+                    params: Vec::new(),
+                }),
+                constants::DW_TAG_enumeration_type => Some(Node::Enum {
+                    size,
+                    underlying: ty,
+                    enumerators: Vec::new(),
+                }),
+                constants::DW_TAG_array_type => Some(Node::Array {
+                    elem: ty,
+                    counts: Vec::new(),
+                }),
+                constants::DW_TAG_pointer_type
+                | constants::DW_TAG_reference_type
+                | constants::DW_TAG_rvalue_reference_type => Some(Node::Pointer {
+                    size: if size == 0 { 8 } else { size },
+                }),
+                constants::DW_TAG_typedef
+                | constants::DW_TAG_const_type
+                | constants::DW_TAG_volatile_type
+                | constants::DW_TAG_restrict_type
+                | constants::DW_TAG_atomic_type => Some(Node::Alias { ty }),
+                _ => None,
+            };
+            if let Some(node) = node {
+                let nameable = !declaration
+                    && tag != constants::DW_TAG_const_type
+                    && tag != constants::DW_TAG_volatile_type;
+                if let (Some(n), true) = (&name, nameable) {
+                    self.named.entry(n.clone()).or_insert(off);
+                }
+                self.nodes.insert(off, node);
+                continue;
+            }
+            // Children of types and variables.
+            let parent_node = parent.and_then(|p| self.nodes.get_mut(&p));
+            match (tag, parent_node) {
+                (constants::DW_TAG_member, Some(Node::Struct { members, .. })) => {
+                    if entry.attr(constants::DW_AT_bit_size).is_some()
+                        || entry.attr(constants::DW_AT_data_bit_offset).is_some()
+                    {
+                        continue; // bitfields are not decoded
+                    }
+                    let offset = match entry.attr_value(constants::DW_AT_data_member_location) {
+                        Some(v) => v.udata_value().unwrap_or(0) as u32,
+                        None => 0,
+                    };
+                    let fname = name.unwrap_or_else(|| format!("__{}", members.len()));
+                    members.push((fname, offset, ty));
+                }
+                (constants::DW_TAG_template_type_parameter, Some(Node::Struct { params, .. })) => {
+                    params.push((name.unwrap_or_default(), ty));
+                }
+                (constants::DW_TAG_variant_part, Some(Node::Struct { variant, .. })) => {
+                    *variant = true;
+                }
+                (constants::DW_TAG_enumerator, Some(Node::Enum { enumerators, .. })) => {
+                    let value = match entry.attr(constants::DW_AT_const_value) {
+                        Some(a) => match a.value() {
+                            AttributeValue::Sdata(v) => i128::from(v),
+                            AttributeValue::Udata(v) => i128::from(v),
+                            AttributeValue::Data1(v) => i128::from(v),
+                            AttributeValue::Data2(v) => i128::from(v),
+                            AttributeValue::Data4(v) => i128::from(v),
+                            AttributeValue::Data8(v) => i128::from(v),
+                            _ => continue,
+                        },
+                        None => continue,
+                    };
+                    enumerators.push((value, name.unwrap_or_default()));
+                }
+                (constants::DW_TAG_subrange_type, Some(Node::Array { counts, .. })) => {
+                    let count = if let Some(c) = udata(entry, constants::DW_AT_count) {
+                        c
+                    } else if let Some(u) = entry.attr(constants::DW_AT_upper_bound) {
+                        u.udata_value().map_or(0, |u| u.saturating_add(1))
+                    } else {
+                        0
+                    };
+                    counts.push(u32::try_from(count).unwrap_or(u32::MAX));
+                }
+                (constants::DW_TAG_variable, _) => {
+                    if let (Some(n), Some(t)) = (name, ty) {
+                        self.variables.entry(n).or_insert(t);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn strip(&self, mut off: u64) -> Option<(u64, &Node)> {
+        for _ in 0..MAX_DEPTH {
+            match self.nodes.get(&off)? {
+                Node::Alias { ty } => off = (*ty)?,
+                n => return Some((off, n)),
+            }
+        }
+        None
+    }
+
+    fn resolve(&self, off: Option<u64>, depth: u32) -> Type {
+        let Some(off) = off else {
+            return Type::Opaque { size: 0 }; // void
+        };
+        if depth > MAX_DEPTH {
+            return Type::Opaque { size: 0 };
+        }
+        let Some((_, node)) = self.strip(off) else {
+            return Type::Opaque { size: 0 };
+        };
+        match node {
+            Node::Base { encoding, size } => {
+                let size = *size;
+                match gimli::DwAte(*encoding) {
+                    constants::DW_ATE_boolean => Type::Bool { size },
+                    constants::DW_ATE_signed_char | constants::DW_ATE_unsigned_char => {
+                        Type::Char { size }
+                    }
+                    constants::DW_ATE_UTF => Type::Char { size },
+                    constants::DW_ATE_float => Type::Float { size },
+                    constants::DW_ATE_signed => Type::Int { size, signed: true },
+                    constants::DW_ATE_unsigned => Type::Int {
+                        size,
+                        signed: false,
+                    },
+                    _ => Type::Opaque { size },
+                }
+            }
+            Node::Struct {
+                name,
+                size,
+                union,
+                variant,
+                members,
+                ..
+            } => {
+                if *union || *variant {
+                    return Type::Opaque { size: *size };
+                }
+                Type::Struct {
+                    name: name.clone(),
+                    size: *size,
+                    fields: members
+                        .iter()
+                        .map(|(n, o, t)| Field {
+                            name: n.clone(),
+                            offset: *o,
+                            ty: self.resolve(*t, depth + 1),
+                        })
+                        .collect(),
+                }
+            }
+            Node::Enum {
+                size,
+                underlying,
+                enumerators,
+            } => {
+                let signed = matches!(
+                    underlying.map(|u| self.resolve(Some(u), depth + 1)),
+                    Some(Type::Int { signed: true, .. })
+                ) || enumerators.iter().any(|(v, _)| *v < 0);
+                Type::Enum {
+                    size: *size,
+                    signed,
+                    variants: enumerators.clone(),
+                }
+            }
+            Node::Array { elem, counts } => {
+                let mut ty = self.resolve(*elem, depth + 1);
+                let dims = if counts.is_empty() {
+                    &[0][..]
+                } else {
+                    &counts[..]
+                };
+                for &count in dims.iter().rev() {
+                    ty = Type::Array {
+                        elem: Box::new(ty),
+                        count,
+                    };
+                }
+                ty
+            }
+            Node::Pointer { size } => Type::Pointer { size: *size },
+            Node::Alias { .. } => Type::Opaque { size: 0 },
+        }
+    }
+
+    /// The type named `name` (struct, enum, typedef or base type).
+    pub fn named_type(&self, name: &str) -> Option<Type> {
+        let off = *self.named.get(name)?;
+        Some(self.resolve(Some(off), 0))
+    }
+
+    /// The type of the global variable `name`.
+    pub fn variable_type(&self, name: &str) -> Option<Type> {
+        let off = *self.variables.get(name)?;
+        Some(self.resolve(Some(off), 0))
+    }
+
+    fn variable_params(&self, name: &str) -> Option<&[(String, Option<u64>)]> {
+        let off = *self.variables.get(name)?;
+        match self.strip(off)?.1 {
+            Node::Struct { params, .. } => Some(params),
+            _ => None,
+        }
+    }
+
+    /// Record type of a redbpf `PerfMap<T>` static: its template parameter `T`.
+    pub fn perf_record_type(&self, map: &str) -> Option<Type> {
+        let params = self.variable_params(map)?;
+        let (_, t) = params
+            .iter()
+            .find(|(n, _)| n == "T")
+            .or_else(|| params.first())?;
+        let ty = self.resolve(*t, 0);
+        (ty.size() > 0).then_some(ty)
+    }
+
+    /// Key and value types of a map: from the redbpf `MAP_BTF_<map>` holder in `maps.ext`
+    /// (fields `key_type`/`value_type`, or `key`/`value`), else the map static's generic
+    /// parameters (`HashMap<K, V>`, `Array<T>`).
+    pub fn map_kv_types(&self, map: &str) -> (Option<Type>, Option<Type>) {
+        if let Some(Type::Struct { fields, .. }) = self.variable_type(&format!("MAP_BTF_{map}")) {
+            let get = |a: &str, b: &str| {
+                fields
+                    .iter()
+                    .find(|f| f.name == a || f.name == b)
+                    .map(|f| f.ty.clone())
+            };
+            return (get("key_type", "key"), get("value_type", "value"));
+        }
+        let Some(params) = self.variable_params(map) else {
+            return (None, None);
+        };
+        let ty = |i: usize| params.get(i).map(|(_, t)| self.resolve(*t, 0));
+        match params.len() {
+            1 => (None, ty(0)),
+            2 => (ty(0), ty(1)),
+            _ => (None, None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_compose() {
+        let t = Type::Array {
+            elem: Box::new(Type::Int {
+                size: 4,
+                signed: false,
+            }),
+            count: 3,
+        };
+        assert_eq!(t.size(), 12);
+    }
+
+    #[test]
+    fn no_debug_info_gives_empty_table_and_garbage_errors() {
+        assert!(TypeTable::from_object(b"garbage").is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! Minimal JSON writing into a byte buffer: no allocation, no intermediate values.
+//! Writing into a `Vec<u8>` cannot fail, so these functions return nothing.
+
+/// Largest integer a JSON consumer using doubles (jq, JavaScript) represents exactly.
+pub const MAX_SAFE_INT: u64 = 1 << 53;
+
+fn digits(out: &mut Vec<u8>, mut v: u128) {
+    let mut tmp = [0u8; 40];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&tmp[i..]);
+}
+
+/// An unsigned integer; quoted beyond 2^53 so it survives double-based parsers.
+pub fn uint(out: &mut Vec<u8>, v: u128) {
+    if v > u128::from(MAX_SAFE_INT) {
+        out.push(b'"');
+        digits(out, v);
+        out.push(b'"');
+    } else {
+        digits(out, v);
+    }
+}
+
+/// A signed integer; quoted when its magnitude exceeds 2^53.
+pub fn int(out: &mut Vec<u8>, v: i128) {
+    let mag = v.unsigned_abs();
+    let quote = mag > u128::from(MAX_SAFE_INT);
+    if quote {
+        out.push(b'"');
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    digits(out, mag);
+    if quote {
+        out.push(b'"');
+    }
+}
+
+/// A float; non-finite values become `null`.
+pub fn float(out: &mut Vec<u8>, v: f64) {
+    use std::io::Write;
+    if v.is_finite() {
+        if write!(out, "{v}").is_err() {
+            out.extend_from_slice(b"null");
+        }
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+fn escape_str_body(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0..=0x1f | 0x7f => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 15)]);
+            }
+            _ => out.push(b),
+        }
+    }
+}
+
+/// A string, JSON-escaped and quoted.
+pub fn str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    escape_str_body(out, s);
+    out.push(b'"');
+}
+
+/// Bytes as a string: valid UTF-8 is kept, each invalid byte is written as the four
+/// characters `\xNN` (so nothing is dropped and the line stays valid JSON).
+pub fn bytes_str(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for chunk in bytes.utf8_chunks() {
+        escape_str_body(out, chunk.valid());
+        for &b in chunk.invalid() {
+            out.extend_from_slice(b"\\\\x");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 15)]);
+        }
+    }
+    out.push(b'"');
+}
+
+/// Bytes as a quoted lowercase hex string.
+pub fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for &b in bytes {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 15)]);
+    }
+    out.push(b'"');
+}
+
+/// `"key":` (the key is escaped).
+pub fn key(out: &mut Vec<u8>, k: &str) {
+    str(out, k);
+    out.push(b':');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(f: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut v = Vec::new();
+        f(&mut v);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn integers_beyond_2_53_are_strings() {
+        assert_eq!(s(|o| uint(o, 42)), "42");
+        assert_eq!(s(|o| uint(o, 1 << 53)), "9007199254740992");
+        assert_eq!(s(|o| uint(o, (1 << 53) + 1)), "\"9007199254740993\"");
+        assert_eq!(
+            s(|o| uint(o, u128::from(u64::MAX))),
+            "\"18446744073709551615\""
+        );
+        assert_eq!(s(|o| int(o, -5)), "-5");
+        assert_eq!(
+            s(|o| int(o, i128::from(i64::MIN))),
+            "\"-9223372036854775808\""
+        );
+        assert_eq!(s(|o| uint(o, 0)), "0");
+    }
+
+    #[test]
+    fn strings_escape_and_keep_invalid_bytes() {
+        assert_eq!(s(|o| str(o, "a\"b\\c\n\u{1}")), r#""a\"b\\c\n\u0001""#);
+        assert_eq!(s(|o| bytes_str(o, b"ok\xffz")), r#""ok\\xffz""#);
+        let v: serde_json::Value = serde_json::from_str(&s(|o| bytes_str(o, b"\xc3("))).unwrap();
+        assert_eq!(v, "\\xc3(");
+        assert_eq!(s(|o| hex(o, &[0, 0xab])), "\"00ab\"");
+    }
+}

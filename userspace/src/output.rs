@@ -1,0 +1,454 @@
+//! The one buffered writer every message goes through, as JSON lines (`--json`) or a
+//! human table. Generic over `Write` so tests capture it in a `Vec<u8>`.
+//!
+//! JSON schema (one object per line, tagged by `type`):
+//! - `{"type":"attached","object":O,"program":P,"section":S,"kind":K,"target":T}`
+//! - `{"type":"error","object":O,"program":P|null,"section":S|null,"error":E,"verifier_log":L?}`
+//! - `{"type":"event","object":O,"map":M,"cpu":C,"data":{...}}`
+//! - `{"type":"lost","object":O,"map":M,"cpu":C,"count":N}`
+//! - `{"type":"map","object":O,"map":M,"map_type":T,"entries":[{"key":K,"value":V}]}`
+//!   (per-CPU maps: `{"key":K,"values":[per CPU],"sum":S}`, `sum` for integer values)
+//! - `{"type":"packets","object":O,"program":P,"iface":I,"count":N}` (socket filters)
+//! - `{"type":"printk","pid":N,"comm":C,"cpu":N,"msg":M}`
+//! - `{"type":"summary","events":N,"lost":N,"attached":N,"errors":N,"duration_ms":N,"maps":[...]}`
+
+use std::io::{self, Write};
+
+use crate::decode;
+use crate::dwarf::Type;
+use crate::json;
+
+const FLUSH_AT: usize = 64 * 1024;
+
+/// Buffered output.
+pub struct Printer<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+    json: bool,
+    header_done: bool,
+}
+
+/// Counters for one perf map, for the summary.
+#[derive(Debug, Clone, Default)]
+pub struct MapCount {
+    /// object name
+    pub object: String,
+    /// map name
+    pub map: String,
+    /// records delivered
+    pub events: u64,
+    /// records the kernel reported lost
+    pub lost: u64,
+}
+
+/// The final summary.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// records delivered
+    pub events: u64,
+    /// records lost
+    pub lost: u64,
+    /// programs attached
+    pub attached: u64,
+    /// errors reported
+    pub errors: u64,
+    /// run time
+    pub duration_ms: u64,
+    /// per perf map
+    pub maps: Vec<MapCount>,
+}
+
+impl<W: Write> Printer<W> {
+    /// A printer writing JSON lines (`json`) or human text to `out`.
+    pub fn new(out: W, json: bool) -> Self {
+        Printer {
+            out,
+            buf: Vec::with_capacity(FLUSH_AT * 2),
+            json,
+            header_done: false,
+        }
+    }
+
+    /// Writes out everything buffered.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            let r = self.out.write_all(&self.buf);
+            self.buf.clear();
+            r?;
+        }
+        self.out.flush()
+    }
+
+    fn end_line(&mut self) -> io::Result<()> {
+        self.buf.push(b'\n');
+        if self.buf.len() >= FLUSH_AT {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn begin(&mut self, ty: &str) {
+        self.buf.extend_from_slice(b"{\"type\":");
+        json::str(&mut self.buf, ty);
+    }
+
+    fn field_str(&mut self, k: &str, v: &str) {
+        self.buf.push(b',');
+        json::key(&mut self.buf, k);
+        json::str(&mut self.buf, v);
+    }
+
+    fn field_opt_str(&mut self, k: &str, v: Option<&str>) {
+        match v {
+            Some(v) => self.field_str(k, v),
+            None => {
+                self.buf.push(b',');
+                json::key(&mut self.buf, k);
+                self.buf.extend_from_slice(b"null");
+            }
+        }
+    }
+
+    fn field_u64(&mut self, k: &str, v: u64) {
+        self.buf.push(b',');
+        json::key(&mut self.buf, k);
+        json::uint(&mut self.buf, u128::from(v));
+    }
+
+    /// A program was attached.
+    pub fn attached(
+        &mut self,
+        object: &str,
+        program: &str,
+        section: &str,
+        kind: &str,
+        target: &str,
+    ) -> io::Result<()> {
+        if !self.json {
+            eprintln!("loader: attached {object}/{program} ({section}) to {kind} {target}");
+            return Ok(());
+        }
+        self.begin("attached");
+        self.field_str("object", object);
+        self.field_str("program", program);
+        self.field_str("section", section);
+        self.field_str("kind", kind);
+        self.field_str("target", target);
+        self.buf.push(b'}');
+        self.end_line()
+    }
+
+    /// Something failed (a program, a map, an object).
+    pub fn error(
+        &mut self,
+        object: &str,
+        program: Option<&str>,
+        section: Option<&str>,
+        error: &str,
+        verifier_log: Option<&str>,
+    ) -> io::Result<()> {
+        let where_ = match (program, section) {
+            (Some(p), Some(s)) => format!("{object}/{p} ({s})"),
+            (Some(p), None) => format!("{object}/{p}"),
+            _ => object.to_owned(),
+        };
+        eprintln!("loader: error: {where_}: {error}");
+        if let Some(log) = verifier_log {
+            eprintln!("loader: verifier log:\n{log}");
+        }
+        if !self.json {
+            return Ok(());
+        }
+        self.begin("error");
+        self.field_str("object", object);
+        self.field_opt_str("program", program);
+        self.field_opt_str("section", section);
+        self.field_str("error", error);
+        if let Some(log) = verifier_log {
+            self.field_str("verifier_log", log);
+        }
+        self.buf.push(b'}');
+        self.end_line()
+    }
+
+    /// One perf record.
+    pub fn event(
+        &mut self,
+        object: &str,
+        map: &str,
+        cpu: u32,
+        ty: Option<&Type>,
+        data: &[u8],
+    ) -> io::Result<()> {
+        if !self.json {
+            return self.human_event(object, map, cpu, ty, data);
+        }
+        self.begin("event");
+        self.field_str("object", object);
+        self.field_str("map", map);
+        self.field_u64("cpu", u64::from(cpu));
+        self.buf.extend_from_slice(b",\"data\":");
+        decode::record(&mut self.buf, ty, data);
+        self.buf.push(b'}');
+        self.end_line()
+    }
+
+    fn human_event(
+        &mut self,
+        object: &str,
+        map: &str,
+        cpu: u32,
+        ty: Option<&Type>,
+        data: &[u8],
+    ) -> io::Result<()> {
+        use std::io::Write as _;
+        if !self.header_done {
+            self.header_done = true;
+            self.buf.extend_from_slice(
+                b"TIME          PCOMM            PID     UID     GID     DESC\n",
+            );
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let secs = now.as_secs() % 86_400;
+        write!(
+            self.buf,
+            "{:02}:{:02}:{:02}.{:03}  ",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60,
+            now.subsec_millis()
+        )?;
+        let fields = match ty {
+            Some(Type::Struct { fields, .. }) => fields.as_slice(),
+            _ => &[],
+        };
+        let get = |name: &str| {
+            fields.iter().find(|f| f.name == name).and_then(|f| {
+                let start = f.offset as usize;
+                data.get(start..start + f.ty.size() as usize)
+                    .map(|b| (f, b))
+            })
+        };
+        let mut cell = Vec::new();
+        for (name, width) in [("comm", 16usize), ("pid", 7), ("uid", 7), ("gid", 7)] {
+            cell.clear();
+            match get(name) {
+                Some((f, b)) => decode::value(&mut cell, &f.ty, b),
+                None => cell.push(b'-'),
+            }
+            let text = String::from_utf8_lossy(&cell);
+            let text = text.trim_matches('"');
+            write!(self.buf, "{text:<width$} ")?;
+        }
+        // DESC: the other fields as name=value, then tail strings.
+        let mut first = true;
+        for f in fields {
+            if ["comm", "pid", "uid", "gid"].contains(&f.name.as_str()) {
+                continue;
+            }
+            let start = f.offset as usize;
+            let Some(b) = data.get(start..start + f.ty.size() as usize) else {
+                continue;
+            };
+            if !first {
+                self.buf.push(b' ');
+            }
+            first = false;
+            write!(self.buf, "{}=", f.name)?;
+            decode::value(&mut self.buf, &f.ty, b);
+        }
+        match ty {
+            Some(t) if t.size() > 0 => {
+                let tail = data.get(t.size() as usize..).unwrap_or(&[]);
+                for piece in tail.split(|&x| x == 0).filter(|p| !p.is_empty()) {
+                    self.buf.push(b' ');
+                    self.buf.extend_from_slice(piece);
+                }
+                if fields.is_empty() {
+                    decode::value(&mut self.buf, t, data);
+                }
+            }
+            _ => {
+                write!(self.buf, "{object}/{map} cpu{cpu} ")?;
+                json::hex(&mut self.buf, data);
+            }
+        }
+        self.end_line()
+    }
+
+    /// The kernel dropped records.
+    pub fn lost(&mut self, object: &str, map: &str, cpu: u32, count: u64) -> io::Result<()> {
+        if !self.json {
+            eprintln!("loader: lost {count} records of {object}/{map} on CPU {cpu}");
+            return Ok(());
+        }
+        self.begin("lost");
+        self.field_str("object", object);
+        self.field_str("map", map);
+        self.field_u64("cpu", u64::from(cpu));
+        self.field_u64("count", count);
+        self.buf.push(b'}');
+        self.end_line()
+    }
+
+    /// Packets seen by a socket filter's socket.
+    pub fn packets(
+        &mut self,
+        object: &str,
+        program: &str,
+        iface: &str,
+        count: u64,
+    ) -> io::Result<()> {
+        if !self.json {
+            eprintln!("loader: {object}/{program} passed {count} packets on {iface}");
+            return Ok(());
+        }
+        self.begin("packets");
+        self.field_str("object", object);
+        self.field_str("program", program);
+        self.field_str("iface", iface);
+        self.field_u64("count", count);
+        self.buf.push(b'}');
+        self.end_line()
+    }
+
+    /// A bpf_trace_printk line.
+    pub fn printk(&mut self, pid: u32, comm: &str, cpu: Option<u32>, msg: &str) -> io::Result<()> {
+        if !self.json {
+            use std::io::Write as _;
+            writeln!(self.buf, "printk: {comm}[{pid}]: {msg}")?;
+            return Ok(());
+        }
+        self.begin("printk");
+        self.field_u64("pid", u64::from(pid));
+        self.field_str("comm", comm);
+        if let Some(cpu) = cpu {
+            self.field_u64("cpu", u64::from(cpu));
+        }
+        self.field_str("msg", msg);
+        self.buf.push(b'}');
+        self.end_line()
+    }
+
+    /// A map dump. `entries` writes the elements of the `entries` array (JSON) into the
+    /// buffer; in human mode the same JSON is printed after the map name.
+    pub fn map_dump(
+        &mut self,
+        object: &str,
+        map: &str,
+        map_type: &str,
+        entries: impl FnOnce(&mut Vec<u8>),
+    ) -> io::Result<()> {
+        if self.json {
+            self.begin("map");
+            self.field_str("object", object);
+            self.field_str("map", map);
+            self.field_str("map_type", map_type);
+        } else {
+            use std::io::Write as _;
+            write!(self.buf, "map {object}/{map} ({map_type}): ")?;
+        }
+        if self.json {
+            self.buf.extend_from_slice(b",\"entries\":[");
+        } else {
+            self.buf.push(b'[');
+        }
+        entries(&mut self.buf);
+        self.buf.push(b']');
+        if self.json {
+            self.buf.push(b'}');
+        }
+        self.end_line()
+    }
+
+    /// The final summary: a JSON line (when JSON and `to_stdout`), always a line on stderr.
+    pub fn summary(&mut self, s: &Summary, to_stdout: bool) -> io::Result<()> {
+        eprintln!(
+            "loader: summary: {} events, {} lost, {} programs attached, {} errors, {} ms",
+            s.events, s.lost, s.attached, s.errors, s.duration_ms
+        );
+        if !self.json || !to_stdout {
+            return Ok(());
+        }
+        self.begin("summary");
+        self.field_u64("events", s.events);
+        self.field_u64("lost", s.lost);
+        self.field_u64("attached", s.attached);
+        self.field_u64("errors", s.errors);
+        self.field_u64("duration_ms", s.duration_ms);
+        self.buf.extend_from_slice(b",\"maps\":[");
+        for (i, m) in s.maps.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            self.buf.extend_from_slice(b"{\"object\":");
+            json::str(&mut self.buf, &m.object);
+            self.field_str("map", &m.map);
+            self.field_u64("events", m.events);
+            self.field_u64("lost", m.lost);
+            self.buf.push(b'}');
+        }
+        self.buf.extend_from_slice(b"]}");
+        self.end_line()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(p: Printer<Vec<u8>>) -> Vec<serde_json::Value> {
+        let mut p = p;
+        p.flush().unwrap();
+        String::from_utf8(p.out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn messages_are_type_tagged_json_lines() {
+        let mut p = Printer::new(Vec::new(), true);
+        p.attached("o", "prog", "tracepoint/a/b", "tracepoint", "a:b")
+            .unwrap();
+        p.event("o", "EVENTS", 1, None, &[0xab]).unwrap();
+        p.lost("o", "EVENTS", 0, 3).unwrap();
+        p.error("o", Some("prog"), None, "bad \"thing\"", Some("log\nline"))
+            .unwrap();
+        p.printk(7, "sh", Some(1), "hi").unwrap();
+        p.map_dump("o", "COUNTS", "hash", |b| {
+            b.extend_from_slice(b"{\"key\":1,\"value\":2}")
+        })
+        .unwrap();
+        p.summary(
+            &Summary {
+                events: 1,
+                lost: 3,
+                maps: vec![MapCount {
+                    object: "o".into(),
+                    map: "EVENTS".into(),
+                    events: 1,
+                    lost: 3,
+                }],
+                ..Default::default()
+            },
+            true,
+        )
+        .unwrap();
+        let v = lines(p);
+        assert_eq!(v[0]["type"], "attached");
+        assert_eq!(
+            v[1],
+            serde_json::json!({"type":"event","object":"o","map":"EVENTS","cpu":1,"data":{"hex":"ab"}})
+        );
+        assert_eq!(v[2]["count"], 3);
+        assert_eq!(v[3]["section"], serde_json::Value::Null);
+        assert_eq!(v[3]["verifier_log"], "log\nline");
+        assert_eq!(v[4]["msg"], "hi");
+        assert_eq!(v[5]["entries"][0]["value"], 2);
+        assert_eq!(v[6]["maps"][0]["lost"], 3);
+    }
+}

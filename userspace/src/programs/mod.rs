@@ -1,0 +1,197 @@
+//! Loading and attaching one program by its section, one file per program kind.
+//! Each kind's minimum kernel is stated in its module docs.
+
+pub mod kprobe;
+pub mod raw_tracepoint;
+pub mod socket_filter;
+pub mod tracepoint;
+pub mod uprobe;
+pub mod xdp;
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use aya::programs::{Program, ProgramError};
+
+use crate::kernel::{self, KernelError};
+use crate::section::AttachSpec;
+use crate::sys::SyscallError;
+
+/// Why a program could not be loaded or attached.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    /// The verifier rejected the program; the log is in the value.
+    #[error("the verifier rejected the program ({io_error})")]
+    Verifier {
+        /// errno of BPF_PROG_LOAD
+        io_error: std::io::Error,
+        /// full verifier log
+        verifier_log: String,
+    },
+    /// The kernel refused for lack of privileges.
+    #[error("permission denied ({0}): run as root, or with CAP_BPF and CAP_PERFMON (CAP_NET_ADMIN for XDP)")]
+    Permission(String),
+    /// Loading failed for another reason.
+    #[error("loading failed: {0}")]
+    Load(ProgramError),
+    /// Attaching failed.
+    #[error("attaching to {target} failed: {source}")]
+    Attach {
+        /// what we tried to attach to
+        target: String,
+        /// aya's error
+        source: ProgramError,
+    },
+    /// A kernel facility or symbol is missing.
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    /// A raw syscall failed.
+    #[error(transparent)]
+    Sys(#[from] SyscallError),
+    /// XDP/socket filters need `--iface`.
+    #[error("this section attaches to a network interface: pass --iface")]
+    NeedIface,
+    /// A uprobe section without a binary needs `--uprobe-target`.
+    #[error("the section names no binary: pass --uprobe-target /path/to/bin")]
+    NeedUprobeTarget,
+    /// aya classified the program differently from its section.
+    #[error("aya loaded this program as another type than its section says")]
+    WrongType,
+    /// No attach support for this section kind.
+    #[error("unsupported program section kind '{0}'")]
+    Unsupported(String),
+}
+
+impl AttachError {
+    /// The verifier log, if this is a rejection.
+    pub fn verifier_log(&self) -> Option<&str> {
+        match self {
+            AttachError::Verifier { verifier_log, .. } => Some(verifier_log),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn attach(target: impl Into<String>, source: ProgramError) -> Self {
+        let target = target.into();
+        if is_eperm(&source) {
+            return AttachError::Permission(format!("attaching to {target}: {source}"));
+        }
+        AttachError::Attach { target, source }
+    }
+}
+
+fn is_eperm(e: &ProgramError) -> bool {
+    let s = e.to_string();
+    s.contains("Operation not permitted") || s.contains("Permission denied")
+}
+
+/// Maps aya load errors to ours (verifier log kept in the value).
+pub(crate) fn load_error(e: ProgramError) -> AttachError {
+    match e {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
+            if matches!(
+                io_error.raw_os_error(),
+                Some(libc::EPERM) | Some(libc::EACCES)
+            ) && verifier_log.to_string().trim().is_empty()
+            {
+                AttachError::Permission(format!("BPF_PROG_LOAD: {io_error}"))
+            } else {
+                AttachError::Verifier {
+                    io_error,
+                    verifier_log: verifier_log.to_string(),
+                }
+            }
+        }
+        other if is_eperm(&other) => AttachError::Permission(other.to_string()),
+        other => AttachError::Load(other),
+    }
+}
+
+/// Settings and lazily-read kernel facts shared by all attachments.
+#[derive(Default)]
+pub struct Context {
+    /// `--iface`
+    pub iface: Option<String>,
+    /// `--uprobe-target`
+    pub uprobe_target: Option<String>,
+    /// `--uprobe-pid`
+    pub uprobe_pid: Option<u32>,
+    tracefs: Option<PathBuf>,
+    kallsyms: Option<String>,
+}
+
+impl Context {
+    /// Settings from the command line.
+    pub fn new(
+        iface: Option<String>,
+        uprobe_target: Option<String>,
+        uprobe_pid: Option<u32>,
+    ) -> Self {
+        Context {
+            iface,
+            uprobe_target,
+            uprobe_pid,
+            ..Default::default()
+        }
+    }
+
+    /// tracefs, mounted if needed.
+    pub fn tracefs(&mut self) -> Result<PathBuf, KernelError> {
+        if let Some(t) = &self.tracefs {
+            return Ok(t.clone());
+        }
+        let t = kernel::tracefs()?;
+        self.tracefs = Some(t.clone());
+        Ok(t)
+    }
+
+    /// /proc/kallsyms, read once.
+    pub fn kallsyms(&mut self) -> &str {
+        self.kallsyms
+            .get_or_insert_with(|| std::fs::read_to_string("/proc/kallsyms").unwrap_or_default())
+    }
+}
+
+/// A successful attachment.
+pub struct Attached {
+    /// What it is attached to (`syscalls:sys_enter_execve`, `eth0`, `/bin/bash:readline`).
+    pub target: String,
+    /// For socket filters: the packet socket the filter runs on (kept open while running).
+    pub socket: Option<OwnedFd>,
+}
+
+impl Attached {
+    fn to(target: impl Into<String>) -> Self {
+        Attached {
+            target: target.into(),
+            socket: None,
+        }
+    }
+}
+
+/// Loads `program` and attaches it as `spec` says. The link lives as long as the program.
+pub fn attach(
+    program: &mut Program,
+    spec: &AttachSpec,
+    ctx: &mut Context,
+) -> Result<Attached, AttachError> {
+    match (spec, program) {
+        (AttachSpec::KProbe { symbol, .. }, Program::KProbe(p)) => kprobe::attach(p, symbol, ctx),
+        (AttachSpec::TracePoint { category, name }, Program::TracePoint(p)) => {
+            tracepoint::attach(p, category.as_deref(), name, ctx)
+        }
+        (AttachSpec::RawTracePoint { name }, Program::RawTracePoint(p)) => {
+            raw_tracepoint::attach(p, name)
+        }
+        (AttachSpec::UProbe { target, symbol, .. }, Program::UProbe(p)) => {
+            uprobe::attach(p, target.as_deref(), symbol, ctx)
+        }
+        (AttachSpec::Xdp, Program::Xdp(p)) => xdp::attach(p, ctx),
+        (AttachSpec::SocketFilter, Program::SocketFilter(p)) => socket_filter::attach(p, ctx),
+        (AttachSpec::Unsupported { kind }, _) => Err(AttachError::Unsupported(kind.clone())),
+        _ => Err(AttachError::WrongType),
+    }
+}

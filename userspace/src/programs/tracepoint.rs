@@ -1,0 +1,25 @@
+//! `tracepoint/CAT/NAME`, `tracepoint/CAT:NAME`, `tracepoint/NAME`. Kernel >= 4.7.
+
+use aya::programs::TracePoint;
+
+use super::{load_error, AttachError, Attached, Context};
+use crate::kernel;
+
+/// Loads and attaches a tracepoint program; a bare name is looked up in tracefs.
+pub fn attach(
+    p: &mut TracePoint,
+    category: Option<&str>,
+    name: &str,
+    ctx: &mut Context,
+) -> Result<Attached, AttachError> {
+    p.load().map_err(load_error)?;
+    let tracefs = ctx.tracefs()?;
+    let category = match category {
+        Some(c) => c.to_owned(),
+        None => kernel::find_tracepoint_category(&tracefs, name)?,
+    };
+    let target = format!("{category}:{name}");
+    p.attach(&category, name)
+        .map_err(|e| AttachError::attach(&target, e))?;
+    Ok(Attached::to(target))
+}

@@ -1,0 +1,615 @@
+//! Wiring: load objects, attach programs, open perf buffers, run the event loop, clean up.
+
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aya::maps::{Map, MapData};
+use tokio::io::unix::AsyncFd;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::cli::Cli;
+use crate::dwarf::{Type, TypeTable};
+use crate::elf::{self, map_type};
+use crate::kernel;
+use crate::maps::{self, DumpMap};
+use crate::output::{MapCount, Printer, Summary};
+use crate::programs::{self, Context};
+use crate::section;
+use crate::sys::{self, perf::PerfBuffer, perf::Record};
+
+/// Errors loading a whole object.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Reading the file.
+    #[error("cannot read {0}: {1}")]
+    Read(String, io::Error),
+    /// The ELF is malformed.
+    #[error(transparent)]
+    Elf(#[from] elf::ElfError),
+    /// aya rejected the object (maps creation etc.).
+    #[error("{0}{1}")]
+    Aya(aya::EbpfError, &'static str),
+    /// aya panicked on the input.
+    #[error("the object could not be parsed (aya panicked on it)")]
+    Panic,
+}
+
+struct Loaded {
+    name: String,
+    ebpf: aya::Ebpf,
+}
+
+struct PerfSource {
+    object: usize,
+    map: String,
+    cpu: u32,
+    count: usize,
+    ty: usize,
+    buf: AsyncFd<PerfRing>,
+}
+
+/// PerfBuffer behind AsyncFd (which wants AsRawFd).
+struct PerfRing(PerfBuffer);
+
+impl AsRawFd for PerfRing {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+struct Socket {
+    object: usize,
+    program: String,
+    iface: String,
+    fd: OwnedFd,
+    packets: u64,
+}
+
+fn map_data(map: &Map) -> &MapData {
+    match map {
+        Map::Array(m)
+        | Map::ArrayOfMaps(m)
+        | Map::BloomFilter(m)
+        | Map::CgroupArray(m)
+        | Map::CgroupStorage(m)
+        | Map::CgrpStorage(m)
+        | Map::CpuMap(m)
+        | Map::DevMap(m)
+        | Map::DevMapHash(m)
+        | Map::HashMap(m)
+        | Map::HashOfMaps(m)
+        | Map::InodeStorage(m)
+        | Map::LpmTrie(m)
+        | Map::LruHashMap(m)
+        | Map::PerCpuArray(m)
+        | Map::PerCpuCgroupStorage(m)
+        | Map::PerCpuHashMap(m)
+        | Map::PerCpuLruHashMap(m)
+        | Map::PerfEventArray(m)
+        | Map::ProgramArray(m)
+        | Map::Queue(m)
+        | Map::ReusePortSockArray(m)
+        | Map::RingBuf(m)
+        | Map::SockHash(m)
+        | Map::SockMap(m)
+        | Map::SkStorage(m)
+        | Map::Stack(m)
+        | Map::StackTraceMap(m)
+        | Map::Unsupported(m)
+        | Map::XskMap(m) => m,
+    }
+}
+
+fn map_fd<'a>(ebpf: &'a aya::Ebpf, name: &str) -> Option<BorrowedFd<'a>> {
+    ebpf.map(name).map(|m| map_data(m).fd().as_fd())
+}
+
+fn object_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Parses, rewrites and loads one object into the kernel (maps created, programs not yet).
+fn load_object(bytes: &[u8]) -> Result<(elf::ObjectInfo, aya::Ebpf), LoadError> {
+    let info = elf::parse(bytes)?;
+    let patched = elf::rewrite_for_aya(bytes, info.has_btf_maps)?;
+    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        aya::EbpfLoader::new()
+            .allow_unsupported_maps()
+            .load(&patched)
+    }))
+    .map_err(|_| LoadError::Panic)?;
+    let ebpf = loaded.map_err(|e| {
+        let s = e.to_string();
+        let hint = if s.contains("Operation not permitted") || s.contains("EPERM") {
+            " (not root? loading needs CAP_BPF, or CAP_SYS_ADMIN on kernels < 5.8)"
+        } else {
+            ""
+        };
+        LoadError::Aya(e, hint)
+    })?;
+    Ok((info, ebpf))
+}
+
+fn pow2_pages(pages: usize) -> usize {
+    pages.max(1).next_power_of_two()
+}
+
+enum Wake {
+    Stop(&'static str),
+    Readable,
+    Flush,
+    Dump,
+    Printk(Option<String>),
+}
+
+async fn any_readable(sources: &[PerfSource]) {
+    if sources.is_empty() {
+        return std::future::pending().await;
+    }
+    let futs = sources.iter().map(|s| Box::pin(s.buf.readable()));
+    let (res, _, _) = futures::future::select_all(futs).await;
+    if let Ok(mut guard) = res {
+        guard.clear_ready();
+    }
+}
+
+fn start_printk_reader(tracefs: &Path) -> io::Result<tokio::sync::mpsc::UnboundedReceiver<String>> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(tracefs.join("trace_pipe"))?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name("trace_pipe".into())
+        .spawn(move || {
+            let reader = io::BufReader::new(file);
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        })?;
+    Ok(rx)
+}
+
+/// Everything the event loop owns.
+struct State<W: Write> {
+    printer: Printer<W>,
+    loaded: Vec<Loaded>,
+    sources: Vec<PerfSource>,
+    types: Vec<Option<Type>>,
+    counts: Vec<MapCount>,
+    dumps: Vec<(usize, DumpMap)>,
+    sockets: Vec<Socket>,
+    scratch: Vec<u8>,
+    ncpus: usize,
+    summary: Summary,
+    broken: bool,
+}
+
+impl<W: Write> State<W> {
+    fn check(&mut self, r: io::Result<()>) {
+        if let Err(e) = r {
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                eprintln!("loader: writing output: {e}");
+            }
+            self.broken = true;
+        }
+    }
+
+    fn drain(&mut self) {
+        let State {
+            printer,
+            loaded,
+            sources,
+            types,
+            counts,
+            scratch,
+            summary,
+            ..
+        } = self;
+        let mut result = Ok(());
+        for s in sources.iter_mut() {
+            let object = loaded.get(s.object).map_or("", |l| l.name.as_str());
+            let ty = types.get(s.ty).and_then(Option::as_ref);
+            let mut lost = 0u64;
+            let mut events = 0u64;
+            let cpu = s.cpu;
+            let map = s.map.as_str();
+            s.buf.get_mut().0.drain(scratch, |rec| match rec {
+                Record::Sample(data) => {
+                    events += 1;
+                    if result.is_ok() {
+                        result = printer.event(object, map, cpu, ty, data);
+                    }
+                }
+                Record::Lost(n) => lost += n,
+                Record::Other(_) => {}
+            });
+            if let Some(c) = counts.get_mut(s.count) {
+                c.events += events;
+                c.lost += lost;
+            }
+            summary.events += events;
+            summary.lost += lost;
+            if lost > 0 && result.is_ok() {
+                result = printer.lost(object, map, cpu, lost);
+            }
+        }
+        self.check(result);
+    }
+
+    fn dump_maps(&mut self) {
+        let mut result = Ok(());
+        for (obj, m) in &self.dumps {
+            let Some(l) = self.loaded.get(*obj) else {
+                continue;
+            };
+            let Some(fd) = map_fd(&l.ebpf, &m.name) else {
+                continue;
+            };
+            let mut err = None;
+            let r =
+                self.printer
+                    .map_dump(&m.object, &m.name, map_type::name(m.def.map_type), |buf| {
+                        if let Err(e) = maps::dump_entries(fd, m, self.ncpus, buf) {
+                            err = Some(e);
+                        }
+                    });
+            if let Some(e) = err {
+                eprintln!("loader: dumping {}/{}: {e}", m.object, m.name);
+            }
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        for s in &mut self.sockets {
+            s.packets += sys::drain_socket(s.fd.as_fd(), &mut self.scratch);
+            let object = self.loaded.get(s.object).map_or("", |l| l.name.as_str());
+            if result.is_ok() {
+                result = self
+                    .printer
+                    .packets(object, &s.program, &s.iface, s.packets);
+            }
+        }
+        self.check(result);
+    }
+
+    fn flush(&mut self) {
+        let r = self.printer.flush();
+        self.check(r);
+    }
+}
+
+/// Runs the loader; returns the process exit code.
+pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
+    let started = Instant::now();
+    let stdout = io::stdout();
+    let mut st = State {
+        printer: Printer::new(stdout.lock(), cli.json),
+        loaded: Vec::new(),
+        sources: Vec::new(),
+        types: Vec::new(),
+        counts: Vec::new(),
+        dumps: Vec::new(),
+        sockets: Vec::new(),
+        scratch: Vec::with_capacity(64 * 1024),
+        ncpus: kernel::possible_cpus().len(),
+        summary: Summary::default(),
+        broken: false,
+    };
+    let event_types = match cli.event_types() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("loader: {e}");
+            return 2;
+        }
+    };
+    if sys::euid() != 0 {
+        eprintln!(
+            "loader: warning: not running as root; loading needs CAP_BPF + CAP_PERFMON (CAP_NET_ADMIN for XDP)"
+        );
+    }
+
+    // Sources: files, or the built-in probes.
+    let mut inputs: Vec<(String, Result<Vec<u8>, LoadError>)> = Vec::new();
+    if cli.objects.is_empty() {
+        if builtin.is_empty() {
+            eprintln!(
+                "loader: no OBJECT given and no probes were built into this binary (build them with `cargo bpf build`, then rebuild the loader)"
+            );
+            return 2;
+        }
+        for (name, bytes) in builtin {
+            inputs.push(((*name).to_owned(), Ok(bytes.to_vec())));
+        }
+    } else {
+        for path in &cli.objects {
+            let r = std::fs::read(path).map_err(|e| LoadError::Read(path.display().to_string(), e));
+            inputs.push((object_name(path), r));
+        }
+    }
+
+    let mut ctx = Context::new(
+        cli.iface.clone(),
+        cli.uprobe_target.as_ref().map(|p| p.display().to_string()),
+        cli.uprobe_pid,
+    );
+    let pages = pow2_pages(cli.pages);
+    let watermark = cli
+        .wakeup_bytes
+        .unwrap_or_else(|| (pages * sys::page_size() / 4) as u32);
+    let online = kernel::online_cpus();
+    let mut wants_printk = false;
+    let mut fatal = false;
+
+    for (name, bytes) in inputs {
+        let loaded = bytes.and_then(|b| {
+            let (info, ebpf) = load_object(&b)?;
+            let table = TypeTable::from_object(&b).unwrap_or_else(|e| {
+                eprintln!("loader: {name}: no usable debug info ({e}); records print as hex");
+                TypeTable::default()
+            });
+            Ok((info, ebpf, table))
+        });
+        let (info, mut ebpf, table) = match loaded {
+            Ok(v) => v,
+            Err(e) => {
+                st.summary.errors += 1;
+                let r = st.printer.error(&name, None, None, &e.to_string(), None);
+                st.check(r);
+                fatal = true;
+                continue;
+            }
+        };
+        let obj_idx = st.loaded.len();
+        wants_printk |= info.uses_printk;
+
+        // Programs.
+        let mut names: Vec<String> = ebpf.programs().map(|(n, _)| n.to_owned()).collect();
+        names.sort_by_key(|n| {
+            info.programs
+                .iter()
+                .position(|p| &p.symbol == n)
+                .unwrap_or(usize::MAX)
+        });
+        for pname in names {
+            let section_name = info
+                .program_by_symbol(&pname)
+                .map(|p| p.section.clone())
+                .unwrap_or_default();
+            if !cli.wants(&pname, &section_name) {
+                continue;
+            }
+            let spec = section::parse(&section_name);
+            let Some(program) = ebpf.program_mut(&pname) else {
+                continue;
+            };
+            match programs::attach(program, &spec, &mut ctx) {
+                Ok(att) => {
+                    st.summary.attached += 1;
+                    if let Some(fd) = att.socket {
+                        // Packets queued before the filter was attached are not counted.
+                        sys::drain_socket(fd.as_fd(), &mut st.scratch);
+                        st.sockets.push(Socket {
+                            object: obj_idx,
+                            program: pname.clone(),
+                            iface: att.target.clone(),
+                            fd,
+                            packets: 0,
+                        });
+                    }
+                    let r =
+                        st.printer
+                            .attached(&name, &pname, &section_name, spec.kind(), &att.target);
+                    st.check(r);
+                }
+                Err(e) => {
+                    st.summary.errors += 1;
+                    let r = st.printer.error(
+                        &name,
+                        Some(&pname),
+                        Some(&section_name),
+                        &e.to_string(),
+                        e.verifier_log(),
+                    );
+                    st.check(r);
+                    if cli.strict {
+                        fatal = true;
+                    }
+                }
+            }
+        }
+
+        // Maps: perf arrays get per-CPU rings, hash/array maps get dumped.
+        for m in &info.maps {
+            let override_ty = event_types.iter().find(|(map, _)| map == &m.name).and_then(
+                |(_, ty)| {
+                    let t = table.named_type(ty);
+                    if t.is_none() {
+                        eprintln!(
+                            "loader: {name}: --event-type {}={ty}: no such type in the debug info",
+                            m.name
+                        );
+                    }
+                    t
+                },
+            );
+            if m.def.map_type == map_type::PERF_EVENT_ARRAY {
+                let ty = override_ty.or_else(|| table.perf_record_type(&m.name));
+                let Some(fd) = map_fd(&ebpf, &m.name) else {
+                    continue;
+                };
+                let ty_idx = st.types.len();
+                st.types.push(ty);
+                let count_idx = st.counts.len();
+                st.counts.push(MapCount {
+                    object: name.clone(),
+                    map: m.name.clone(),
+                    ..Default::default()
+                });
+                for &cpu in &online {
+                    let opened = PerfBuffer::open(cpu, pages, watermark).and_then(|b| {
+                        let raw = b.as_fd().as_raw_fd() as u32;
+                        sys::map_update(fd, &cpu.to_ne_bytes(), &raw.to_ne_bytes())?;
+                        Ok(b)
+                    });
+                    let ring = opened.map_err(|e| e.to_string()).and_then(|b| {
+                        // SAFETY: PerfRing owns the perf fd (OwnedFd inside PerfBuffer) for
+                        // its whole life and always returns that same fd.
+                        unsafe {
+                            AsyncFd::register_with_interest(
+                                PerfRing(b),
+                                tokio::io::Interest::READABLE,
+                            )
+                        }
+                        .map_err(|e| e.to_string())
+                    });
+                    match ring {
+                        Ok(buf) => st.sources.push(PerfSource {
+                            object: obj_idx,
+                            map: m.name.clone(),
+                            cpu,
+                            count: count_idx,
+                            ty: ty_idx,
+                            buf,
+                        }),
+                        Err(e) => {
+                            st.summary.errors += 1;
+                            let r = st.printer.error(
+                                &name,
+                                None,
+                                Some(&m.section),
+                                &format!("perf buffer for map {} on CPU {cpu}: {e}", m.name),
+                                None,
+                            );
+                            st.check(r);
+                        }
+                    }
+                }
+            } else if map_type::dumpable(m.def.map_type) {
+                let (k, v) = table.map_kv_types(&m.name);
+                st.dumps.push((
+                    obj_idx,
+                    DumpMap {
+                        object: name.clone(),
+                        name: m.name.clone(),
+                        def: m.def,
+                        key: k,
+                        value: override_ty.or(v),
+                    },
+                ));
+            }
+        }
+        st.loaded.push(Loaded { name, ebpf });
+    }
+    st.flush();
+
+    let mut code = 0u8;
+    if fatal && (cli.strict || st.summary.attached == 0) {
+        code = 1;
+    } else if st.summary.attached == 0 {
+        eprintln!("loader: no program attached; nothing to do");
+        code = 1;
+    } else {
+        event_loop(&cli, &mut st, &mut ctx, wants_printk).await;
+        st.drain();
+    }
+    // Final map dump and summary, then everything is dropped (detached).
+    if !st.broken {
+        st.dump_maps();
+    }
+    st.summary.duration_ms = started.elapsed().as_millis() as u64;
+    st.summary.maps = st.counts.clone();
+    let to_stdout = !st.broken;
+    let r = st.printer.summary(&st.summary, to_stdout);
+    st.check(r);
+    st.flush();
+    drop(st);
+    code
+}
+
+async fn event_loop<W: Write>(cli: &Cli, st: &mut State<W>, ctx: &mut Context, printk: bool) {
+    let (Ok(mut sigint), Ok(mut sigterm), Ok(mut sighup)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        eprintln!("loader: cannot install signal handlers");
+        return;
+    };
+    let mut printk_rx = None;
+    if printk && !cli.no_printk {
+        match ctx.tracefs() {
+            Ok(t) => match start_printk_reader(&t) {
+                Ok(rx) => printk_rx = Some(rx),
+                Err(e) => eprintln!("loader: cannot read trace_pipe: {e}"),
+            },
+            Err(e) => eprintln!("loader: cannot read printk output: {e}"),
+        }
+    }
+    let mut flush = tokio::time::interval(Duration::from_millis(cli.flush_ms.max(1)));
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let dump_every = cli
+        .interval
+        .filter(|s| *s > 0.0)
+        .map(Duration::from_secs_f64);
+    let mut dump = tokio::time::interval(dump_every.unwrap_or(Duration::from_secs(3600)));
+    dump.tick().await; // the first tick is immediate
+    let deadline = cli
+        .duration
+        .map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let mut ticks = 0u64;
+    loop {
+        let wake = tokio::select! {
+            _ = sigint.recv() => Wake::Stop("SIGINT"),
+            _ = sigterm.recv() => Wake::Stop("SIGTERM"),
+            _ = sighup.recv() => Wake::Stop("SIGHUP"),
+            _ = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            } => Wake::Stop("duration elapsed"),
+            _ = any_readable(&st.sources) => Wake::Readable,
+            _ = flush.tick() => Wake::Flush,
+            _ = dump.tick(), if dump_every.is_some() => Wake::Dump,
+            line = async {
+                match printk_rx.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => Wake::Printk(line),
+        };
+        match wake {
+            Wake::Stop(why) => {
+                eprintln!("loader: stopping: {why}");
+                break;
+            }
+            Wake::Readable => st.drain(),
+            Wake::Flush => {
+                st.drain();
+                st.flush();
+                ticks += 1;
+                if ticks.is_multiple_of(20) && sys::stdout_closed() {
+                    st.broken = true;
+                }
+            }
+            Wake::Dump => st.dump_maps(),
+            Wake::Printk(None) => printk_rx = None,
+            Wake::Printk(Some(line)) => {
+                if let Some(p) = kernel::parse_trace_pipe_line(&line) {
+                    let r = st.printer.printk(p.pid, p.comm, p.cpu, p.msg);
+                    st.check(r);
+                }
+            }
+        }
+        if st.broken {
+            eprintln!("loader: stopping: stdout closed");
+            break;
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Section name -> where to attach. Pure.
+//!
+//! Accepted forms (redbpf, libbpf, cilium/ebpf and goebpf objects):
+//!
+//! | section | attaches to |
+//! |---|---|
+//! | `kprobe/SYM`, `kretprobe/SYM` | kernel function `SYM`; `sys_NAME` resolved on the running kernel (`__x64_sys_NAME`, `sys_NAME`, `SyS_NAME`) |
+//! | `tracepoint/CAT/NAME`, `tracepoint/CAT:NAME`, `tp/...` | tracepoint `CAT:NAME` |
+//! | `tracepoint/NAME` | the tracepoint `events/*/NAME` found in tracefs |
+//! | `raw_tracepoint/NAME`, `raw_tp/NAME` | raw tracepoint `NAME` |
+//! | `uprobe/SYMBOL`, `uretprobe/SYMBOL` | `SYMBOL` in the binary given by `--uprobe-target` |
+//! | `uprobe//path/to/bin:SYMBOL`, `uprobe/lib:SYMBOL` | `SYMBOL` in that binary (or library) |
+//! | `xdp`, `xdp/NAME` | the interface given by `--iface` |
+//! | `socketfilter/NAME`, `socket` | a raw AF_PACKET socket bound to `--iface` |
+
+/// Where a program wants to be attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachSpec {
+    /// `kprobe/SYM` or `kretprobe/SYM`.
+    KProbe {
+        /// Kernel symbol as written in the section.
+        symbol: String,
+        /// kretprobe
+        ret: bool,
+    },
+    /// A tracepoint; `category` None means "look it up in tracefs".
+    TracePoint {
+        /// e.g. `syscalls`
+        category: Option<String>,
+        /// e.g. `sys_enter_execve`
+        name: String,
+    },
+    /// A raw tracepoint.
+    RawTracePoint {
+        /// e.g. `sched_switch`
+        name: String,
+    },
+    /// A uprobe or uretprobe.
+    UProbe {
+        /// Binary from the section, if it names one.
+        target: Option<String>,
+        /// Function symbol.
+        symbol: String,
+        /// uretprobe
+        ret: bool,
+    },
+    /// XDP on `--iface`.
+    Xdp,
+    /// Socket filter on a packet socket bound to `--iface`.
+    SocketFilter,
+    /// Anything else.
+    Unsupported {
+        /// The section kind (text before the first `/`).
+        kind: String,
+    },
+}
+
+impl AttachSpec {
+    /// Short kind name for JSON (`kprobe`, `tracepoint`, ...).
+    pub fn kind(&self) -> &str {
+        match self {
+            AttachSpec::KProbe { ret: false, .. } => "kprobe",
+            AttachSpec::KProbe { ret: true, .. } => "kretprobe",
+            AttachSpec::TracePoint { .. } => "tracepoint",
+            AttachSpec::RawTracePoint { .. } => "raw_tracepoint",
+            AttachSpec::UProbe { ret: false, .. } => "uprobe",
+            AttachSpec::UProbe { ret: true, .. } => "uretprobe",
+            AttachSpec::Xdp => "xdp",
+            AttachSpec::SocketFilter => "socket_filter",
+            AttachSpec::Unsupported { kind } => kind,
+        }
+    }
+}
+
+/// Parses a program section name.
+pub fn parse(section: &str) -> AttachSpec {
+    let (kind, rest) = section.split_once('/').unwrap_or((section, ""));
+    match kind {
+        "kprobe" | "kretprobe" => AttachSpec::KProbe {
+            symbol: rest.to_owned(),
+            ret: kind == "kretprobe",
+        },
+        "tracepoint" | "tp" => {
+            let split = rest.split_once(':').or_else(|| rest.split_once('/'));
+            match split {
+                Some((cat, name)) => AttachSpec::TracePoint {
+                    category: Some(cat.to_owned()),
+                    name: name.to_owned(),
+                },
+                None => AttachSpec::TracePoint {
+                    category: None,
+                    name: rest.to_owned(),
+                },
+            }
+        }
+        "raw_tracepoint" | "raw_tp" => AttachSpec::RawTracePoint {
+            name: rest.to_owned(),
+        },
+        "uprobe" | "uretprobe" => {
+            let ret = kind == "uretprobe";
+            match rest.rsplit_once(':') {
+                Some((target, symbol)) if !target.is_empty() => AttachSpec::UProbe {
+                    target: Some(target.to_owned()),
+                    symbol: symbol.to_owned(),
+                    ret,
+                },
+                _ => AttachSpec::UProbe {
+                    target: None,
+                    symbol: rest.to_owned(),
+                    ret,
+                },
+            }
+        }
+        "xdp" => AttachSpec::Xdp,
+        "socketfilter" | "socket" => AttachSpec::SocketFilter,
+        other => AttachSpec::Unsupported {
+            kind: other.to_owned(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp(cat: Option<&str>, name: &str) -> AttachSpec {
+        AttachSpec::TracePoint {
+            category: cat.map(str::to_owned),
+            name: name.to_owned(),
+        }
+    }
+
+    #[test]
+    fn tracepoint_forms() {
+        assert_eq!(
+            parse("tracepoint/syscalls/sys_enter_execve"),
+            tp(Some("syscalls"), "sys_enter_execve")
+        );
+        assert_eq!(
+            parse("tracepoint/syscalls:sys_enter_execve"),
+            tp(Some("syscalls"), "sys_enter_execve")
+        );
+        assert_eq!(
+            parse("tracepoint/sys_enter_execve"),
+            tp(None, "sys_enter_execve")
+        );
+        assert_eq!(
+            parse("tp/sched/sched_switch"),
+            tp(Some("sched"), "sched_switch")
+        );
+    }
+
+    #[test]
+    fn probe_forms() {
+        assert_eq!(
+            parse("kretprobe/sys_execve"),
+            AttachSpec::KProbe {
+                symbol: "sys_execve".into(),
+                ret: true
+            }
+        );
+        assert_eq!(
+            parse("uprobe//usr/bin/bash:readline"),
+            AttachSpec::UProbe {
+                target: Some("/usr/bin/bash".into()),
+                symbol: "readline".into(),
+                ret: false
+            }
+        );
+        assert_eq!(
+            parse("uretprobe/my_func"),
+            AttachSpec::UProbe {
+                target: None,
+                symbol: "my_func".into(),
+                ret: true
+            }
+        );
+    }
+
+    #[test]
+    fn network_and_unknown_forms() {
+        assert_eq!(parse("xdp/pass"), AttachSpec::Xdp);
+        assert_eq!(parse("xdp"), AttachSpec::Xdp);
+        assert_eq!(parse("socketfilter/count"), AttachSpec::SocketFilter);
+        assert_eq!(parse("socket"), AttachSpec::SocketFilter);
+        assert_eq!(
+            parse("raw_tracepoint/sched_switch"),
+            AttachSpec::RawTracePoint {
+                name: "sched_switch".into()
+            }
+        );
+        assert_eq!(parse("streamparser/x").kind(), "streamparser");
+    }
+}

@@ -1,0 +1,230 @@
+//! Every raw syscall the loader makes itself (aya covers program load/attach).
+//!
+//! Kept in one place so the unsafe surface is easy to audit: each `unsafe` block
+//! states why it is sound, and every descriptor is an [`OwnedFd`].
+
+pub mod perf;
+
+use std::ffi::CString;
+use std::io;
+use std::mem::size_of;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// A syscall that failed, with its name.
+#[derive(Debug, thiserror::Error)]
+#[error("{call} failed: {source}")]
+pub struct SyscallError {
+    /// The syscall (or libc wrapper) that failed.
+    pub call: &'static str,
+    /// The OS error it returned.
+    #[source]
+    pub source: io::Error,
+}
+
+fn last_error(call: &'static str) -> SyscallError {
+    SyscallError {
+        call,
+        source: io::Error::last_os_error(),
+    }
+}
+
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+
+/// The `map_elem` member of `union bpf_attr` (BPF_MAP_*_ELEM commands).
+#[repr(C)]
+#[derive(Default)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value_or_next_key: u64,
+    flags: u64,
+}
+
+fn bpf_map_cmd(cmd: libc::c_long, attr: &mut MapElemAttr) -> libc::c_long {
+    // SAFETY: `attr` is a valid, initialised `bpf_attr` prefix of the size we pass; the
+    // pointers it carries were set by the callers from live slices of the sizes the map
+    // was created with (checked by the callers).
+    unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut MapElemAttr,
+            size_of::<MapElemAttr>() as libc::c_uint,
+        )
+    }
+}
+
+/// `BPF_MAP_UPDATE_ELEM`. `key` and `value` must have the map's key/value sizes.
+pub fn map_update(fd: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> Result<(), SyscallError> {
+    let mut attr = MapElemAttr {
+        map_fd: fd.as_raw_fd() as u32,
+        key: key.as_ptr() as u64,
+        value_or_next_key: value.as_ptr() as u64,
+        ..Default::default()
+    };
+    if bpf_map_cmd(BPF_MAP_UPDATE_ELEM, &mut attr) < 0 {
+        return Err(last_error("bpf(BPF_MAP_UPDATE_ELEM)"));
+    }
+    Ok(())
+}
+
+/// `BPF_MAP_LOOKUP_ELEM`; `Ok(false)` when the key is absent. `value` must be the
+/// map's value size (times the possible CPUs for per-CPU maps, rounded to 8 each).
+pub fn map_lookup(fd: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> Result<bool, SyscallError> {
+    let mut attr = MapElemAttr {
+        map_fd: fd.as_raw_fd() as u32,
+        key: key.as_ptr() as u64,
+        value_or_next_key: value.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    if bpf_map_cmd(BPF_MAP_LOOKUP_ELEM, &mut attr) < 0 {
+        let err = last_error("bpf(BPF_MAP_LOOKUP_ELEM)");
+        if err.source.raw_os_error() == Some(libc::ENOENT) {
+            return Ok(false);
+        }
+        return Err(err);
+    }
+    Ok(true)
+}
+
+/// `BPF_MAP_GET_NEXT_KEY`; `Ok(false)` at the end. `key = None` starts from the first.
+pub fn map_next_key(
+    fd: BorrowedFd<'_>,
+    key: Option<&[u8]>,
+    next: &mut [u8],
+) -> Result<bool, SyscallError> {
+    let mut attr = MapElemAttr {
+        map_fd: fd.as_raw_fd() as u32,
+        key: key.map_or(0, |k| k.as_ptr() as u64),
+        value_or_next_key: next.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    if bpf_map_cmd(BPF_MAP_GET_NEXT_KEY, &mut attr) < 0 {
+        let err = last_error("bpf(BPF_MAP_GET_NEXT_KEY)");
+        if err.source.raw_os_error() == Some(libc::ENOENT) {
+            return Ok(false);
+        }
+        return Err(err);
+    }
+    Ok(true)
+}
+
+/// Index of a network interface by name.
+pub fn if_index(name: &str) -> Result<u32, SyscallError> {
+    let c = CString::new(name).map_err(|_| SyscallError {
+        call: "if_nametoindex",
+        source: io::Error::from(io::ErrorKind::InvalidInput),
+    })?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if index == 0 {
+        return Err(last_error("if_nametoindex"));
+    }
+    Ok(index)
+}
+
+/// A raw `AF_PACKET` socket receiving every protocol, bound to interface `ifindex`
+/// (non-blocking, close-on-exec).
+pub fn packet_socket(ifindex: u32) -> Result<OwnedFd, SyscallError> {
+    let proto = (libc::ETH_P_ALL as u16).to_be();
+    // SAFETY: plain socket(2) call with constant arguments.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            i32::from(proto),
+        )
+    };
+    if raw < 0 {
+        return Err(last_error("socket(AF_PACKET)"));
+    }
+    // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = proto;
+    addr.sll_ifindex = ifindex as i32;
+    // SAFETY: `addr` is a valid sockaddr_ll and we pass its exact size.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(last_error("bind(AF_PACKET)"));
+    }
+    Ok(fd)
+}
+
+/// Reads and discards every datagram queued on a non-blocking socket; returns
+/// how many there were.
+pub fn drain_socket(fd: BorrowedFd<'_>, scratch: &mut [u8]) -> u64 {
+    let mut n = 0;
+    loop {
+        // SAFETY: `scratch` is a live writable buffer of the length we pass.
+        let rc = unsafe {
+            libc::recv(
+                fd.as_raw_fd(),
+                scratch.as_mut_ptr().cast(),
+                scratch.len(),
+                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            )
+        };
+        if rc < 0 {
+            return n;
+        }
+        n += 1;
+    }
+}
+
+/// `mount -t <fstype> none <target>`.
+pub fn mount_fs(fstype: &str, target: &str) -> Result<(), SyscallError> {
+    let err = || SyscallError {
+        call: "mount",
+        source: io::Error::from(io::ErrorKind::InvalidInput),
+    };
+    let src = CString::new("none").map_err(|_| err())?;
+    let t = CString::new(target).map_err(|_| err())?;
+    let f = CString::new(fstype).map_err(|_| err())?;
+    // SAFETY: all pointers are valid NUL-terminated strings living across the call.
+    let rc = unsafe { libc::mount(src.as_ptr(), t.as_ptr(), f.as_ptr(), 0, std::ptr::null()) };
+    if rc < 0 {
+        return Err(last_error("mount"));
+    }
+    Ok(())
+}
+
+/// Effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() }
+}
+
+/// Size of a memory page.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf with a constant name has no memory-safety requirements.
+    let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if v <= 0 {
+        4096
+    } else {
+        v as usize
+    }
+}
+
+/// Whether stdout is a pipe/socket whose reader has gone away (`| head -1`).
+pub fn stdout_closed() -> bool {
+    let mut pfd = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
+    rc > 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}

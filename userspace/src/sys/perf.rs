@@ -1,0 +1,264 @@
+//! Per-CPU perf ring buffers for `BPF_MAP_TYPE_PERF_EVENT_ARRAY` maps, opened with a
+//! wakeup WATERMARK (the kernel wakes the reader once that many bytes are queued, not on
+//! every record) and drained in batches.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{last_error, SyscallError};
+
+const PERF_TYPE_SOFTWARE: u32 = 1;
+const PERF_COUNT_SW_BPF_OUTPUT: u64 = 10;
+const PERF_SAMPLE_RAW: u64 = 1 << 10;
+const PERF_ATTR_FLAG_WATERMARK: u64 = 1 << 14;
+const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
+const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
+
+/// `PERF_RECORD_LOST`
+pub const RECORD_LOST: u32 = 2;
+/// `PERF_RECORD_SAMPLE`
+pub const RECORD_SAMPLE: u32 = 9;
+
+/// `struct perf_event_attr` up to `PERF_ATTR_SIZE_VER5` (112 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct PerfEventAttr {
+    type_: u32,
+    size: u32,
+    config: u64,
+    sample_period: u64,
+    sample_type: u64,
+    read_format: u64,
+    flags: u64,
+    wakeup_watermark: u32,
+    bp_type: u32,
+    config1: u64,
+    config2: u64,
+    branch_sample_type: u64,
+    sample_regs_user: u64,
+    sample_stack_user: u32,
+    clockid: i32,
+    sample_regs_intr: u64,
+    aux_watermark: u32,
+    sample_max_stack: u16,
+    reserved: u16,
+}
+
+/// Offsets in `struct perf_event_mmap_page`.
+const DATA_HEAD_OFFSET: usize = 1024;
+const DATA_TAIL_OFFSET: usize = 1032;
+
+/// One record taken from a ring.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Record<'a> {
+    /// The raw bytes a BPF program passed to `bpf_perf_event_output` (kernel padding
+    /// to 8 bytes included).
+    Sample(&'a [u8]),
+    /// The kernel dropped this many records because the ring was full.
+    Lost(u64),
+    /// Any other record type (ignored).
+    Other(u32),
+}
+
+/// Parses one complete perf record (header included). `None` when malformed.
+pub fn parse_record(rec: &[u8]) -> Option<Record<'_>> {
+    let ty = u32::from_ne_bytes(rec.get(0..4)?.try_into().ok()?);
+    match ty {
+        RECORD_SAMPLE => {
+            let size = u32::from_ne_bytes(rec.get(8..12)?.try_into().ok()?) as usize;
+            Some(Record::Sample(rec.get(12..12usize.checked_add(size)?)?))
+        }
+        RECORD_LOST => {
+            let lost = u64::from_ne_bytes(rec.get(16..24)?.try_into().ok()?);
+            Some(Record::Lost(lost))
+        }
+        other => Some(Record::Other(other)),
+    }
+}
+
+/// A perf event of type `PERF_COUNT_SW_BPF_OUTPUT` on one CPU plus its mmap'd ring.
+pub struct PerfBuffer {
+    // Field order matters: the mapping is released (Drop) before the fd is closed.
+    base: *mut u8,
+    mmap_len: usize,
+    data_size: usize,
+    page: usize,
+    fd: OwnedFd,
+}
+
+// SAFETY: the mapping is owned exclusively by this value; it is only read/written
+// through `&mut self` (drain) and the kernel side synchronises via head/tail atomics.
+unsafe impl Send for PerfBuffer {}
+
+impl PerfBuffer {
+    /// Opens the event on `cpu` with a ring of `pages` data pages (a power of two) and a
+    /// wakeup after `watermark` bytes.
+    pub fn open(cpu: u32, pages: usize, watermark: u32) -> Result<Self, SyscallError> {
+        let page = super::page_size();
+        let data_size = pages.checked_mul(page).ok_or(SyscallError {
+            call: "perf_event_open",
+            source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+        })?;
+        let attr = PerfEventAttr {
+            type_: PERF_TYPE_SOFTWARE,
+            size: std::mem::size_of::<PerfEventAttr>() as u32,
+            config: PERF_COUNT_SW_BPF_OUTPUT,
+            sample_period: 1,
+            sample_type: PERF_SAMPLE_RAW,
+            flags: PERF_ATTR_FLAG_WATERMARK,
+            wakeup_watermark: watermark.clamp(1, (data_size / 2).max(1) as u32),
+            ..Default::default()
+        };
+        // SAFETY: `attr` is a valid perf_event_attr whose `size` field is its real size;
+        // pid -1 + a cpu and group -1 are valid arguments.
+        let raw = unsafe {
+            libc::syscall(
+                libc::SYS_perf_event_open,
+                &attr as *const PerfEventAttr,
+                -1 as libc::pid_t,
+                cpu as libc::c_int,
+                -1 as libc::c_int,
+                PERF_FLAG_FD_CLOEXEC,
+            )
+        };
+        if raw < 0 {
+            return Err(last_error("perf_event_open"));
+        }
+        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+        let mmap_len = data_size + page;
+        // SAFETY: mapping a perf fd with a length of 1 + 2^n pages, shared, as perf requires;
+        // the result is checked against MAP_FAILED.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                mmap_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(last_error("mmap(perf ring)"));
+        }
+        let buf = PerfBuffer {
+            base: base.cast(),
+            mmap_len,
+            data_size,
+            page,
+            fd,
+        };
+        // SAFETY: ioctl on our own perf fd with a request that takes no argument pointer.
+        if unsafe { libc::ioctl(buf.fd.as_raw_fd(), PERF_EVENT_IOC_ENABLE, 0) } < 0 {
+            return Err(last_error("ioctl(PERF_EVENT_IOC_ENABLE)"));
+        }
+        Ok(buf)
+    }
+
+    fn head(&self) -> &AtomicU64 {
+        // SAFETY: data_head is an 8-byte aligned u64 inside the first (metadata) page of
+        // our live mapping; the kernel updates it atomically.
+        unsafe { &*self.base.add(DATA_HEAD_OFFSET).cast::<AtomicU64>() }
+    }
+
+    fn tail(&self) -> &AtomicU64 {
+        // SAFETY: as for `head`; data_tail is written only by us.
+        unsafe { &*self.base.add(DATA_TAIL_OFFSET).cast::<AtomicU64>() }
+    }
+
+    /// Copies `out.len()` bytes starting at ring position `pos` (wrapping).
+    fn copy_out(&self, pos: u64, out: &mut [u8]) {
+        let size = self.data_size;
+        let start = (pos % size as u64) as usize;
+        let first = out.len().min(size - start);
+        // SAFETY: [start, start+first) and [0, len-first) lie inside the data area of our
+        // mapping (len <= size, checked by the caller), in the region between tail and
+        // head that the kernel does not write until we advance the tail.
+        unsafe {
+            let data = self.base.add(self.page);
+            std::ptr::copy_nonoverlapping(data.add(start), out.as_mut_ptr(), first);
+            std::ptr::copy_nonoverlapping(data, out.as_mut_ptr().add(first), out.len() - first);
+        }
+    }
+
+    /// Hands every queued record to `f`, then releases the space. Records are copied
+    /// into `scratch` (reused, so no allocation once it has grown). Returns the number of
+    /// records seen.
+    pub fn drain(&mut self, scratch: &mut Vec<u8>, mut f: impl FnMut(Record<'_>)) -> usize {
+        let head = self.head().load(Ordering::Acquire);
+        let mut tail = self.tail().load(Ordering::Relaxed);
+        let mut n = 0;
+        while tail < head {
+            let mut hdr = [0u8; 8];
+            self.copy_out(tail, &mut hdr);
+            let size = u16::from_ne_bytes([hdr[6], hdr[7]]) as usize;
+            if size < 8 || size > self.data_size || tail + size as u64 > head {
+                // Corrupt ring: skip everything queued.
+                tail = head;
+                break;
+            }
+            scratch.resize(size, 0);
+            self.copy_out(tail, scratch);
+            if let Some(rec) = parse_record(scratch) {
+                f(rec);
+            }
+            n += 1;
+            tail += size as u64;
+        }
+        self.tail().store(tail, Ordering::Release);
+        n
+    }
+}
+
+impl AsFd for PerfBuffer {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Drop for PerfBuffer {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the region mmap returned; no references into it outlive
+        // `self`.
+        unsafe { libc::munmap(self.base.cast(), self.mmap_len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(ty: u32, body: &[u8]) -> Vec<u8> {
+        let mut v = ty.to_ne_bytes().to_vec();
+        v.extend_from_slice(&0u16.to_ne_bytes());
+        v.extend_from_slice(&((8 + body.len()) as u16).to_ne_bytes());
+        v.extend_from_slice(body);
+        v
+    }
+
+    #[test]
+    fn sample_and_lost_records_parse() {
+        let mut body = 4u32.to_ne_bytes().to_vec();
+        body.extend_from_slice(b"abcd");
+        assert_eq!(
+            parse_record(&rec(RECORD_SAMPLE, &body)),
+            Some(Record::Sample(b"abcd"))
+        );
+        let mut body = 7u64.to_ne_bytes().to_vec();
+        body.extend_from_slice(&42u64.to_ne_bytes());
+        assert_eq!(
+            parse_record(&rec(RECORD_LOST, &body)),
+            Some(Record::Lost(42))
+        );
+    }
+
+    #[test]
+    fn truncated_records_are_rejected_not_panicking() {
+        let mut body = 100u32.to_ne_bytes().to_vec();
+        body.extend_from_slice(b"ab");
+        assert_eq!(parse_record(&rec(RECORD_SAMPLE, &body)), None);
+        assert_eq!(parse_record(&[1, 2]), None);
+        assert_eq!(parse_record(&rec(RECORD_LOST, &[0; 3])), None);
+    }
+}
