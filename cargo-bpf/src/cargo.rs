@@ -19,7 +19,8 @@ pub struct ProbeCrate {
     pub bins: Vec<String>,
     pub has_probes_feature: bool,
     pub target_dir: PathBuf,
-    /// Source id of the redbpf-macros it resolves to, when that is not a local path.
+    /// Source id of the redbpf-macros it resolves to, when that is not a local path
+    /// (a git repository the crates.io patch does not cover).
     pub macros_source: Option<String>,
 }
 
@@ -27,11 +28,17 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-fn metadata(manifest: Option<&Path>) -> Result<Value> {
+fn metadata(manifest: Option<&Path>, no_deps: bool, config: &[String]) -> Result<Value> {
     let mut cmd = cargo();
     cmd.args(["metadata", "--format-version", "1", "--filter-platform", "x86_64-unknown-linux-gnu"]);
+    if no_deps {
+        cmd.arg("--no-deps");
+    }
     if let Some(m) = manifest {
         cmd.arg("--manifest-path").arg(m);
+    }
+    for value in config {
+        cmd.args(["--config", value]);
     }
     let out = cmd.stderr(Stdio::inherit()).output().context("cannot run `cargo metadata`")?;
     if !out.status.success() {
@@ -44,18 +51,26 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
+/// The workspace's target directory, and whether the workspace has its own redbpf-macros
+/// member (then it patches itself and must not be patched again).
+pub fn workspace(manifest: Option<&Path>) -> Result<(PathBuf, bool)> {
+    let meta = metadata(manifest, true, &[])?;
+    let own_macros = meta["packages"]
+        .as_array()
+        .is_some_and(|p| p.iter().any(|p| str_of(p, "name") == "redbpf-macros"));
+    Ok((PathBuf::from(str_of(&meta, "target_directory")), own_macros))
+}
+
 /// The probe crates in reach: the package whose directory holds `cwd` (or the manifest
-/// given), else every workspace member depending on redbpf-probes.
-pub fn probe_crates(manifest: Option<&Path>, cwd: &Path, target_dir: Option<&Path>) -> Result<Vec<ProbeCrate>> {
-    let meta = metadata(manifest)?;
+/// given), else every workspace member depending on redbpf-probes. `config` (the macro
+/// patches) is passed so the lock file does not flip between resolutions.
+pub fn probe_crates(manifest: Option<&Path>, cwd: &Path, target_dir: &Path, config: &[String]) -> Result<Vec<ProbeCrate>> {
+    let meta = metadata(manifest, false, config)?;
     let packages = meta["packages"].as_array().cloned().unwrap_or_default();
     let members: Vec<&str> = meta["workspace_members"]
         .as_array()
         .map(|m| m.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let target_dir = target_dir
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(str_of(&meta, "target_directory")));
     let macros_source = packages
         .iter()
         .find(|p| str_of(p, "name") == "redbpf-macros")
@@ -85,7 +100,7 @@ pub fn probe_crates(manifest: Option<&Path>, cwd: &Path, target_dir: Option<&Pat
                 manifest,
                 bins,
                 has_probes_feature,
-                target_dir: target_dir.clone(),
+                target_dir: target_dir.to_path_buf(),
                 macros_source: macros_source.clone(),
             }
         })
@@ -114,7 +129,7 @@ const PROFILE: &[&str] = &[
 ];
 
 /// Compiles one program to bitcode at `bitcode`; cargo's diagnostics go to stderr.
-pub fn bitcode(krate: &ProbeCrate, bin: &str, headers: &Headers, patch: Option<&str>, bitcode: &Path) -> Result<()> {
+pub fn bitcode(krate: &ProbeCrate, bin: &str, headers: &Headers, patch: &[String], bitcode: &Path) -> Result<()> {
     let mut cmd = cargo();
     cmd.arg("rustc")
         .arg("--manifest-path")
@@ -125,7 +140,7 @@ pub fn bitcode(krate: &ProbeCrate, bin: &str, headers: &Headers, patch: Option<&
     if krate.has_probes_feature {
         cmd.args(["--features", "probes"]);
     }
-    for value in PROFILE.iter().copied().chain(patch) {
+    for value in PROFILE.iter().copied().chain(patch.iter().map(String::as_str)) {
         cmd.args(["--config", value]);
     }
     cmd.arg("--").arg(format!("--emit=llvm-bc={}", bitcode.display())).args(["-C", "linker=true"]);

@@ -39,6 +39,9 @@ struct BuildArgs {
     /// Path to the probe crate's Cargo.toml (default: the crate in the current directory).
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
+    /// Where the objects go (default: `<target-dir>/bpf/programs`).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    output_dir: Option<PathBuf>,
     /// Kernel headers tree (KERNEL_SOURCE and KERNEL_VERSION in the environment win).
     #[arg(long, value_name = "DIR")]
     kernel_headers: Option<PathBuf>,
@@ -68,21 +71,32 @@ fn main() -> ExitCode {
 
 fn build(args: &BuildArgs) -> Result<()> {
     let cwd = std::env::current_dir().context("no current directory")?;
-    let crates = cargo::probe_crates(args.manifest_path.as_deref(), &cwd, args.target_dir.as_deref())?;
+    let (workspace_target, own_macros) = cargo::workspace(args.manifest_path.as_deref())?;
+    let target_dir = args.target_dir.clone().unwrap_or(workspace_target);
+    // The drop-in macros replace crates.io's (a config patch wins over the crate's own),
+    // unless the workspace carries a redbpf-macros of its own.
+    let macros = patch::materialise(&target_dir)
+        .with_context(|| format!("cannot write the drop-in redbpf-macros under {}", target_dir.display()))?;
+    let mut patches: Vec<String> = if own_macros {
+        Vec::new()
+    } else {
+        patch::config_for("registry+https://github.com/rust-lang/crates.io-index", &macros)
+            .into_iter()
+            .collect()
+    };
+    let crates = cargo::probe_crates(args.manifest_path.as_deref(), &cwd, &target_dir, &patches)?;
     let llvm_path = llvm::toolchain_llvm()?;
     let llvm = llvm::Api::load(&llvm_path)?;
     let options = llvm::retarget::Options { cpu: args.cpu.clone() };
     let mut built = 0;
     for krate in &crates {
         let headers = headers::resolve(args.kernel_headers.as_deref(), &krate.dir)?;
-        let patch = match &krate.macros_source {
-            Some(source) => {
-                let dir = patch::materialise(&krate.target_dir)
-                    .with_context(|| format!("cannot write the drop-in redbpf-macros under {}", krate.target_dir.display()))?;
-                patch::config_for(source, &dir)
+        // redbpf from git: patch that source too.
+        if let Some(git) = krate.macros_source.as_deref().and_then(|s| patch::config_for(s, &macros)) {
+            if !own_macros && !patches.contains(&git) {
+                patches.push(git);
             }
-            None => None,
-        };
+        }
         let bins: Vec<&String> = krate
             .bins
             .iter()
@@ -94,7 +108,7 @@ fn build(args: &BuildArgs) -> Result<()> {
             }
         }
         for bin in bins {
-            build_program(&llvm, &options, krate, bin, &headers, patch.as_deref())?;
+            build_program(&llvm, &options, krate, bin, &headers, &patches, args.output_dir.as_deref())?;
             built += 1;
         }
     }
@@ -108,13 +122,14 @@ fn build_program(
     krate: &cargo::ProbeCrate,
     bin: &str,
     headers: &headers::Headers,
-    patch: Option<&str>,
+    patch: &[String],
+    output_dir: Option<&Path>,
 ) -> Result<()> {
     let bpf_dir = krate.target_dir.join("bpf");
     let bitcode = bpf_dir.join("bitcode").join(format!("{bin}.bc"));
     std::fs::create_dir_all(bitcode.parent().unwrap_or(&bpf_dir))?;
     cargo::bitcode(krate, bin, headers, patch, &bitcode)?;
-    let out_dir = bpf_dir.join("programs").join(bin);
+    let out_dir = output_dir.map(Path::to_path_buf).unwrap_or_else(|| bpf_dir.join("programs")).join(bin);
     let elf = out_dir.join(format!("{bin}.elf"));
     if is_newer(&elf, &bitcode) && is_newer(&elf, &std::env::current_exe()?) {
         eprintln!("       Fresh {bin}");

@@ -411,11 +411,12 @@ fn global_data(llvm: &Api, module: api::Module) -> Vec<String> {
             let section = ir::section(llvm, g).unwrap_or_default();
             let known = section.starts_with("maps") || section == "license" || section == "version";
             (!known && !name.starts_with("llvm.")).then(|| {
-                format!(
-                    "global `{}` becomes global data{}: kernels before 5.2 cannot load it",
-                    ir::demangle(&name),
-                    if section.is_empty() { String::new() } else { format!(" in {section}") }
-                )
+                let what = if name.starts_with("alloc_") || name.starts_with(".L") || name.is_empty() {
+                    "constant data (e.g. a value like `&1` passed by reference)".to_string()
+                } else {
+                    format!("global `{}`", ir::demangle(&name))
+                };
+                format!("{what} becomes a .rodata/.data/.bss map: kernels before 5.2 cannot load it")
             })
         })
         .collect()

@@ -1,0 +1,79 @@
+# Thin wrappers over the cargo commands people and CI run. Everything is idempotent.
+#
+#   make run     build everything and run `loader --json` on the built-in probes (root)
+#   make test    every test: unit, root-on-host-kernel, qemu kernels (root)
+#   make bench   throughput and size figures (not part of test)
+
+SHELL := /bin/bash
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+# Kernel headers for redbpf-probes' bindgen: KERNEL_SOURCE / KERNEL_VERSION from the
+# environment win; otherwise Debian's, fetched into kernel-headers/ (bookworm = 6.1 or
+# bullseye = 5.10).
+KERNEL_HEADERS_RELEASE ?= bookworm
+ifeq ($(strip $(KERNEL_SOURCE)$(KERNEL_VERSION)),)
+export KERNEL_SOURCE := $(CURDIR)/kernel-headers/$(KERNEL_HEADERS_RELEASE)
+HEADERS_STEP := kernel-headers
+endif
+export LIBCLANG_PATH ?= /usr/lib/llvm-14/lib
+
+APT_PACKAGES := build-essential pkg-config libclang-14-dev clang libelf-dev zlib1g-dev \
+	iproute2 bpftool jq qemu-system-x86 busybox-static ca-certificates
+BENCH_PACKAGES := bpftrace python3-bpfcc valgrind
+
+CARGO_BPF := target/release/cargo-bpf
+LOADER := target/release/loader
+PROGRAMS := target/bpf/programs
+
+.PHONY: all deps bench-deps kernel-headers cargo-bpf probes compat-probes loader run \
+	test test-unit test-vm bench clean-headers
+
+all: loader
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "make: installing $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@command -v cargo >/dev/null || { echo "make: cargo not found: install Rust (rustup) first" >&2; exit 1; }
+
+bench-deps: deps
+	@missing=$$(for p in $(BENCH_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+kernel-headers:
+	./kernel-headers/fetch.sh $(KERNEL_HEADERS_RELEASE)
+
+cargo-bpf: deps
+	$(CARGO) build --release -p cargo-bpf
+
+probes: cargo-bpf $(HEADERS_STEP)
+	cd probes && ../$(CARGO_BPF) bpf build --target-dir ../target
+
+# A redbpf 2.x crate outside the workspace: proves the tool brings the drop-in macros itself.
+compat-probes: cargo-bpf $(HEADERS_STEP)
+	cd compat-probes && ../$(CARGO_BPF) bpf build --target-dir ../target --output-dir ../target/bpf/compat
+
+loader: probes
+	LOADER_BUILTIN_PROBES=$(CURDIR)/$(PROGRAMS) $(CARGO) build --release -p loader
+
+run: loader
+	$(LOADER) --json
+
+test: deps probes compat-probes loader test-unit test-vm
+
+test-unit:
+	LOADER_BUILTIN_PROBES=$(CURDIR)/$(PROGRAMS) $(CARGO) test --release --workspace
+
+test-vm: probes
+	$(CARGO) run --release -p vm-tests -- --objects $(CURDIR)/$(PROGRAMS)
+
+bench: bench-deps loader
+	$(CARGO) run --release -p loader --example bench
+
+clean-headers:
+	rm -rf kernel-headers/bookworm kernel-headers/bullseye kernel-headers/.cache
