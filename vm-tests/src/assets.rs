@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! debs/<package>_<version>_amd64.deb   downloaded with apt-get download
+//! debs/<package>.unavailable           a failed download, not retried for a day
 //! kernels/<deb stem>/boot/vmlinuz-*    unpacked with dpkg-deb (nothing else)
 //! apt-bullseye/                        private apt configuration, lists, archives
 //! busybox/bin/busybox                  only if the host's /bin/busybox is not static
@@ -47,7 +48,7 @@ pub const KERNELS: &[KernelSpec] = &[
 
 /// How many ABIs, newest first, are tried before giving up (the newest security ABIs of
 /// an old release sometimes answer 404).
-const MAX_TRIES: usize = 4;
+const MAX_TRIES: usize = 8;
 
 /// A kernel ready to boot.
 #[derive(Debug, Clone)]
@@ -126,8 +127,17 @@ pub fn fetch_kernel(spec: &KernelSpec, cache: &Cache) -> Result<Kernel> {
             .with_context(|| format!("kernel {}: looking up {pattern}", spec.series))?;
         let mut failures = Vec::new();
         for c in candidates.iter().take(MAX_TRIES) {
+            let unavailable = cache.debs().join(format!("{}.unavailable", c.name));
             let deb = match apt::find_deb(&cache.debs(), &c.name) {
                 Some(deb) => deb,
+                None if !updated && recently_failed(&unavailable) => {
+                    failures.push(format!(
+                        "{}: did not download within the last day ({})",
+                        c.name,
+                        unavailable.display()
+                    ));
+                    continue;
+                }
                 None => {
                     eprintln!(
                         "vm-tests: kernel {}: apt-get download {}",
@@ -140,6 +150,10 @@ pub fn fetch_kernel(spec: &KernelSpec, cache: &Cache) -> Result<Kernel> {
                                 "vm-tests: kernel {}: {} did not download, trying an older ABI",
                                 spec.series, c.name
                             );
+                            // Remember it, so the next runs do not ask the mirror again today.
+                            if let Err(w) = std::fs::write(&unavailable, format!("{e}\n")) {
+                                eprintln!("vm-tests: warning: {}: {w}", unavailable.display());
+                            }
                             failures.push(format!("{}: {e}", c.name));
                             continue;
                         }
@@ -181,6 +195,15 @@ pub fn fetch_kernel(spec: &KernelSpec, cache: &Cache) -> Result<Kernel> {
             failures.join("\n")
         );
     }
+}
+
+/// Whether `marker` (written when a download failed) is less than a day old.
+fn recently_failed(marker: &Path) -> bool {
+    std::fs::metadata(marker)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < std::time::Duration::from_secs(24 * 3600))
 }
 
 /// Unpacks only `./boot/vmlinuz-*` of a kernel .deb into `kernels/<deb stem>/`.

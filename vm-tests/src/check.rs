@@ -169,7 +169,10 @@ fn check_execsnoop(w: Workload, events: &[&Value], failures: &mut Vec<String>) {
             ));
         }
         for e in mine {
-            let Some(argv) = e["data"]["argv"].as_array() else {
+            // `argv` as an array, or (loader decoding a flexible `argv[]` member) the
+            // record's `tail` strings.
+            let data = &e["data"];
+            let Some(argv) = data["argv"].as_array().or(data["tail"].as_array()) else {
                 continue;
             };
             let argv: Vec<&str> = argv.iter().filter_map(Value::as_str).collect();
@@ -331,6 +334,24 @@ mod tests {
         let mut lines = snoop_lines();
         lines[1] = exec_event("/bin/true", &["true", "vmtest-exec"]);
         assert!(check(&scenario("execsnoop"), Some(&output(&lines))).ok());
+    }
+
+    #[test]
+    fn execsnoop_argv_from_tail_strings() {
+        let mut lines = vec![attached()];
+        for _ in 0..3 {
+            for p in EXEC_PROGRAMS {
+                let ev = serde_json::json!({"type": "event", "data": {
+                    "pid": 7, "argc": p.argv.len(), "comm": "vm-tests",
+                    "filename": p.path, "argv": "", "tail": p.argv,
+                }});
+                lines.push(ev.to_string());
+            }
+        }
+        assert!(check(&scenario("execsnoop"), Some(&output(&lines))).ok());
+        lines[1] = lines[1].replace("alpha", "omega");
+        let f = check(&scenario("execsnoop"), Some(&output(&lines))).failures;
+        assert!(f.iter().any(|f| f.contains("omega")), "{f:?}");
     }
 
     #[test]
