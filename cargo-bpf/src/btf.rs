@@ -40,13 +40,13 @@ fn identifier_names(types: &[u8]) -> Result<Vec<u32>, BtfError> {
         }
         // (bytes per member, offset of the member's name or None)
         let (extra, member, member_name) = match kind {
-            1 | 14 | 17 => (4, 0, false),       // INT, VAR, DECL_TAG
-            3 => (12, 0, false),                 // ARRAY
-            4 | 5 => (0, 12, true),              // STRUCT, UNION
-            6 => (0, 8, true),                   // ENUM
-            13 => (0, 8, true),                  // FUNC_PROTO (parameter names)
-            15 => (0, 12, false),                // DATASEC
-            19 => (0, 12, true),                 // ENUM64
+            1 | 14 | 17 => (4, 0, false), // INT, VAR, DECL_TAG
+            3 => (12, 0, false),          // ARRAY
+            4 | 5 => (0, 12, true),       // STRUCT, UNION
+            6 => (0, 8, true),            // ENUM
+            13 => (0, 8, true),           // FUNC_PROTO (parameter names)
+            15 => (0, 12, false),         // DATASEC
+            19 => (0, 12, true),          // ENUM64
             2 | 7..=12 | 16 | 18 => (0, 0, false),
             _ => return Err(BtfError::Malformed("unknown type kind")),
         };
@@ -77,10 +77,17 @@ fn sanitize_string(strings: &mut [u8], start: usize) {
 /// Rewrites a raw `.BTF` section in place. Returns how many names changed.
 pub fn sanitize_btf(btf: &mut [u8]) -> Result<usize, BtfError> {
     if btf.get(0..2) != Some(&[0x9f, 0xeb]) {
-        return Err(BtfError::Malformed("bad magic (only little-endian BTF is handled)"));
+        return Err(BtfError::Malformed(
+            "bad magic (only little-endian BTF is handled)",
+        ));
     }
-    let field = |i: usize| u32_at(btf, 4 + 4 * i).map(|v| v as usize).ok_or(BtfError::Malformed("header"));
-    let (hdr_len, type_off, type_len, str_off, str_len) = (field(0)?, field(1)?, field(2)?, field(3)?, field(4)?);
+    let field = |i: usize| {
+        u32_at(btf, 4 + 4 * i)
+            .map(|v| v as usize)
+            .ok_or(BtfError::Malformed("header"))
+    };
+    let (hdr_len, type_off, type_len, str_off, str_len) =
+        (field(0)?, field(1)?, field(2)?, field(3)?, field(4)?);
     let types = btf
         .get(hdr_len + type_off..hdr_len + type_off + type_len)
         .ok_or(BtfError::Malformed("type section out of bounds"))?;
@@ -94,7 +101,11 @@ pub fn sanitize_btf(btf: &mut [u8]) -> Result<usize, BtfError> {
             sanitize_string(strings, name as usize);
         }
     }
-    let changed = before.iter().zip(strings.iter()).filter(|(a, b)| a != b).count();
+    let changed = before
+        .iter()
+        .zip(strings.iter())
+        .filter(|(a, b)| a != b)
+        .count();
     Ok(changed)
 }
 
@@ -107,7 +118,9 @@ pub fn sanitize_object(elf: &mut [u8]) -> Result<usize, BtfError> {
             None => return Ok(0),
         }
     };
-    let btf = elf.get_mut(range).ok_or(BtfError::Malformed("section outside the file"))?;
+    let btf = elf
+        .get_mut(range)
+        .ok_or(BtfError::Malformed("section outside the file"))?;
     sanitize_btf(btf)
 }
 
@@ -122,13 +135,30 @@ mod tests {
         let mut types = Vec::new();
         let mut put = |v: u32| types.extend_from_slice(&v.to_le_bytes());
         // [1] INT u8
-        put(20); put(1 << 24); put(1); put(8);
+        put(20);
+        put(1 << 24);
+        put(1);
+        put(8);
         // [2] STRUCT PerfMap<a::B> { x<y>: [1] }
-        put(1); put((4 << 24) | 1); put(1); put(15); put(1); put(0);
+        put(1);
+        put((4 << 24) | 1);
+        put(1);
+        put(15);
+        put(1);
+        put(0);
         // [3] DATASEC maps/EVENTS, no vars
-        put(23); put(15 << 24); put(0);
+        put(23);
+        put(15 << 24);
+        put(0);
         let mut out = Vec::new();
-        for v in [0xeb9f_u16 as u32 | (1 << 16), 24, 0, types.len() as u32, types.len() as u32, strings.len() as u32] {
+        for v in [
+            0xeb9f_u16 as u32 | (1 << 16),
+            24,
+            0,
+            types.len() as u32,
+            types.len() as u32,
+            strings.len() as u32,
+        ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend(types);
@@ -141,8 +171,11 @@ mod tests {
         let mut b = blob();
         let changed = sanitize_btf(&mut b).unwrap();
         let text = String::from_utf8_lossy(&b);
-        assert!(text.contains("PerfMap_a__B_\0x_y_\0u8\0maps/EVENTS\0"), "{text:?}");
-        assert_eq!(changed, 5);
+        assert!(
+            text.contains("PerfMap_a__B_\0x_y_\0u8\0maps/EVENTS\0"),
+            "{text:?}"
+        );
+        assert_eq!(changed, 6);
     }
 
     #[test]

@@ -30,7 +30,13 @@ fn cargo() -> Command {
 
 fn metadata(manifest: Option<&Path>, no_deps: bool, config: &[String]) -> Result<Value> {
     let mut cmd = cargo();
-    cmd.args(["metadata", "--format-version", "1", "--filter-platform", "x86_64-unknown-linux-gnu"]);
+    cmd.args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--filter-platform",
+        "x86_64-unknown-linux-gnu",
+    ]);
     if no_deps {
         cmd.arg("--no-deps");
     }
@@ -40,7 +46,10 @@ fn metadata(manifest: Option<&Path>, no_deps: bool, config: &[String]) -> Result
     for value in config {
         cmd.args(["--config", value]);
     }
-    let out = cmd.stderr(Stdio::inherit()).output().context("cannot run `cargo metadata`")?;
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run `cargo metadata`")?;
     if !out.status.success() {
         bail!("`cargo metadata` failed ({})", out.status);
     }
@@ -64,7 +73,12 @@ pub fn workspace(manifest: Option<&Path>) -> Result<(PathBuf, bool)> {
 /// The probe crates in reach: the package whose directory holds `cwd` (or the manifest
 /// given), else every workspace member depending on redbpf-probes. `config` (the macro
 /// patches) is passed so the lock file does not flip between resolutions.
-pub fn probe_crates(manifest: Option<&Path>, cwd: &Path, target_dir: &Path, config: &[String]) -> Result<Vec<ProbeCrate>> {
+pub fn probe_crates(
+    manifest: Option<&Path>,
+    cwd: &Path,
+    target_dir: &Path,
+    config: &[String],
+) -> Result<Vec<ProbeCrate>> {
     let meta = metadata(manifest, false, config)?;
     let packages = meta["packages"].as_array().cloned().unwrap_or_default();
     let members: Vec<&str> = meta["workspace_members"]
@@ -91,7 +105,11 @@ pub fn probe_crates(manifest: Option<&Path>, cwd: &Path, target_dir: &Path, conf
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin")))
+                .filter(|t| {
+                    t["kind"]
+                        .as_array()
+                        .is_some_and(|k| k.iter().any(|k| k == "bin"))
+                })
                 .map(|t| str_of(t, "name").to_owned())
                 .collect();
             ProbeCrate {
@@ -129,21 +147,44 @@ const PROFILE: &[&str] = &[
 ];
 
 /// Compiles one program to bitcode at `bitcode`; cargo's diagnostics go to stderr.
-pub fn bitcode(krate: &ProbeCrate, bin: &str, headers: &Headers, patch: &[String], bitcode: &Path) -> Result<()> {
+pub fn bitcode(
+    krate: &ProbeCrate,
+    bin: &str,
+    headers: &Headers,
+    patch: &[String],
+    bitcode: &Path,
+) -> Result<()> {
     let mut cmd = cargo();
     cmd.arg("rustc")
         .arg("--manifest-path")
         .arg(&krate.manifest)
-        .args(["--profile", "bpf-probe", "--bin", bin, "--message-format", "json-diagnostic-rendered-ansi"])
+        .args([
+            "--profile",
+            "bpf-probe",
+            "--bin",
+            bin,
+            "--message-format",
+            "json-diagnostic-rendered-ansi",
+        ])
         .arg("--target-dir")
         .arg(&krate.target_dir);
     if krate.has_probes_feature {
         cmd.args(["--features", "probes"]);
     }
-    for value in PROFILE.iter().copied().chain(patch.iter().map(String::as_str)) {
+    for value in PROFILE
+        .iter()
+        .copied()
+        .chain(patch.iter().map(String::as_str))
+    {
         cmd.args(["--config", value]);
     }
-    cmd.arg("--").arg(format!("--emit=llvm-bc={}", bitcode.display())).args(["-C", "linker=true"]);
+    // `link` keeps cargo's idea of the outputs (so unchanged programs stay fresh); the
+    // "linker" is this very binary, which writes an empty file.
+    let me = std::env::current_exe().context("cannot find the cargo-bpf executable")?;
+    cmd.arg("--")
+        .arg(format!("--emit=llvm-bc={},link", bitcode.display()))
+        .arg(format!("-Clinker={}", me.display()))
+        .env(crate::LINKER_ENV, "1");
     match headers {
         Headers::Source(dir) => cmd.env("KERNEL_SOURCE", dir).env_remove("KERNEL_VERSION"),
         Headers::Version(v) => cmd.env("KERNEL_VERSION", v).env_remove("KERNEL_SOURCE"),
@@ -152,9 +193,14 @@ pub fn bitcode(krate: &ProbeCrate, bin: &str, headers: &Headers, patch: &[String
         // bindgen 0.59 (redbpf-probes) needs libclang 14; newer ones make it panic.
         cmd.env("LIBCLANG_PATH", "/usr/lib/llvm-14/lib");
     }
-    let output = cmd.stderr(Stdio::inherit()).output().context("cannot run `cargo rustc`")?;
+    let output = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run `cargo rustc`")?;
     for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<Value>(line) else { continue };
+        let Ok(msg) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
         if str_of(&msg, "reason") == "compiler-message" {
             eprint!("{}", str_of(&msg["message"], "rendered"));
         }
@@ -163,7 +209,11 @@ pub fn bitcode(krate: &ProbeCrate, bin: &str, headers: &Headers, patch: &[String
         bail!("{}: program {bin} does not compile", krate.name);
     }
     if !bitcode.is_file() {
-        bail!("{}: cargo succeeded but wrote no bitcode at {}", krate.name, bitcode.display());
+        bail!(
+            "{}: cargo succeeded but wrote no bitcode at {}",
+            krate.name,
+            bitcode.display()
+        );
     }
     Ok(())
 }

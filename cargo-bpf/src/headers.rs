@@ -16,7 +16,10 @@ pub enum HeadersError {
         "kernel headers at {path} are incomplete: no {missing} (set KERNEL_SOURCE to a kernel \
          headers tree, or run `make kernel-headers`)"
     )]
-    Incomplete { path: PathBuf, missing: &'static str },
+    Incomplete {
+        path: PathBuf,
+        missing: &'static str,
+    },
     #[error(
         "no kernel headers found: set KERNEL_SOURCE=/path/to/headers or KERNEL_VERSION=x.y.z, \
          or run `make kernel-headers` in this project (tried: {tried})"
@@ -37,15 +40,22 @@ pub fn validate(dir: &Path) -> Result<(), HeadersError> {
     let has = |p: &Path| p.is_file();
     let split = has(&dir.join("source").join(KCONFIG)) || has(&dir.join("build").join(KCONFIG));
     if split {
-        let build_ok = has(&dir.join("build").join(VERSION_H)) || has(&dir.join("source").join(VERSION_H));
+        let build_ok =
+            has(&dir.join("build").join(VERSION_H)) || has(&dir.join("source").join(VERSION_H));
         return if build_ok {
             Ok(())
         } else {
-            Err(HeadersError::Incomplete { path: dir.join("build"), missing: VERSION_H })
+            Err(HeadersError::Incomplete {
+                path: dir.join("build"),
+                missing: VERSION_H,
+            })
         };
     }
     if !has(&dir.join(KCONFIG)) {
-        return Err(HeadersError::Incomplete { path: dir.to_owned(), missing: KCONFIG });
+        return Err(HeadersError::Incomplete {
+            path: dir.to_owned(),
+            missing: KCONFIG,
+        });
     }
     Ok(())
 }
@@ -82,7 +92,9 @@ pub fn resolve(explicit: Option<&Path>, crate_dir: &Path) -> Result<Headers, Hea
         }
         tried.push(dir.display().to_string());
     }
-    Err(HeadersError::NotFound { tried: tried.join(", ") })
+    Err(HeadersError::NotFound {
+        tried: tried.join(", "),
+    })
 }
 
 #[cfg(test)]
@@ -100,7 +112,10 @@ mod tests {
         let split = tmp.join("split");
         touch(&split.join("source").join(KCONFIG));
         let err = validate(&split).unwrap_err().to_string();
-        assert!(err.contains("version.h") && err.contains("make kernel-headers"), "{err}");
+        assert!(
+            err.contains("version.h") && err.contains("make kernel-headers"),
+            "{err}"
+        );
         touch(&split.join("build").join(VERSION_H));
         validate(&split).unwrap();
 

@@ -53,7 +53,13 @@ struct BuildArgs {
     probes: Vec<String>,
 }
 
+/// Set when rustc runs us as its linker (see `cargo::bitcode`).
+pub const LINKER_ENV: &str = "CARGO_BPF_AS_LINKER";
+
 fn main() -> ExitCode {
+    if std::env::var_os(LINKER_ENV).is_some() {
+        return fake_link();
+    }
     // `cargo bpf ...` runs us as `cargo-bpf bpf ...`; also accept `cargo-bpf build ...`.
     let mut args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) != Some("bpf") {
@@ -75,24 +81,37 @@ fn build(args: &BuildArgs) -> Result<()> {
     let target_dir = args.target_dir.clone().unwrap_or(workspace_target);
     // The drop-in macros replace crates.io's (a config patch wins over the crate's own),
     // unless the workspace carries a redbpf-macros of its own.
-    let macros = patch::materialise(&target_dir)
-        .with_context(|| format!("cannot write the drop-in redbpf-macros under {}", target_dir.display()))?;
+    let macros = patch::materialise(&target_dir).with_context(|| {
+        format!(
+            "cannot write the drop-in redbpf-macros under {}",
+            target_dir.display()
+        )
+    })?;
     let mut patches: Vec<String> = if own_macros {
         Vec::new()
     } else {
-        patch::config_for("registry+https://github.com/rust-lang/crates.io-index", &macros)
-            .into_iter()
-            .collect()
+        patch::config_for(
+            "registry+https://github.com/rust-lang/crates.io-index",
+            &macros,
+        )
+        .into_iter()
+        .collect()
     };
     let crates = cargo::probe_crates(args.manifest_path.as_deref(), &cwd, &target_dir, &patches)?;
     let llvm_path = llvm::toolchain_llvm()?;
     let llvm = llvm::Api::load(&llvm_path)?;
-    let options = llvm::retarget::Options { cpu: args.cpu.clone() };
+    let options = llvm::retarget::Options {
+        cpu: args.cpu.clone(),
+    };
     let mut built = 0;
     for krate in &crates {
         let headers = headers::resolve(args.kernel_headers.as_deref(), &krate.dir)?;
         // redbpf from git: patch that source too.
-        if let Some(git) = krate.macros_source.as_deref().and_then(|s| patch::config_for(s, &macros)) {
+        if let Some(git) = krate
+            .macros_source
+            .as_deref()
+            .and_then(|s| patch::config_for(s, &macros))
+        {
             if !own_macros && !patches.contains(&git) {
                 patches.push(git);
             }
@@ -104,11 +123,23 @@ fn build(args: &BuildArgs) -> Result<()> {
             .collect();
         for probe in &args.probes {
             if !krate.bins.contains(probe) && crates.len() == 1 {
-                anyhow::bail!("{}: no program named {probe} (programs: {})", krate.name, krate.bins.join(", "));
+                anyhow::bail!(
+                    "{}: no program named {probe} (programs: {})",
+                    krate.name,
+                    krate.bins.join(", ")
+                );
             }
         }
         for bin in bins {
-            build_program(&llvm, &options, krate, bin, &headers, &patches, args.output_dir.as_deref())?;
+            build_program(
+                &llvm,
+                &options,
+                krate,
+                bin,
+                &headers,
+                &patches,
+                args.output_dir.as_deref(),
+            )?;
             built += 1;
         }
     }
@@ -129,14 +160,19 @@ fn build_program(
     let bitcode = bpf_dir.join("bitcode").join(format!("{bin}.bc"));
     std::fs::create_dir_all(bitcode.parent().unwrap_or(&bpf_dir))?;
     cargo::bitcode(krate, bin, headers, patch, &bitcode)?;
-    let out_dir = output_dir.map(Path::to_path_buf).unwrap_or_else(|| bpf_dir.join("programs")).join(bin);
+    let out_dir = output_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| bpf_dir.join("programs"))
+        .join(bin);
     let elf = out_dir.join(format!("{bin}.elf"));
     if is_newer(&elf, &bitcode) && is_newer(&elf, &std::env::current_exe()?) {
         eprintln!("       Fresh {bin}");
         return Ok(());
     }
-    let code = std::fs::read(&bitcode).with_context(|| format!("cannot read {}", bitcode.display()))?;
-    let output = llvm::retarget::compile(llvm, &code, options).with_context(|| format!("{}: program {bin}", krate.name))?;
+    let code =
+        std::fs::read(&bitcode).with_context(|| format!("cannot read {}", bitcode.display()))?;
+    let output = llvm::retarget::compile(llvm, &code, options)
+        .with_context(|| format!("{}: program {bin}", krate.name))?;
     for warning in &output.warnings {
         eprintln!("cargo-bpf: warning: {bin}: {warning}");
     }
@@ -144,8 +180,29 @@ fn build_program(
     btf::sanitize_object(&mut object).with_context(|| format!("{bin}: BTF"))?;
     std::fs::create_dir_all(&out_dir)?;
     std::fs::write(&elf, &object).with_context(|| format!("cannot write {}", elf.display()))?;
-    eprintln!("    Compiled {bin} -> {} ({} instructions)", elf.display(), instruction_count(&object));
+    eprintln!(
+        "    Compiled {bin} -> {} ({} instructions)",
+        elf.display(),
+        instruction_count(&object)
+    );
     Ok(())
+}
+
+/// rustc "links" the probe binary after emitting its bitcode; the binary itself is useless
+/// but cargo wants it to exist to consider the program fresh. Write an empty file at `-o`.
+fn fake_link() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let output = args
+        .iter()
+        .position(|a| a == "-o")
+        .and_then(|i| args.get(i + 1));
+    match output.map(|o| std::fs::write(o, b"")) {
+        Some(Ok(())) => ExitCode::SUCCESS,
+        _ => {
+            eprintln!("cargo-bpf (as linker): no writable -o argument");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn is_newer(a: &Path, b: &Path) -> bool {
@@ -156,7 +213,9 @@ fn is_newer(a: &Path, b: &Path) -> bool {
 /// BPF instructions in all executable sections (8 bytes each).
 fn instruction_count(elf: &[u8]) -> u64 {
     use object::{Object, ObjectSection, SectionFlags};
-    let Ok(file) = object::File::parse(elf) else { return 0 };
+    let Ok(file) = object::File::parse(elf) else {
+        return 0;
+    };
     file.sections()
         .filter(|s| matches!(s.flags(), SectionFlags::Elf { sh_flags } if sh_flags & u64::from(object::elf::SHF_EXECINSTR) != 0))
         .map(|s| s.size() / 8)

@@ -9,9 +9,18 @@ use std::path::{Path, PathBuf};
 const FILES: &[(&str, &str)] = &[
     ("src/lib.rs", include_str!("../../redbpf-macros/src/lib.rs")),
     ("src/map.rs", include_str!("../../redbpf-macros/src/map.rs")),
-    ("src/printk.rs", include_str!("../../redbpf-macros/src/printk.rs")),
-    ("src/probe.rs", include_str!("../../redbpf-macros/src/probe.rs")),
-    ("src/program.rs", include_str!("../../redbpf-macros/src/program.rs")),
+    (
+        "src/printk.rs",
+        include_str!("../../redbpf-macros/src/printk.rs"),
+    ),
+    (
+        "src/probe.rs",
+        include_str!("../../redbpf-macros/src/probe.rs"),
+    ),
+    (
+        "src/program.rs",
+        include_str!("../../redbpf-macros/src/program.rs"),
+    ),
 ];
 
 const MANIFEST: &str = r#"[package]
@@ -56,7 +65,10 @@ pub fn config_for(source: &str, dir: &Path) -> Option<String> {
     } else {
         return None;
     };
-    Some(format!("patch.{table}.redbpf-macros.path={:?}", dir.display().to_string()))
+    Some(format!(
+        "patch.{table}.redbpf-macros.path={:?}",
+        dir.display().to_string()
+    ))
 }
 
 #[cfg(test)]
@@ -71,7 +83,11 @@ mod tests {
             r#"patch.crates-io.redbpf-macros.path="/t/redbpf-macros""#
         );
         assert_eq!(
-            config_for("git+https://github.com/foniod/redbpf?branch=main#5533198", dir).unwrap(),
+            config_for(
+                "git+https://github.com/foniod/redbpf?branch=main#5533198",
+                dir
+            )
+            .unwrap(),
             r#"patch."https://github.com/foniod/redbpf".redbpf-macros.path="/t/redbpf-macros""#
         );
         assert!(config_for("path+file:///x", dir).is_none());
@@ -82,10 +98,19 @@ mod tests {
         for (name, _) in FILES {
             let module = name.trim_start_matches("src/").trim_end_matches(".rs");
             if module != "lib" {
-                assert!(FILES[0].1.contains(&format!("mod {module};")), "{module} not in lib.rs");
+                assert!(
+                    FILES[0].1.contains(&format!("mod {module};")),
+                    "{module} not in lib.rs"
+                );
             }
         }
-        let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../redbpf-macros/src")).unwrap();
-        assert_eq!(on_disk.count(), FILES.len(), "a redbpf-macros source file is not embedded");
+        let on_disk =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../redbpf-macros/src"))
+                .unwrap();
+        assert_eq!(
+            on_disk.count(),
+            FILES.len(),
+            "a redbpf-macros source file is not embedded"
+        );
     }
 }

@@ -31,17 +31,19 @@ pub fn globals(llvm: &Api, module: api::Module) -> Vec<Value> {
 
 pub fn blocks(llvm: &Api, function: Value) -> Vec<BasicBlock> {
     // SAFETY: `function` is a live function value.
-    list(unsafe { (llvm.LLVMGetFirstBasicBlock)(function) }, |b| unsafe {
-        (llvm.LLVMGetNextBasicBlock)(b)
-    })
+    list(
+        unsafe { (llvm.LLVMGetFirstBasicBlock)(function) },
+        |b| unsafe { (llvm.LLVMGetNextBasicBlock)(b) },
+    )
     .collect()
 }
 
 pub fn instructions(llvm: &Api, block: BasicBlock) -> Vec<Value> {
     // SAFETY: `block` is a live basic block.
-    list(unsafe { (llvm.LLVMGetFirstInstruction)(block) }, |i| unsafe {
-        (llvm.LLVMGetNextInstruction)(i)
-    })
+    list(
+        unsafe { (llvm.LLVMGetFirstInstruction)(block) },
+        |i| unsafe { (llvm.LLVMGetNextInstruction)(i) },
+    )
     .collect()
 }
 
@@ -80,14 +82,16 @@ pub fn int_width(llvm: &Api, value: Value) -> Option<u32> {
     // SAFETY: `value` is live; type queries only read.
     unsafe {
         let ty = (llvm.LLVMTypeOf)(value);
-        ((llvm.LLVMGetTypeKind)(ty) == api::type_kind::INTEGER).then(|| (llvm.LLVMGetIntTypeWidth)(ty))
+        ((llvm.LLVMGetTypeKind)(ty) == api::type_kind::INTEGER)
+            .then(|| (llvm.LLVMGetIntTypeWidth)(ty))
     }
 }
 
 pub fn operand(llvm: &Api, inst: Value, index: c_uint) -> Option<Value> {
     // SAFETY: the index is checked against the operand count.
     unsafe {
-        (index < (llvm.LLVMGetNumOperands)(inst) as c_uint).then(|| (llvm.LLVMGetOperand)(inst, index))
+        (index < (llvm.LLVMGetNumOperands)(inst) as c_uint)
+            .then(|| (llvm.LLVMGetOperand)(inst, index))
     }
 }
 
@@ -100,7 +104,8 @@ pub fn location(llvm: &Api, inst: Value) -> Option<String> {
         if ptr.is_null() || len == 0 {
             return None;
         }
-        let file = String::from_utf8_lossy(std::slice::from_raw_parts(ptr.cast::<u8>(), len as usize));
+        let file =
+            String::from_utf8_lossy(std::slice::from_raw_parts(ptr.cast::<u8>(), len as usize));
         Some(format!("{}:{}", file, (llvm.LLVMGetDebugLocLine)(inst)))
     }
 }

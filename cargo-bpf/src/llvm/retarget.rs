@@ -108,7 +108,8 @@ unsafe extern "C" fn on_diagnostic(info: *mut c_void, sink: *mut c_void) {
         let llvm = &*sink.llvm;
         if (llvm.LLVMGetDiagInfoSeverity)(info) == api::DIAGNOSTIC_ERROR {
             let text = (llvm.LLVMGetDiagInfoDescription)(info);
-            sink.errors.push(CStr::from_ptr(text).to_string_lossy().into_owned());
+            sink.errors
+                .push(CStr::from_ptr(text).to_string_lossy().into_owned());
             (llvm.LLVMDisposeMessage)(text);
         }
     }
@@ -136,7 +137,10 @@ fn initialise(llvm: &Api) {
             (llvm.LLVMInitializeBPFTargetMC)();
             (llvm.LLVMInitializeBPFAsmPrinter)();
             // Keep `unreachable` an `exit`-free hole we rewrite ourselves (no __bpf_trap).
-            let args = [c"cargo-bpf".as_ptr(), c"-bpf-disable-trap-unreachable".as_ptr()];
+            let args = [
+                c"cargo-bpf".as_ptr(),
+                c"-bpf-disable-trap-unreachable".as_ptr(),
+            ];
             (llvm.LLVMParseCommandLineOptions)(args.len() as i32, args.as_ptr(), std::ptr::null());
         }
     });
@@ -151,7 +155,10 @@ pub fn compile(llvm: &Api, bitcode: &[u8], options: &Options) -> Result<Output, 
         context,
         module: std::ptr::null_mut(),
         machine: std::ptr::null_mut(),
-        diagnostics: Box::new(DiagnosticSink { llvm, errors: Vec::new() }),
+        diagnostics: Box::new(DiagnosticSink {
+            llvm,
+            errors: Vec::new(),
+        }),
     };
     let sink: *mut DiagnosticSink = &mut *session.diagnostics;
     // SAFETY: the sink is boxed inside the session and outlives its context.
@@ -190,7 +197,12 @@ fn run(s: &mut Session<'_>, bitcode: &[u8], options: &Options) -> Result<Output,
     // SAFETY: as above; the returned error is consumed.
     unsafe {
         let pbo = (llvm.LLVMCreatePassBuilderOptions)();
-        let err = (llvm.LLVMRunPasses)(s.module, c"always-inline,default<O3>".as_ptr(), s.machine, pbo);
+        let err = (llvm.LLVMRunPasses)(
+            s.module,
+            c"always-inline,default<O3>".as_ptr(),
+            s.machine,
+            pbo,
+        );
         (llvm.LLVMDisposePassBuilderOptions)(pbo);
         if !err.is_null() {
             let msg = (llvm.LLVMGetErrorMessage)(err);
@@ -219,7 +231,15 @@ fn target_machine(llvm: &Api, cpu: &str) -> Result<api::TargetMachine, CompileEr
             return Err(CompileError::Target(take_message(llvm, err)));
         }
         // opt level 3 (aggressive), default reloc model and code model
-        let tm = (llvm.LLVMCreateTargetMachine)(target, c"bpfel".as_ptr(), cpu.as_ptr(), c"".as_ptr(), 3, 0, 0);
+        let tm = (llvm.LLVMCreateTargetMachine)(
+            target,
+            c"bpfel".as_ptr(),
+            cpu.as_ptr(),
+            c"".as_ptr(),
+            3,
+            0,
+            0,
+        );
         if tm.is_null() {
             return Err(CompileError::Target(format!("no BPF cpu {cpu:?}")));
         }
@@ -238,15 +258,27 @@ fn prepare_functions(llvm: &Api, context: api::Context, module: api::Module) {
     let uwtable = enum_attribute(llvm, "uwtable");
     let nonlazybind = enum_attribute(llvm, "nonlazybind");
     // SAFETY: context is live.
-    let always = unsafe { (llvm.LLVMCreateEnumAttribute)(context, enum_attribute(llvm, "alwaysinline"), 0) };
+    let always =
+        unsafe { (llvm.LLVMCreateEnumAttribute)(context, enum_attribute(llvm, "alwaysinline"), 0) };
     for f in ir::functions(llvm, module) {
         if ir::name(llvm, f).starts_with("llvm.") {
             continue;
         }
         // SAFETY: `f` is a live function of the module; attribute edits are local to it.
         unsafe {
-            for key in ["target-cpu", "target-features", "tune-cpu", "probe-stack", "frame-pointer"] {
-                (llvm.LLVMRemoveStringAttributeAtIndex)(f, api::FUNCTION_INDEX, key.as_ptr().cast(), key.len() as u32);
+            for key in [
+                "target-cpu",
+                "target-features",
+                "tune-cpu",
+                "probe-stack",
+                "frame-pointer",
+            ] {
+                (llvm.LLVMRemoveStringAttributeAtIndex)(
+                    f,
+                    api::FUNCTION_INDEX,
+                    key.as_ptr().cast(),
+                    key.len() as u32,
+                );
             }
             (llvm.LLVMRemoveEnumAttributeAtIndex)(f, api::FUNCTION_INDEX, uwtable);
             (llvm.LLVMRemoveEnumAttributeAtIndex)(f, api::FUNCTION_INDEX, nonlazybind);
@@ -266,7 +298,9 @@ fn prepare_functions(llvm: &Api, context: api::Context, module: api::Module) {
             for inst in ir::instructions(llvm, block) {
                 if ir::opcode(llvm, inst) == opcode::CALL {
                     // SAFETY: `inst` is a live call instruction.
-                    unsafe { (llvm.LLVMRemoveCallSiteEnumAttribute)(inst, api::FUNCTION_INDEX, noinline) };
+                    unsafe {
+                        (llvm.LLVMRemoveCallSiteEnumAttribute)(inst, api::FUNCTION_INDEX, noinline)
+                    };
                 }
             }
         }
@@ -279,7 +313,9 @@ fn prepare_functions(llvm: &Api, context: api::Context, module: api::Module) {
 fn drop_alignment_markers(llvm: &Api, module: api::Module, warnings: &mut Vec<String>) {
     for g in ir::globals(llvm, module) {
         let name = ir::name(llvm, g);
-        let Some(map) = name.strip_prefix("MAP_VALUE_ALIGN_") else { continue };
+        let Some(map) = name.strip_prefix("MAP_VALUE_ALIGN_") else {
+            continue;
+        };
         // SAFETY: `g` is a live global; it is deleted only when nothing uses it.
         unsafe {
             let align = (llvm.LLVMGetAlignment)(g);
@@ -330,8 +366,16 @@ fn unreachable_to_return(llvm: &Api, context: api::Context, module: api::Module)
 fn is_int128_libcall(name: &str) -> bool {
     matches!(
         name,
-        "__multi3" | "__divti3" | "__udivti3" | "__modti3" | "__umodti3" | "__muloti4" | "__udivmodti4"
-            | "__ashlti3" | "__ashrti3" | "__lshrti3"
+        "__multi3"
+            | "__divti3"
+            | "__udivti3"
+            | "__modti3"
+            | "__umodti3"
+            | "__muloti4"
+            | "__udivmodti4"
+            | "__ashlti3"
+            | "__ashrti3"
+            | "__lshrti3"
     )
 }
 
@@ -347,7 +391,11 @@ fn legacy_problems(llvm: &Api, module: api::Module) -> Vec<Problem> {
             for inst in ir::instructions(llvm, block) {
                 let what = problem(llvm, inst, in_program);
                 if let Some(what) = what {
-                    let p = Problem { function: function.clone(), location: ir::location(llvm, inst), what };
+                    let p = Problem {
+                        function: function.clone(),
+                        location: ir::location(llvm, inst),
+                        what,
+                    };
                     if !problems.contains(&p) {
                         problems.push(p);
                     }
@@ -411,12 +459,15 @@ fn global_data(llvm: &Api, module: api::Module) -> Vec<String> {
             let section = ir::section(llvm, g).unwrap_or_default();
             let known = section.starts_with("maps") || section == "license" || section == "version";
             (!known && !name.starts_with("llvm.")).then(|| {
-                let what = if name.starts_with("alloc_") || name.starts_with(".L") || name.is_empty() {
-                    "constant data (e.g. a value like `&1` passed by reference)".to_string()
-                } else {
-                    format!("global `{}`", ir::demangle(&name))
-                };
-                format!("{what} becomes a .rodata/.data/.bss map: kernels before 5.2 cannot load it")
+                let what =
+                    if name.starts_with("alloc_") || name.starts_with(".L") || name.is_empty() {
+                        "constant data (e.g. a value like `&1` passed by reference)".to_string()
+                    } else {
+                        format!("global `{}`", ir::demangle(&name))
+                    };
+                format!(
+                    "{what} becomes a .rodata/.data/.bss map: kernels before 5.2 cannot load it"
+                )
             })
         })
         .collect()
@@ -428,7 +479,13 @@ fn emit(s: &mut Session<'_>) -> Result<Vec<u8>, CompileError> {
     let mut buffer = std::ptr::null_mut();
     // SAFETY: machine and module are live; the buffer is copied out then freed.
     unsafe {
-        let failed = (llvm.LLVMTargetMachineEmitToMemoryBuffer)(s.machine, s.module, 1, &mut err, &mut buffer);
+        let failed = (llvm.LLVMTargetMachineEmitToMemoryBuffer)(
+            s.machine,
+            s.module,
+            1,
+            &mut err,
+            &mut buffer,
+        );
         let mut messages = std::mem::take(&mut s.diagnostics.errors);
         if failed != 0 || buffer.is_null() || !messages.is_empty() {
             let msg = take_message(llvm, err);
