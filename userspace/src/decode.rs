@@ -5,8 +5,10 @@
 //! strings cut at the first NUL (invalid UTF-8 kept as `\xNN`); pointers as numbers; unions,
 //! data-carrying enums and unknown layouts as hex strings. Fields that do not fit in a short
 //! record are omitted. A record LONGER than its struct type (the kernel pads to 8 bytes; many
-//! probes append argv strings) gets a `"tail"` field: the extra bytes split at NUL into
-//! strings, empty pieces dropped; all-zero padding adds nothing.
+//! probes append argv strings) has its extra bytes split at NUL into strings (empty pieces
+//! dropped). If the struct ends in a zero-length array (a flexible member such as
+//! `argv: [u8; 0]`, as in the goebpf execsnoop layout), that field holds the list;
+//! otherwise a `"tail"` field does, and all-zero padding adds nothing.
 
 use crate::dwarf::Type;
 use crate::json;
@@ -99,10 +101,15 @@ pub fn value(out: &mut Vec<u8>, ty: &Type, bytes: &[u8]) {
     }
 }
 
-/// Writes `"name":value` pairs for every field that fits in `b`; returns whether any was written.
+fn is_flexible(f: &crate::dwarf::Field) -> bool {
+    matches!(f.ty, Type::Array { count: 0, .. })
+}
+
+/// Writes `"name":value` pairs for every field that fits in `b` (flexible members are
+/// left to [`record`]); returns whether any was written.
 fn struct_fields(out: &mut Vec<u8>, fields: &[crate::dwarf::Field], b: &[u8]) -> bool {
     let mut first = true;
-    for f in fields {
+    for f in fields.iter().filter(|f| !is_flexible(f)) {
         let start = f.offset as usize;
         let Some(fb) = b.get(start..start + f.ty.size() as usize) else {
             continue;
@@ -146,11 +153,12 @@ pub fn record(out: &mut Vec<u8>, ty: Option<&Type>, bytes: &[u8]) {
         Type::Struct { fields, .. } => {
             out.push(b'{');
             let any = struct_fields(out, fields, bytes);
-            if tail.iter().any(|&x| x != 0) {
+            let flexible = fields.iter().rev().find(|f| is_flexible(f));
+            if flexible.is_some() || tail.iter().any(|&x| x != 0) {
                 if any {
                     out.push(b',');
                 }
-                json::key(out, "tail");
+                json::key(out, flexible.map_or("tail", |f| f.name.as_str()));
                 tail_strings(out, tail);
             }
             out.push(b'}');
@@ -255,6 +263,32 @@ mod tests {
         let mut b = bytes();
         b.extend_from_slice(&[0; 4]);
         assert!(render(Some(&exec_event()), &b).get("tail").is_none());
+    }
+
+    #[test]
+    fn flexible_member_takes_the_tail() {
+        let Type::Struct { mut fields, .. } = exec_event() else {
+            unreachable!()
+        };
+        fields.push(Field {
+            name: "argv".into(),
+            offset: 32,
+            ty: Type::Array {
+                elem: Box::new(u(1)),
+                count: 0,
+            },
+        });
+        let ty = Type::Struct {
+            name: "ExecEvent".into(),
+            size: 32,
+            fields,
+        };
+        let mut b = bytes();
+        b.extend_from_slice(b"ls\0-l\0");
+        let v = render(Some(&ty), &b);
+        assert_eq!(v["argv"], serde_json::json!(["ls", "-l"]));
+        assert!(v.get("tail").is_none());
+        assert_eq!(render(Some(&ty), &bytes())["argv"], serde_json::json!([]));
     }
 
     #[test]

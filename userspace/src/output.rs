@@ -245,7 +245,7 @@ impl<W: Write> Printer<W> {
         // DESC: the other fields as name=value, then tail strings.
         let mut first = true;
         for f in fields {
-            if ["comm", "pid", "uid", "gid"].contains(&f.name.as_str()) {
+            if f.ty.size() == 0 || ["comm", "pid", "uid", "gid"].contains(&f.name.as_str()) {
                 continue;
             }
             let start = f.offset as usize;

@@ -38,7 +38,8 @@ pub enum LoadError {
 
 struct Loaded {
     name: String,
-    ebpf: aya::Ebpf,
+    /// Programs (and their links); dropping it detaches them.
+    ebpf: Option<aya::Ebpf>,
 }
 
 struct PerfSource {
@@ -47,6 +48,8 @@ struct PerfSource {
     cpu: u32,
     count: usize,
     ty: usize,
+    /// Drops reported through LOST records so far.
+    lost_seen: u64,
     buf: AsyncFd<PerfRing>,
 }
 
@@ -102,8 +105,18 @@ fn map_data(map: &Map) -> &MapData {
     }
 }
 
-fn map_fd<'a>(ebpf: &'a aya::Ebpf, name: &str) -> Option<BorrowedFd<'a>> {
-    ebpf.map(name).map(|m| map_data(m).fd().as_fd())
+/// A map taken out of its `aya::Ebpf`, so it outlives the programs: at exit the programs
+/// are detached first, then the rings drained and the maps dumped, so counts are exact.
+struct OwnedMap {
+    object: usize,
+    name: String,
+    map: Map,
+}
+
+fn map_fd<'a>(maps: &'a [OwnedMap], object: usize, name: &str) -> Option<BorrowedFd<'a>> {
+    maps.iter()
+        .find(|m| m.object == object && m.name == name)
+        .map(|m| map_data(&m.map).fd().as_fd())
 }
 
 fn object_name(path: &Path) -> String {
@@ -136,6 +149,22 @@ fn load_object(bytes: &[u8]) -> Result<(elf::ObjectInfo, aya::Ebpf), LoadError> 
 
 fn pow2_pages(pages: usize) -> usize {
     pages.max(1).next_power_of_two()
+}
+
+/// Opens the perf ring of `cpu` and stores its fd at index `cpu` of the perf event array.
+fn open_ring(
+    map: BorrowedFd<'_>,
+    cpu: u32,
+    pages: usize,
+    watermark: u32,
+) -> Result<AsyncFd<PerfRing>, String> {
+    let buf = PerfBuffer::open(cpu, pages, watermark).map_err(|e| e.to_string())?;
+    let raw = buf.as_fd().as_raw_fd() as u32;
+    sys::map_update(map, &cpu.to_ne_bytes(), &raw.to_ne_bytes()).map_err(|e| e.to_string())?;
+    // SAFETY: PerfRing owns the perf fd (an OwnedFd inside PerfBuffer) for its whole life
+    // and always returns that same fd.
+    unsafe { AsyncFd::register_with_interest(PerfRing(buf), tokio::io::Interest::READABLE) }
+        .map_err(|e| e.to_string())
 }
 
 enum Wake {
@@ -179,6 +208,7 @@ fn start_printk_reader(tracefs: &Path) -> io::Result<tokio::sync::mpsc::Unbounde
 struct State<W: Write> {
     printer: Printer<W>,
     loaded: Vec<Loaded>,
+    maps: Vec<OwnedMap>,
     sources: Vec<PerfSource>,
     types: Vec<Option<Type>>,
     counts: Vec<MapCount>,
@@ -198,6 +228,31 @@ impl<W: Write> State<W> {
             }
             self.broken = true;
         }
+    }
+
+    /// Reports drops the kernel counted but had no chance to announce with a LOST record
+    /// (called once the programs are detached and the rings drained).
+    fn final_lost(&mut self) {
+        let mut result = Ok(());
+        for s in &mut self.sources {
+            let Some(total) = s.buf.get_ref().0.lost_total() else {
+                continue;
+            };
+            let extra = total.saturating_sub(s.lost_seen);
+            if extra == 0 {
+                continue;
+            }
+            s.lost_seen += extra;
+            if let Some(c) = self.counts.get_mut(s.count) {
+                c.lost += extra;
+            }
+            self.summary.lost += extra;
+            let object = self.loaded.get(s.object).map_or("", |l| l.name.as_str());
+            if result.is_ok() {
+                result = self.printer.lost(object, &s.map, s.cpu, extra);
+            }
+        }
+        self.check(result);
     }
 
     fn drain(&mut self) {
@@ -235,6 +290,7 @@ impl<W: Write> State<W> {
             }
             summary.events += events;
             summary.lost += lost;
+            s.lost_seen += lost;
             if lost > 0 && result.is_ok() {
                 result = printer.lost(object, map, cpu, lost);
             }
@@ -245,10 +301,7 @@ impl<W: Write> State<W> {
     fn dump_maps(&mut self) {
         let mut result = Ok(());
         for (obj, m) in &self.dumps {
-            let Some(l) = self.loaded.get(*obj) else {
-                continue;
-            };
-            let Some(fd) = map_fd(&l.ebpf, &m.name) else {
+            let Some(fd) = map_fd(&self.maps, *obj, &m.name) else {
                 continue;
             };
             let mut err = None;
@@ -291,6 +344,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     let mut st = State {
         printer: Printer::new(stdout.lock(), cli.json),
         loaded: Vec::new(),
+        maps: Vec::new(),
         sources: Vec::new(),
         types: Vec::new(),
         counts: Vec::new(),
@@ -425,24 +479,40 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         }
 
         // Maps: perf arrays get per-CPU rings, hash/array maps get dumped.
+        let map_names: Vec<String> = ebpf.maps().map(|(n, _)| n.to_owned()).collect();
+        for n in map_names {
+            if let Some(map) = ebpf.take_map(&n) {
+                st.maps.push(OwnedMap {
+                    object: obj_idx,
+                    name: n,
+                    map,
+                });
+            }
+        }
         for m in &info.maps {
-            let override_ty = event_types.iter().find(|(map, _)| map == &m.name).and_then(
-                |(_, ty)| {
-                    let t = table.named_type(ty);
-                    if t.is_none() {
-                        eprintln!(
+            let override_ty =
+                event_types
+                    .iter()
+                    .find(|(map, _)| map == &m.name)
+                    .and_then(|(_, ty)| {
+                        let t = table.named_type(ty);
+                        if t.is_none() {
+                            eprintln!(
                             "loader: {name}: --event-type {}={ty}: no such type in the debug info",
                             m.name
                         );
-                    }
-                    t
-                },
-            );
+                        }
+                        t
+                    });
             if m.def.map_type == map_type::PERF_EVENT_ARRAY {
                 let ty = override_ty.or_else(|| table.perf_record_type(&m.name));
-                let Some(fd) = map_fd(&ebpf, &m.name) else {
+                let Some(fd) = map_fd(&st.maps, obj_idx, &m.name) else {
                     continue;
                 };
+                let rings: Vec<_> = online
+                    .iter()
+                    .map(|&cpu| (cpu, open_ring(fd, cpu, pages, watermark)))
+                    .collect();
                 let ty_idx = st.types.len();
                 st.types.push(ty);
                 let count_idx = st.counts.len();
@@ -451,23 +521,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
                     map: m.name.clone(),
                     ..Default::default()
                 });
-                for &cpu in &online {
-                    let opened = PerfBuffer::open(cpu, pages, watermark).and_then(|b| {
-                        let raw = b.as_fd().as_raw_fd() as u32;
-                        sys::map_update(fd, &cpu.to_ne_bytes(), &raw.to_ne_bytes())?;
-                        Ok(b)
-                    });
-                    let ring = opened.map_err(|e| e.to_string()).and_then(|b| {
-                        // SAFETY: PerfRing owns the perf fd (OwnedFd inside PerfBuffer) for
-                        // its whole life and always returns that same fd.
-                        unsafe {
-                            AsyncFd::register_with_interest(
-                                PerfRing(b),
-                                tokio::io::Interest::READABLE,
-                            )
-                        }
-                        .map_err(|e| e.to_string())
-                    });
+                for (cpu, ring) in rings {
                     match ring {
                         Ok(buf) => st.sources.push(PerfSource {
                             object: obj_idx,
@@ -475,6 +529,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
                             cpu,
                             count: count_idx,
                             ty: ty_idx,
+                            lost_seen: 0,
                             buf,
                         }),
                         Err(e) => {
@@ -504,7 +559,10 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
                 ));
             }
         }
-        st.loaded.push(Loaded { name, ebpf });
+        st.loaded.push(Loaded {
+            name,
+            ebpf: Some(ebpf),
+        });
     }
     st.flush();
 
@@ -516,9 +574,14 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         code = 1;
     } else {
         event_loop(&cli, &mut st, &mut ctx, wants_printk).await;
-        st.drain();
     }
-    // Final map dump and summary, then everything is dropped (detached).
+    // Detach every program first, so nothing is produced after the final drain and dump:
+    // lost + delivered then equals what the programs sent.
+    for l in &mut st.loaded {
+        l.ebpf = None;
+    }
+    st.drain();
+    st.final_lost();
     if !st.broken {
         st.dump_maps();
     }

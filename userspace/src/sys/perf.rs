@@ -13,6 +13,8 @@ const PERF_SAMPLE_RAW: u64 = 1 << 10;
 const PERF_ATTR_FLAG_WATERMARK: u64 = 1 << 14;
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
 const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
+/// `read()` also returns the event's lost-sample count (kernel >= 6.0).
+const PERF_FORMAT_LOST: u64 = 1 << 4;
 
 /// `PERF_RECORD_LOST`
 pub const RECORD_LOST: u32 = 2;
@@ -83,6 +85,7 @@ pub struct PerfBuffer {
     mmap_len: usize,
     data_size: usize,
     page: usize,
+    has_lost_counter: bool,
     fd: OwnedFd,
 }
 
@@ -99,8 +102,9 @@ impl PerfBuffer {
             call: "perf_event_open",
             source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
         })?;
-        let attr = PerfEventAttr {
+        let mut attr = PerfEventAttr {
             type_: PERF_TYPE_SOFTWARE,
+            read_format: PERF_FORMAT_LOST,
             size: std::mem::size_of::<PerfEventAttr>() as u32,
             config: PERF_COUNT_SW_BPF_OUTPUT,
             sample_period: 1,
@@ -109,18 +113,27 @@ impl PerfBuffer {
             wakeup_watermark: watermark.clamp(1, (data_size / 2).max(1) as u32),
             ..Default::default()
         };
-        // SAFETY: `attr` is a valid perf_event_attr whose `size` field is its real size;
-        // pid -1 + a cpu and group -1 are valid arguments.
-        let raw = unsafe {
-            libc::syscall(
-                libc::SYS_perf_event_open,
-                &attr as *const PerfEventAttr,
-                -1 as libc::pid_t,
-                cpu as libc::c_int,
-                -1 as libc::c_int,
-                PERF_FLAG_FD_CLOEXEC,
-            )
+        let open = |attr: &PerfEventAttr| {
+            // SAFETY: `attr` is a valid perf_event_attr whose `size` field is its real size;
+            // pid -1 + a cpu and group -1 are valid arguments.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_perf_event_open,
+                    attr as *const PerfEventAttr,
+                    -1 as libc::pid_t,
+                    cpu as libc::c_int,
+                    -1 as libc::c_int,
+                    PERF_FLAG_FD_CLOEXEC,
+                )
+            }
         };
+        let mut raw = open(&attr);
+        let has_lost_counter = raw >= 0;
+        if raw < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+            // Kernels before 6.0 do not know PERF_FORMAT_LOST.
+            attr.read_format = 0;
+            raw = open(&attr);
+        }
         if raw < 0 {
             return Err(last_error("perf_event_open"));
         }
@@ -147,6 +160,7 @@ impl PerfBuffer {
             mmap_len,
             data_size,
             page,
+            has_lost_counter,
             fd,
         };
         // SAFETY: ioctl on our own perf fd with a request that takes no argument pointer.
@@ -154,6 +168,20 @@ impl PerfBuffer {
             return Err(last_error("ioctl(PERF_EVENT_IOC_ENABLE)"));
         }
         Ok(buf)
+    }
+
+    /// Total records the kernel failed to write into this ring since it was opened
+    /// (kernel >= 6.0). LOST records report the same drops, but only once there is room
+    /// again, so after the producers stop this is the only way to see the last ones.
+    pub fn lost_total(&self) -> Option<u64> {
+        if !self.has_lost_counter {
+            return None;
+        }
+        let mut buf = [0u64; 2];
+        // SAFETY: reading at most 16 bytes into a 16-byte buffer from our own perf fd;
+        // with read_format = PERF_FORMAT_LOST the kernel writes {value, lost}.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), 16) };
+        (n == 16).then_some(buf[1])
     }
 
     fn head(&self) -> &AtomicU64 {

@@ -1,0 +1,410 @@
+//! End-to-end tests against the running kernel. They need root (CI runs as root) and
+//! print `skipping: <why>` when it is missing.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+fn getppid_n(n: usize) {
+    for _ in 0..n {
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::getppid() };
+    }
+}
+
+fn my_events(lines: &[Value]) -> Vec<&Value> {
+    let me = u64::from(std::process::id());
+    lines
+        .iter()
+        .filter(|v| v["type"] == "event" && v["data"]["pid"].as_u64() == Some(me))
+        .collect()
+}
+
+#[test]
+fn c_tracepoint_streams_typed_events_map_dumps_and_printk() {
+    if !have_root() {
+        return;
+    }
+    let _g = serial();
+    let obj = bpf_object("tp_getppid", &[]);
+    let mut l = Loader::spawn(&[
+        "--json",
+        "--event-type",
+        "events=event",
+        obj.to_str().unwrap(),
+    ]);
+    l.wait_attached(1);
+    getppid_n(5);
+    let me = std::process::id();
+    for _ in 0..200 {
+        if my_events(&l.values()).len() >= 5 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success(), "exit status {status}");
+
+    let attached: Vec<_> = lines.iter().filter(|v| v["type"] == "attached").collect();
+    assert_eq!(attached.len(), 1, "{lines:?}");
+    assert_eq!(
+        attached[0]["section"],
+        "tracepoint/syscalls/sys_enter_getppid"
+    );
+    assert_eq!(attached[0]["target"], "syscalls:sys_enter_getppid");
+
+    let mine = my_events(&lines);
+    assert_eq!(mine.len(), 5, "{lines:?}");
+    for e in &mine {
+        assert_eq!(e["map"], "events");
+        assert_eq!(e["data"]["kind"], "KIND_ENTER", "enum by name: {e}");
+        assert_eq!(e["data"]["uid"], 0);
+        assert!(
+            e["data"]["comm"].as_str().is_some_and(|c| !c.is_empty()),
+            "{e}"
+        );
+        assert!(e["data"]["seq"].is_u64());
+    }
+
+    // Hash map dump decoded by key: our pid called getppid 5 times.
+    let counts = last_dump(&lines, "counts");
+    let ours = counts
+        .iter()
+        .find(|e| e["key"].as_u64() == Some(u64::from(me)))
+        .unwrap_or_else(|| panic!("no entry for pid {me}: {counts:?}"));
+    assert_eq!(ours["value"], 5);
+
+    // Per-CPU array: one value per CPU plus their sum.
+    let sent = last_dump(&lines, "sent");
+    let values = sent[0]["values"].as_array().unwrap();
+    let total: u64 = values.iter().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(sent[0]["sum"].as_u64(), Some(total));
+
+    // printk lines from trace_pipe.
+    let msg = format!("getppid from {me}");
+    let printk: Vec<_> = lines
+        .iter()
+        .filter(|v| v["type"] == "printk" && v["msg"] == msg.as_str())
+        .collect();
+    assert!(!printk.is_empty(), "no printk line '{msg}': {lines:?}");
+    // trace_pipe shows the thread id.
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    assert_eq!(printk[0]["pid"].as_i64(), Some(i64::from(tid)));
+
+    let s = summary(&lines);
+    assert_eq!(s["attached"], 1);
+    assert_eq!(s["errors"], 0);
+    assert!(!loaded_program_names().iter().any(|n| n == "on_getppid"));
+}
+
+#[test]
+fn lost_records_equal_bpf_counter_minus_delivered() {
+    if !have_root() {
+        return;
+    }
+    let _g = serial();
+    let obj = bpf_object("tp_getppid", &[]);
+    // One page per CPU, drained only every 2 s: a burst must overflow.
+    let mut l = Loader::spawn(&[
+        "--json",
+        "--pages",
+        "1",
+        "--flush-ms",
+        "2000",
+        "--wakeup-bytes",
+        "100000",
+        "--no-printk",
+        obj.to_str().unwrap(),
+    ]);
+    l.wait_attached(1);
+    getppid_n(20_000);
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success());
+    let s = summary(&lines);
+    let delivered = s["events"].as_u64().unwrap();
+    let lost = s["lost"].as_u64().unwrap();
+    let lost_lines: u64 = lines
+        .iter()
+        .filter(|v| v["type"] == "lost")
+        .map(|v| v["count"].as_u64().unwrap())
+        .sum();
+    let event_lines = lines.iter().filter(|v| v["type"] == "event").count() as u64;
+    let sent = last_dump(&lines, "sent")[0]["sum"].as_u64().unwrap();
+    assert!(lost > 0, "a 1-page buffer should lose records: {s}");
+    assert_eq!(lost, lost_lines);
+    assert_eq!(delivered, event_lines);
+    assert_eq!(
+        sent,
+        delivered + lost,
+        "BPF counter {sent} vs delivered {delivered} + lost {lost}"
+    );
+}
+
+#[test]
+fn uprobe_and_uretprobe_on_a_test_binary() {
+    if !have_root() {
+        return;
+    }
+    let _g = serial();
+    let bin = host_binary("uprobe_target");
+    let define = format!("-DTARGET=\"{}\"", bin.display());
+    let obj = bpf_object("uprobe", &[&define]);
+    let mut l = Loader::spawn(&[
+        "--json",
+        "--event-type",
+        "calls=call",
+        "--uprobe-target",
+        bin.to_str().unwrap(),
+        obj.to_str().unwrap(),
+    ]);
+    l.wait_attached(2);
+    let child = Command::new(&bin).spawn().unwrap();
+    let pid = u64::from(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, lines) = l.stop(libc::SIGTERM);
+    assert!(status.success());
+    let attached: Vec<_> = lines.iter().filter(|v| v["type"] == "attached").collect();
+    assert_eq!(attached.len(), 2, "{lines:?}");
+    let calls = |ret: u64| -> Vec<u64> {
+        lines
+            .iter()
+            .filter(|v| {
+                v["type"] == "event"
+                    && v["data"]["pid"].as_u64() == Some(pid)
+                    && v["data"]["ret"] == ret
+            })
+            .map(|v| v["data"]["arg"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(calls(0), vec![1, 2, 3, 4, 5], "{lines:?}");
+    assert_eq!(calls(1), vec![10, 20, 30, 40, 50], "{lines:?}");
+}
+
+struct Netns(Vec<String>);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for ns in &self.0 {
+            // Best effort cleanup.
+            Command::new("ip").args(["netns", "del", ns]).status().ok();
+        }
+    }
+}
+
+fn ip(args: &[&str]) {
+    let st = Command::new("ip").args(args).status().expect("iproute2");
+    assert!(st.success(), "ip {args:?}");
+}
+
+#[test]
+fn xdp_and_socket_filter_on_a_veth_pair_in_a_netns() {
+    if !have_root() {
+        return;
+    }
+    let _g = serial();
+    let id = std::process::id();
+    let (a, b) = (format!("ldra{id}"), format!("ldrb{id}"));
+    let _ns = Netns(vec![a.clone(), b.clone()]);
+    ip(&["netns", "add", &a]);
+    ip(&["netns", "add", &b]);
+    ip(&[
+        "link", "add", "veth-a", "netns", &a, "type", "veth", "peer", "name", "veth-b", "netns", &b,
+    ]);
+    ip(&["-n", &a, "addr", "add", "192.0.2.1/24", "dev", "veth-a"]);
+    ip(&["-n", &b, "addr", "add", "192.0.2.2/24", "dev", "veth-b"]);
+    ip(&["-n", &a, "link", "set", "veth-a", "up"]);
+    ip(&["-n", &b, "link", "set", "veth-b", "up"]);
+
+    let obj = bpf_object("net", &[]);
+    let mut l = Loader::spawn_with(
+        &["ip", "netns", "exec", &a],
+        &["--json", "--iface", "veth-a", obj.to_str().unwrap()],
+    );
+    l.wait_attached(2);
+    // Ten UDP datagrams from the other namespace (plus ARP) to veth-a.
+    let st = Command::new("ip")
+        .args(["netns", "exec", &b, "bash", "-c"])
+        .arg("for i in 1 2 3 4 5 6 7 8 9 10; do echo x > /dev/udp/192.0.2.1/9; done")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success());
+    let kinds: Vec<_> = lines
+        .iter()
+        .filter(|v| v["type"] == "attached")
+        .map(|v| {
+            (
+                v["kind"].as_str().unwrap().to_owned(),
+                v["section"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        kinds.contains(&("xdp".into(), "xdp/count_pass".into())),
+        "{lines:?}"
+    );
+    assert!(
+        kinds.contains(&("socket_filter".into(), "socketfilter/count_all".into())),
+        "{lines:?}"
+    );
+    let packets = last_dump(&lines, "packets");
+    let xdp = packets.iter().find(|e| e["key"] == 0).unwrap()["value"]
+        .as_u64()
+        .unwrap();
+    let filt = packets.iter().find(|e| e["key"] == 1).unwrap()["value"]
+        .as_u64()
+        .unwrap();
+    assert!(xdp >= 10, "XDP saw {xdp} packets: {lines:?}");
+    assert!(filt >= 10, "socket filter saw {filt} packets: {lines:?}");
+    let passed = lines
+        .iter()
+        .rev()
+        .find(|v| v["type"] == "packets")
+        .unwrap_or_else(|| panic!("no packets line: {lines:?}"));
+    assert!(passed["count"].as_u64().unwrap() >= 10, "{passed}");
+}
+
+#[test]
+fn closed_stdout_and_sigint_leave_nothing_attached() {
+    if !have_root() {
+        return;
+    }
+    let _g = serial();
+    let obj = bpf_object("tp_getppid", &[]);
+    // `| head -1`: the loader must notice, detach and exit 0.
+    let script = format!(
+        "{} --json {} | head -1; echo \"status=${{PIPESTATUS[0]}}\"",
+        loader_bin(),
+        obj.display()
+    );
+    let child = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    getppid_n(10);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["type"], "attached");
+    assert!(text.contains("status=0"), "{text}");
+    assert!(!loaded_program_names().iter().any(|n| n == "on_getppid"));
+
+    // SIGINT with events flowing.
+    let mut l = Loader::spawn(&["--json", obj.to_str().unwrap()]);
+    l.wait_attached(1);
+    assert!(loaded_program_names().iter().any(|n| n == "on_getppid"));
+    getppid_n(10);
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success());
+    summary(&lines);
+    assert!(!loaded_program_names().iter().any(|n| n == "on_getppid"));
+    let kprobe_events =
+        std::fs::read_to_string("/sys/kernel/tracing/kprobe_events").unwrap_or_default();
+    assert!(
+        !kprobe_events.contains("aya"),
+        "leftover kprobe events: {kprobe_events}"
+    );
+}
+
+#[test]
+fn kprobe_without_kprobe_support_reports_one_clear_error_and_others_run() {
+    if !have_root() {
+        return;
+    }
+    let _g = serial();
+    let tp = bpf_object("tp_getppid", &[]);
+    let kp = bpf_object("kprobe_execve", &[]);
+    let mut l = Loader::spawn(&[
+        "--json",
+        "--duration",
+        "1",
+        kp.to_str().unwrap(),
+        tp.to_str().unwrap(),
+    ]);
+    l.wait_attached(2);
+    let (status, lines) = l.finish();
+    assert!(status.success(), "{lines:?}");
+    let kprobe_supported = std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists();
+    let kp_line = lines
+        .iter()
+        .find(|v| {
+            v["object"] == "kprobe_execve.bpf" && (v["type"] == "attached" || v["type"] == "error")
+        })
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    if kprobe_supported {
+        assert_eq!(kp_line["type"], "attached", "{kp_line}");
+        assert!(kp_line["target"].as_str().unwrap().contains("sys_execve"));
+    } else {
+        assert_eq!(kp_line["type"], "error");
+        assert_eq!(kp_line["section"], "kprobe/sys_execve");
+        assert!(
+            kp_line["error"].as_str().unwrap().contains("kprobe"),
+            "{kp_line}"
+        );
+    }
+    assert!(lines
+        .iter()
+        .any(|v| v["type"] == "attached" && v["program"] == "on_getppid"));
+}
+
+#[test]
+fn project_probes_execsnoop_and_exectrack() {
+    if !have_root() {
+        return;
+    }
+    let _g = serial();
+    let (Some(snoop), Some(track)) = (project_probe("execsnoop"), project_probe("exectrack"))
+    else {
+        eprintln!("skipping: target/bpf/programs/{{execsnoop,exectrack}} not built (run `cargo bpf build` / make)");
+        return;
+    };
+    let mut l = Loader::spawn(&["--json", snoop.to_str().unwrap(), track.to_str().unwrap()]);
+    l.wait_attached(2);
+    let child = Command::new("/bin/true")
+        .args(["loader-test-arg", "two"])
+        .spawn()
+        .unwrap();
+    let pid = u64::from(child.id());
+    child.wait_with_output().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success());
+    let ev = lines
+        .iter()
+        .find(|v| {
+            v["type"] == "event"
+                && v["object"] == "execsnoop"
+                && v["data"]["pid"].as_u64() == Some(pid)
+        })
+        .unwrap_or_else(|| panic!("no execsnoop event for {pid}: {lines:?}"));
+    assert_eq!(ev["data"]["filename"], "/bin/true", "{ev}");
+    let argv = ev["data"]["argv"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{ev}"));
+    assert!(argv.iter().any(|a| a == "loader-test-arg"), "{ev}");
+    let execs = lines
+        .iter()
+        .rev()
+        .find(|v| v["type"] == "map" && v["object"] == "exectrack")
+        .and_then(|v| v["entries"].as_array())
+        .unwrap_or_else(|| panic!("no exectrack dump: {lines:?}"));
+    let e = execs
+        .iter()
+        .find(|e| e["key"].as_u64() == Some(pid))
+        .unwrap_or_else(|| panic!("pid {pid} not tracked: {execs:?}"));
+    assert_eq!(e["value"]["pid"].as_u64(), Some(pid));
+    assert!(e["value"]["comm"].is_string());
+}
