@@ -20,7 +20,7 @@ export LIBCLANG_PATH ?= /usr/lib/llvm-14/lib
 
 APT_PACKAGES := build-essential pkg-config libclang-14-dev clang libelf-dev zlib1g-dev \
 	iproute2 bpftool jq qemu-system-x86 busybox-static ca-certificates
-BENCH_PACKAGES := bpftrace python3-bpfcc valgrind
+BENCH_PACKAGES := bpftrace python3-bpfcc valgrind bc llvm-14
 
 CARGO_BPF := target/release/cargo-bpf
 LOADER := target/release/loader
@@ -73,7 +73,8 @@ test-vm: probes
 	$(CARGO) run --release -p vm-tests -- --objects $(CURDIR)/$(PROGRAMS)
 
 bench: bench-deps loader
-	$(CARGO) run --release -p loader --example bench
+	bench/insn-count.sh
+	bench/build-times.sh
 
 clean-headers:
 	rm -rf kernel-headers/bookworm kernel-headers/bullseye kernel-headers/.cache

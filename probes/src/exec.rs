@@ -85,7 +85,8 @@ pub fn emit_exec<C>(ctx: *mut C, buf: &mut ExecBuf, events: &mut PerfMap<ExecEve
     e.pid = (pid_tgid >> 32) as u32;
     e.uid = uid_gid as u32;
     e.gid = (uid_gid >> 32) as u32;
-    e.comm = bpf_get_current_comm().map(|c| c as u8);
+    // SAFETY: `comm` is 16 bytes, as passed.
+    unsafe { gen::bpf_get_current_comm(e.comm.as_mut_ptr() as *mut c_void, 16) };
     read_str(e.filename.as_mut_ptr(), e.filename.len(), filename);
     let mut off = 0usize;
     let mut argc = 0u32;
