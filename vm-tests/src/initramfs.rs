@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use crate::cpio::CpioWriter;
 use crate::scenario::{Step, GUEST_LOADER, GUEST_OBJECTS, GUEST_PLAN, GUEST_SELF};
 
-/// /init: mount the pseudo file systems, run the plan, print the one result line, power off.
+/// /init: mount the pseudo file systems, bring up loopback, run the plan, print the one result line, power off.
 /// The judging happens on the host; this script only reports the driver's exit status.
 pub fn init_script() -> String {
     format!(
@@ -24,6 +24,7 @@ mount -t devtmpfs devtmpfs /dev
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf
+ip link set lo up
 if {GUEST_SELF} guest {GUEST_PLAN}; then R=ok; else R="fail driver-exit=$?"; fi
 echo "VMTEST-RESULT $R kernel=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"
 poweroff -f

@@ -76,7 +76,7 @@ struct Cli {
     smp: u32,
 
     /// `--duration` given to the loader, in seconds.
-    #[arg(long, env = "VMTESTS_DURATION", default_value_t = 8)]
+    #[arg(long, env = "VMTESTS_DURATION", default_value_t = 6)]
     duration: u64,
 
     /// Copy the guest console to stderr as it arrives.
