@@ -71,6 +71,11 @@ pub struct Cli {
     /// Do not read bpf_trace_printk output from trace_pipe.
     #[arg(long)]
     pub no_printk: bool,
+
+    /// Load every program (the kernel verifier runs) and exit without attaching: one
+    /// `loaded` or `error` line per program; exit status 1 if any is rejected.
+    #[arg(long, conflicts_with_all = ["duration", "interval"])]
+    pub verify: bool,
 }
 
 impl Cli {

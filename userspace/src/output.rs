@@ -138,6 +138,20 @@ impl<W: Write> Printer<W> {
         self.end_line()
     }
 
+    /// A program passed the verifier (`--verify`).
+    pub fn loaded(&mut self, object: &str, program: &str, section: &str) -> io::Result<()> {
+        if !self.json {
+            eprintln!("loader: verified {object}/{program} ({section})");
+            return Ok(());
+        }
+        self.begin("loaded");
+        self.field_str("object", object);
+        self.field_str("program", program);
+        self.field_str("section", section);
+        self.buf.push(b'}');
+        self.end_line()
+    }
+
     /// Something failed (a program, a map, an object).
     pub fn error(
         &mut self,

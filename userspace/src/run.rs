@@ -442,6 +442,24 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
             let Some(program) = ebpf.program_mut(&pname) else {
                 continue;
             };
+            if cli.verify {
+                let r = match programs::load(program) {
+                    Ok(()) => st.printer.loaded(&name, &pname, &section_name),
+                    Err(e) => {
+                        st.summary.errors += 1;
+                        fatal = true;
+                        st.printer.error(
+                            &name,
+                            Some(&pname),
+                            Some(&section_name),
+                            &e.to_string(),
+                            None,
+                        )
+                    }
+                };
+                st.check(r);
+                continue;
+            }
             match programs::attach(program, &spec, &mut ctx) {
                 Ok(att) => {
                     st.summary.attached += 1;
@@ -565,6 +583,14 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         });
     }
     st.flush();
+    if cli.verify {
+        // Everything loaded was only verified; dropping the objects unloads it.
+        eprintln!(
+            "loader: verify: {} program(s) rejected or unloadable",
+            st.summary.errors
+        );
+        return u8::from(fatal || st.summary.errors > 0);
+    }
 
     let mut code = 0u8;
     if fatal && (cli.strict || st.summary.attached == 0) {

@@ -173,6 +173,22 @@ impl Attached {
 }
 
 /// Loads `program` and attaches it as `spec` says. The link lives as long as the program.
+/// Loads a program without attaching it: the verifier's verdict, for `--verify`.
+pub fn load(program: &mut Program) -> Result<(), AttachError> {
+    match program {
+        Program::KProbe(p) => p.load(),
+        Program::UProbe(p) => p.load(),
+        Program::TracePoint(p) => p.load(),
+        Program::RawTracePoint(p) => p.load(),
+        Program::Xdp(p) => p.load(),
+        Program::SocketFilter(p) => p.load(),
+        Program::SkSkb(p) => p.load(),
+        Program::SchedClassifier(p) => p.load(),
+        _ => return Err(AttachError::WrongType),
+    }
+    .map_err(load_error)
+}
+
 pub fn attach(
     program: &mut Program,
     spec: &AttachSpec,
