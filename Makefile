@@ -69,8 +69,12 @@ test: deps probes compat-probes loader test-unit test-vm
 test-unit:
 	LOADER_BUILTIN_PROBES=$(CURDIR)/$(PROGRAMS) $(CARGO) test --release --workspace
 
+# The harness and the loader are static: they run inside the guest's busybox initramfs.
+STATIC_DIR := target/x86_64-unknown-linux-gnu/release
 test-vm: probes
-	$(CARGO) run --release -p vm-tests -- --objects $(CURDIR)/$(PROGRAMS)
+	RUSTFLAGS='-C target-feature=+crt-static' LOADER_BUILTIN_PROBES=$(CURDIR)/$(PROGRAMS) \
+		$(CARGO) build --release --target x86_64-unknown-linux-gnu -p vm-tests -p loader
+	$(STATIC_DIR)/vm-tests --loader $(STATIC_DIR)/loader --objects $(CURDIR)/$(PROGRAMS)
 
 bench: bench-deps loader
 	bench/insn-count.sh
