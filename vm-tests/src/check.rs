@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::console::StepOutput;
-use crate::scenario::{Expect, Scenario, Workload, EXEC_PROGRAMS};
+use crate::scenario::{Expect, Probe, Scenario, Workload, EXEC_PROGRAMS};
 
 /// The verdict on one scenario on one kernel.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +76,22 @@ pub fn check(s: &Scenario, out: Option<&StepOutput>) -> Outcome {
             "kprobe_events not empty after exit: {}",
             out.kprobe_events.join(" | ")
         ));
+    }
+    if let Probe::Loader { legacy, .. } = s.probe {
+        let during = out.kprobe_during.len();
+        if legacy && during < s.attached {
+            o.failures.push(format!(
+                "--legacy: {during} kprobe_events entries while the loader ran, expected {} \
+                 (one per kprobe/kretprobe)",
+                s.attached
+            ));
+        }
+        if !legacy && during != 0 {
+            o.failures.push(format!(
+                "perf PMU mode, yet kprobe_events had entries while the loader ran: {}",
+                out.kprobe_during.join(" | ")
+            ));
+        }
     }
     let events: Vec<&Value> = lines.iter().filter(|v| type_of(v) == "event").collect();
     o.events = events.len() as u64;
@@ -394,6 +410,22 @@ mod tests {
             f.iter().any(|f| f.contains("0 program(s) attached")),
             "{f:?}"
         );
+    }
+
+    #[test]
+    fn legacy_mode_must_use_kprobe_events() {
+        let map = r#"{"type":"map","map":"EXEC_COUNT","entries":[{"key":0,"value":6}]}"#;
+        let mut out = output(&[attached(), map.to_owned()]);
+        let f = check(&scenario("execcount-legacy"), Some(&out)).failures;
+        assert!(
+            f.iter().any(|f| f.contains("--legacy: 0 kprobe_events")),
+            "{f:?}"
+        );
+        out.kprobe_during
+            .push("p:kprobes/execve_enter __x64_sys_execve".to_owned());
+        assert!(check(&scenario("execcount-legacy"), Some(&out)).ok());
+        let f = check(&scenario("execcount"), Some(&out)).failures;
+        assert!(f.iter().any(|f| f.contains("perf PMU mode")), "{f:?}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! VMTEST-OUT execsnoop {"type":"attached",...}      one per loader stdout line, verbatim
 //! VMTEST-ERR execsnoop <loader stderr line>
 //! VMTEST-INFO execsnoop attached_seen=1/1 after=0.84
+//! VMTEST-KPROBE-DURING execsnoop p:kprobes/... ...  kprobe_events while the loader runs
 //! VMTEST-KPROBE-EVENT execsnoop p:kprobes/... ...   kprobe_events left after the loader
 //! VMTEST-END execsnoop exit=0 elapsed=6.31
 //! VMTEST-RESULT ok kernel=6.1.0-37-cloud-amd64 uptime=21.04   printed once by /init
@@ -24,15 +25,17 @@ pub enum Tag {
     Err,
     Info,
     KprobeEvent,
+    KprobeDuring,
     End,
 }
 
 impl Tag {
-    pub const ALL: [Tag; 6] = [
+    pub const ALL: [Tag; 7] = [
         Tag::Begin,
         Tag::Out,
         Tag::Err,
         Tag::Info,
+        Tag::KprobeDuring,
         Tag::KprobeEvent,
         Tag::End,
     ];
@@ -44,6 +47,7 @@ impl Tag {
             Tag::Err => "VMTEST-ERR",
             Tag::Info => "VMTEST-INFO",
             Tag::KprobeEvent => "VMTEST-KPROBE-EVENT",
+            Tag::KprobeDuring => "VMTEST-KPROBE-DURING",
             Tag::End => "VMTEST-END",
         }
     }
@@ -70,6 +74,8 @@ pub struct StepOutput {
     pub stderr: Vec<String>,
     pub info: Vec<String>,
     pub kprobe_events: Vec<String>,
+    /// kprobe_events while the loader ran (after attaching, before the workload).
+    pub kprobe_during: Vec<String>,
     /// The `VMTEST-END` details (`exit=0 elapsed=6.31`), if the step finished.
     pub end: Option<String>,
 }
@@ -143,6 +149,7 @@ pub fn parse(text: &str) -> Console {
             Tag::Err => step.stderr.push(text),
             Tag::Info => step.info.push(text),
             Tag::KprobeEvent => step.kprobe_events.push(text),
+            Tag::KprobeDuring => step.kprobe_during.push(text),
             Tag::End => step.end = Some(text),
         }
     }
@@ -161,6 +168,7 @@ VMTEST-OUT execsnoop {\"type\":\"attached\",\"program\":\"x y\"}
 [    3.1] random: crng init doneVMTEST-OUT execsnoop {\"type\":\"summary\"}
 VMTEST-ERR execsnoop warning: slow
 VMTEST-INFO execsnoop attached_seen=1/1 after=0.84
+VMTEST-KPROBE-DURING execsnoop p:kprobes/y __x64_sys_execve
 VMTEST-KPROBE-EVENT execsnoop p:kprobes/x __x64_sys_execve
 VMTEST-END execsnoop exit=0 elapsed=6.31
 VMTEST-BEGIN tcpconnect
@@ -184,6 +192,7 @@ VMTEST-RESULT ok kernel=6.1.0-37-cloud-amd64 uptime=21.04
         );
         assert_eq!(s.stderr, ["warning: slow"]);
         assert_eq!(s.kprobe_events, ["p:kprobes/x __x64_sys_execve"]);
+        assert_eq!(s.kprobe_during, ["p:kprobes/y __x64_sys_execve"]);
         assert_eq!(s.exit(), Some("0"));
         assert_eq!(s.elapsed(), Some(6.31));
         let t = &c.steps["tcpconnect"];

@@ -312,6 +312,15 @@ fn run_loader(
             start.elapsed().as_secs_f64()
         ),
     );
+    // With --legacy the probes live in kprobe_events now; through the perf PMU they don't.
+    match std::fs::read_to_string(tracefs_dir().join("kprobe_events")) {
+        Ok(events) => {
+            for line in events.lines().filter(|l| !l.trim().is_empty()) {
+                say(Tag::KprobeDuring, &step.name, line);
+            }
+        }
+        Err(e) => say(Tag::Err, &step.name, &format!("reading kprobe_events: {e}")),
+    }
     if child.try_wait()?.is_none() {
         match run_workload(&step.workload) {
             Ok(desc) => say(Tag::Info, &step.name, &desc),
