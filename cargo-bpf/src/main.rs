@@ -78,7 +78,12 @@ fn main() -> ExitCode {
 fn build(args: &BuildArgs) -> Result<()> {
     let cwd = std::env::current_dir().context("no current directory")?;
     let (workspace_target, own_macros) = cargo::workspace(args.manifest_path.as_deref())?;
-    let target_dir = args.target_dir.clone().unwrap_or(workspace_target);
+    // Absolute: cargo runs rustc from the workspace root, not from here.
+    let target_dir = match &args.target_dir {
+        Some(dir) if dir.is_relative() => cwd.join(dir),
+        Some(dir) => dir.clone(),
+        None => workspace_target,
+    };
     // The drop-in macros replace crates.io's (a config patch wins over the crate's own),
     // unless the workspace carries a redbpf-macros of its own.
     let macros = patch::materialise(&target_dir).with_context(|| {
