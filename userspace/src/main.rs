@@ -1,30 +1,13 @@
-//! `loader`: load redbpf-era and C BPF objects, attach every program by its ELF section
-//! name, stream perf records / map dumps / printk as JSON lines.
-//!
-//! Data path, one module per stage:
-//! `elf` (section/program/map model, rewrite for aya) -> `dwarf` (types) ->
-//! `programs/*` (load + attach per kind) -> `sys::perf` (batched per-CPU rings) ->
-//! `decode` (record -> JSON) -> `output` (one buffered writer). `run` wires them.
+//! The `loader` binary: the library's `run` with the probes built into this binary.
 
 mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin.rs"));
 }
-mod cli;
-mod decode;
-mod dwarf;
-mod elf;
-mod json;
-mod kernel;
-mod maps;
-mod output;
-mod programs;
-mod run;
-mod section;
-mod sys;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use loader::{cli, run};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -1,0 +1,20 @@
+//! `loader`: load redbpf-era and C BPF objects, attach every program by its ELF section
+//! name, stream perf records / map dumps / printk as JSON lines.
+//!
+//! Data path, one module per stage:
+//! `elf` (section/program/map model, rewrite for aya) -> `dwarf` (types) ->
+//! `programs/*` (load + attach per kind) -> `sys::perf` (batched per-CPU rings) ->
+//! `decode` (record -> JSON) -> `output` (one buffered writer). `run` wires them.
+
+pub mod cli;
+pub mod decode;
+pub mod dwarf;
+pub mod elf;
+pub mod json;
+pub mod kernel;
+pub mod maps;
+pub mod output;
+pub mod programs;
+pub mod run;
+pub mod section;
+pub mod sys;
