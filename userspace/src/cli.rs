@@ -72,6 +72,12 @@ pub struct Cli {
     #[arg(long)]
     pub no_printk: bool,
 
+    /// Use the code paths of 4.x kernels even on a newer one (they are chosen by themselves
+    /// on kernels before 4.17): kprobes through tracefs kprobe_events instead of the perf
+    /// PMU, no object BTF, RLIMIT_MEMLOCK raised, kern_version set.
+    #[arg(long)]
+    pub legacy: bool,
+
     /// Load every program (the kernel verifier runs) and exit without attaching: one
     /// `loaded` or `error` line per program; exit status 1 if any is rejected.
     #[arg(long, conflicts_with_all = ["duration", "interval"])]

@@ -29,6 +29,21 @@ fn le_int(b: &[u8]) -> i128 {
     ((u << shift) as i128) >> shift
 }
 
+/// A little-endian integer of at most 8 bytes, zero-extended (the common case, without
+/// 128-bit arithmetic).
+fn le_u64(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = b.len().min(8);
+    w[..n].copy_from_slice(&b[..n]);
+    u64::from_le_bytes(w)
+}
+
+/// A little-endian integer of 1 to 8 bytes, sign-extended.
+fn le_i64(b: &[u8]) -> i64 {
+    let shift = 64 - 8 * b.len().clamp(1, 8) as u32;
+    ((le_u64(b) << shift) as i64) >> shift
+}
+
 fn is_byte_like(t: &Type) -> bool {
     matches!(t, Type::Int { size: 1, .. } | Type::Char { size: 1 })
 }
@@ -42,8 +57,10 @@ pub fn value(out: &mut Vec<u8>, ty: &Type, bytes: &[u8]) {
     };
     match ty {
         Type::Int { signed, .. } => match (b.len(), signed) {
-            (1 | 2 | 4 | 8 | 16, true) => json::int(out, le_int(b)),
-            (1 | 2 | 4 | 8 | 16, false) => json::uint(out, le_uint(b)),
+            (1 | 2 | 4 | 8, true) => json::int(out, i128::from(le_i64(b))),
+            (1 | 2 | 4 | 8, false) => json::uint(out, u128::from(le_u64(b))),
+            (16, true) => json::int(out, le_int(b)),
+            (16, false) => json::uint(out, le_uint(b)),
             _ => json::hex(out, b),
         },
         Type::Bool { .. } => {
@@ -289,6 +306,30 @@ mod tests {
         assert_eq!(v["argv"], serde_json::json!(["ls", "-l"]));
         assert!(v.get("tail").is_none());
         assert_eq!(render(Some(&ty), &bytes())["argv"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn integers_of_every_width_and_sign() {
+        let int = |size, signed, b: &[u8]| {
+            let mut out = Vec::new();
+            value(&mut out, &Type::Int { size, signed }, b);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(int(1, true, &[0xff]), "-1");
+        assert_eq!(int(1, false, &[0xff]), "255");
+        assert_eq!(int(2, true, &(-300i16).to_le_bytes()), "-300");
+        assert_eq!(int(4, true, &i32::MIN.to_le_bytes()), "-2147483648");
+        assert_eq!(int(4, false, &u32::MAX.to_le_bytes()), "4294967295");
+        assert_eq!(int(8, true, &(-5i64).to_le_bytes()), "-5");
+        assert_eq!(
+            int(8, true, &i64::MIN.to_le_bytes()),
+            "\"-9223372036854775808\""
+        );
+        assert_eq!(int(16, true, &(-2i128).to_le_bytes()), "-2");
+        assert_eq!(
+            int(16, false, &u128::MAX.to_le_bytes()),
+            format!("\"{}\"", u128::MAX)
+        );
     }
 
     #[test]

@@ -124,6 +124,8 @@ pub struct ObjectInfo {
     pub license: Option<String>,
     /// `version` section (0xFFFFFFFE = the running kernel).
     pub version: Option<u32>,
+    /// File offset of the `version` section's 4 bytes (to write the running kernel's code).
+    pub version_offset: Option<usize>,
     /// Whether any code calls `bpf_trace_printk` (helper 6).
     pub uses_printk: bool,
     /// Whether the object has a BTF-defined `.maps` section (then its BTF is kept).
@@ -171,6 +173,10 @@ pub fn parse(data: &[u8]) -> Result<ObjectInfo, ElfError> {
                 .get(0..4)
                 .and_then(|b| b.try_into().ok())
                 .map(u32::from_le_bytes);
+            info.version_offset = section
+                .file_range()
+                .filter(|&(_, size)| size >= 4)
+                .and_then(|(off, _)| usize::try_from(off).ok());
         } else if name == ".maps" {
             info.has_btf_maps = true;
         }

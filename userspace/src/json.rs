@@ -4,7 +4,40 @@
 /// Largest integer a JSON consumer using doubles (jq, JavaScript) represents exactly.
 pub const MAX_SAFE_INT: u64 = 1 << 53;
 
+/// "00" "01" ... "99": two digits per division.
+const PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Decimal digits of a u64 (the hot path: every integer field of every record).
+fn digits64(out: &mut Vec<u8>, mut v: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        tmp[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        let pair = v as usize * 2;
+        i -= 2;
+        tmp[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
+        i -= 1;
+        tmp[i] = b'0' + v as u8;
+    }
+    out.extend_from_slice(&tmp[i..]);
+}
+
 fn digits(out: &mut Vec<u8>, mut v: u128) {
+    if let Ok(small) = u64::try_from(v) {
+        return digits64(out, small);
+    }
+    // 128-bit division is a library call: only for values that need it.
     let mut tmp = [0u8; 40];
     let mut i = tmp.len();
     loop {
@@ -57,23 +90,36 @@ pub fn float(out: &mut Vec<u8>, v: f64) {
     }
 }
 
+/// Whether JSON needs `b` escaped (quote, backslash, control characters, DEL).
+#[inline]
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f
+}
+
 fn escape_str_body(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for &b in s.as_bytes() {
+    let bytes = s.as_bytes();
+    // Copy runs that need no escaping in one go; most strings are a single run.
+    let mut start = 0;
+    while let Some(n) = bytes[start..].iter().position(|&b| needs_escape(b)) {
+        let at = start + n;
+        out.extend_from_slice(&bytes[start..at]);
+        let b = bytes[at];
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
-            0..=0x1f | 0x7f => {
+            _ => {
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[usize::from(b >> 4)]);
                 out.push(HEX[usize::from(b & 15)]);
             }
-            _ => out.push(b),
         }
+        start = at + 1;
     }
+    out.extend_from_slice(&bytes[start..]);
 }
 
 /// A string, JSON-escaped and quoted.
@@ -88,6 +134,11 @@ pub fn str(out: &mut Vec<u8>, s: &str) {
 pub fn bytes_str(out: &mut Vec<u8>, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
+    if bytes.iter().all(|&b| b.is_ascii() && !needs_escape(b)) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     for chunk in bytes.utf8_chunks() {
         escape_str_body(out, chunk.valid());
         for &b in chunk.invalid() {
@@ -141,12 +192,19 @@ mod tests {
             "\"-9223372036854775808\""
         );
         assert_eq!(s(|o| uint(o, 0)), "0");
+        for v in [1u64, 9, 10, 99, 100, 101, 999, 1000, 4_294_967_295, 1 << 53] {
+            assert_eq!(s(|o| uint(o, u128::from(v))), v.to_string());
+        }
+        assert_eq!(s(|o| uint(o, u128::MAX)), format!("\"{}\"", u128::MAX));
     }
 
     #[test]
     fn strings_escape_and_keep_invalid_bytes() {
         assert_eq!(s(|o| str(o, "a\"b\\c\n\u{1}")), r#""a\"b\\c\n\u0001""#);
         assert_eq!(s(|o| bytes_str(o, b"ok\xffz")), r#""ok\\xffz""#);
+        assert_eq!(s(|o| bytes_str(o, b"plain")), r#""plain""#);
+        assert_eq!(s(|o| bytes_str(o, b"t\tab")), r#""t\tab""#);
+        assert_eq!(s(|o| str(o, "\u{7f}é\"")), "\"\\u007fé\\\"\"");
         let v: serde_json::Value = serde_json::from_str(&s(|o| bytes_str(o, b"\xc3("))).unwrap();
         assert_eq!(v, "\\xc3(");
         assert_eq!(s(|o| hex(o, &[0, 0xab])), "\"00ab\"");

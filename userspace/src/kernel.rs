@@ -36,6 +36,65 @@ pub fn parse_release(release: &str) -> Option<(u32, u32, u32)> {
     Some((major, minor, patch))
 }
 
+/// `LINUX_VERSION_CODE` of `(major, minor, patch)`: what kprobe programs must carry in
+/// `kern_version` before 5.0. The patch level is clamped to 255, as the kernel does for
+/// stable series that went beyond it (4.4.302, 4.9.337, 4.14.336 ...).
+pub fn version_code(v: (u32, u32, u32)) -> u32 {
+    (v.0.min(255) << 16) | (v.1.min(255) << 8) | v.2.min(255)
+}
+
+/// The upstream version in Ubuntu's `/proc/version_signature`
+/// (`Ubuntu 4.15.0-213.224-generic 4.15.18`): its last word.
+pub fn parse_version_signature(s: &str) -> Option<(u32, u32, u32)> {
+    let last = s.split_whitespace().last()?;
+    if !last.starts_with(|c: char| c.is_ascii_digit()) || last.matches('.').count() < 2 {
+        return None;
+    }
+    parse_release(last)
+}
+
+/// The upstream version Debian writes into `/proc/version`
+/// (`... #1 SMP Debian 4.19.316-1 (2024-06-25)`): `uname -r` there says only `4.19.0-27`.
+pub fn parse_debian_proc_version(s: &str) -> Option<(u32, u32, u32)> {
+    // Only the build tag after `#` counts: the compiler part may say `(Debian 12.2.0-14)`.
+    let tag = s.rsplit_once(" #")?.1;
+    tag.rmatch_indices("Debian ").find_map(|(at, m)| {
+        let rest = tag.get(at + m.len()..)?;
+        let word = rest.split_whitespace().next()?;
+        if word.starts_with(|c: char| c.is_ascii_digit()) && word.matches('.').count() >= 2 {
+            parse_release(word)
+        } else {
+            None
+        }
+    })
+}
+
+/// The running kernel's real version, from the most precise source there is: Ubuntu's
+/// version signature, Debian's `/proc/version`, then the release string.
+pub fn running_version() -> Option<(u32, u32, u32)> {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    parse_version_signature(&read("/proc/version_signature"))
+        .or_else(|| parse_debian_proc_version(&read("/proc/version")))
+        .or_else(|| parse_release(read("/proc/sys/kernel/osrelease").trim()))
+}
+
+/// The release string (`uname -r`).
+pub fn release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Whether the perf kprobe PMU exists (kernel >= 4.17 with CONFIG_KPROBE_EVENTS).
+pub fn has_kprobe_pmu() -> bool {
+    Path::new("/sys/bus/event_source/devices/kprobe/type").exists()
+}
+
+/// Whether the kernel exposes its own BTF (5.4+, CONFIG_DEBUG_INFO_BTF).
+pub fn has_kernel_btf() -> bool {
+    Path::new("/sys/kernel/btf/vmlinux").exists()
+}
+
 /// CPU list as in /sys/devices/system/cpu/possible (`0-3,5`).
 pub fn parse_cpu_list(s: &str) -> Vec<u32> {
     let mut cpus = Vec::new();
@@ -177,6 +236,32 @@ mod tests {
         assert_eq!(parse_release("4.9.337-1"), Some((4, 9, 255)));
         assert_eq!(parse_release("5.10"), Some((5, 10, 0)));
         assert_eq!(parse_release("garbage"), None);
+    }
+
+    #[test]
+    fn version_codes_clamp_the_patch_level() {
+        assert_eq!(version_code((4, 14, 0)), 0x040e00);
+        assert_eq!(version_code((5, 10, 251)), 0x050afb);
+        assert_eq!(version_code((4, 9, 337)), 0x0409ff);
+    }
+
+    #[test]
+    fn distribution_version_strings() {
+        assert_eq!(
+            parse_version_signature("Ubuntu 4.15.0-213.224-generic 4.15.18\n"),
+            Some((4, 15, 18))
+        );
+        assert_eq!(parse_version_signature(""), None);
+        assert_eq!(parse_version_signature("garbage words"), None);
+        let debian = "Linux version 4.19.0-27-amd64 (debian-kernel@lists.debian.org) \
+                      (gcc version 8.3.0 (Debian 8.3.0-6)) #1 SMP Debian 4.19.316-1 (2024-06-25)\n";
+        assert_eq!(parse_debian_proc_version(debian), Some((4, 19, 316)));
+        let bookworm = "Linux version 6.1.0-56-cloud-amd64 (debian-kernel@lists.debian.org) \
+                        (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) \
+                        #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-05-02)";
+        assert_eq!(parse_debian_proc_version(bookworm), Some((6, 1, 192)));
+        let own_build = "Linux version 6.18.44 (gcc (Debian 12.2.0-14+deb12u1) 12.2.0) #1 SMP";
+        assert_eq!(parse_debian_proc_version(own_build), None);
     }
 
     #[test]

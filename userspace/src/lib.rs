@@ -6,12 +6,14 @@
 //! `programs/*` (load + attach per kind) -> `sys::perf` (batched per-CPU rings) ->
 //! `decode` (record -> JSON) -> `output` (one buffered writer). `run` wires them.
 
+pub mod check;
 pub mod cli;
 pub mod decode;
 pub mod dwarf;
 pub mod elf;
 pub mod json;
 pub mod kernel;
+pub mod legacy;
 pub mod maps;
 pub mod output;
 pub mod programs;

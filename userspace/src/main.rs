@@ -10,6 +10,9 @@ use clap::Parser;
 use loader::{cli, run};
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "check") {
+        return ExitCode::from(loader::check::cli::main(std::env::args_os().skip(1)));
+    }
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

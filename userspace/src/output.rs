@@ -20,12 +20,45 @@ use crate::json;
 
 const FLUSH_AT: usize = 64 * 1024;
 
+/// The `kernel` line: version, legacy decisions, leftovers cleaned.
+pub struct KernelLine<'a> {
+    /// `uname -r`
+    pub release: &'a str,
+    /// upstream version (`4.19.316`)
+    pub version: &'a str,
+    /// LINUX_VERSION_CODE written into kprobe programs
+    pub version_code: u32,
+    /// legacy mode on
+    pub legacy: bool,
+    /// `perf_pmu` or `kprobe_events`
+    pub kprobes: &'a str,
+    /// object BTF may be loaded
+    pub btf: bool,
+    /// `raised`, `unchanged` or an error
+    pub memlock: &'a str,
+    /// leftover kprobe events of dead loaders removed at start
+    pub leftovers: usize,
+    /// why legacy / fallback
+    pub reason: &'a str,
+}
+
 /// Buffered output.
 pub struct Printer<W: Write> {
     out: W,
     buf: Vec<u8>,
     json: bool,
     header_done: bool,
+    /// `{"type":"event","object":..,"map":..,"cpu":..,"data":` of the last event, and what
+    /// it was built from: consecutive records come from the same ring, so this is reused.
+    event_prefix: EventPrefix,
+}
+
+#[derive(Default)]
+struct EventPrefix {
+    bytes: Vec<u8>,
+    object: String,
+    map: String,
+    cpu: Option<u32>,
 }
 
 /// Counters for one perf map, for the summary.
@@ -66,6 +99,7 @@ impl<W: Write> Printer<W> {
             buf: Vec::with_capacity(FLUSH_AT * 2),
             json,
             header_done: false,
+            event_prefix: EventPrefix::default(),
         }
     }
 
@@ -113,6 +147,45 @@ impl<W: Write> Printer<W> {
         self.buf.push(b',');
         json::key(&mut self.buf, k);
         json::uint(&mut self.buf, u128::from(v));
+    }
+
+    /// What the loader found out about the running kernel and the paths it chose.
+    pub fn kernel(&mut self, k: &KernelLine<'_>) -> io::Result<()> {
+        if !self.json {
+            if k.legacy || k.kprobes != "perf_pmu" || k.leftovers > 0 {
+                eprintln!(
+                    "loader: kernel {} ({}): legacy={} kprobes={} btf={} memlock={} leftovers_removed={}{}",
+                    k.release,
+                    k.version,
+                    k.legacy,
+                    k.kprobes,
+                    k.btf,
+                    k.memlock,
+                    k.leftovers,
+                    if k.reason.is_empty() { String::new() } else { format!(" ({})", k.reason) }
+                );
+            }
+            return Ok(());
+        }
+        self.begin("kernel");
+        self.field_str("release", k.release);
+        self.field_str("version", k.version);
+        self.field_u64("version_code", u64::from(k.version_code));
+        self.field_bool("legacy", k.legacy);
+        self.field_str("kprobes", k.kprobes);
+        self.field_bool("btf", k.btf);
+        self.field_str("memlock", k.memlock);
+        self.field_u64("leftovers_removed", k.leftovers as u64);
+        self.field_str("reason", k.reason);
+        self.buf.push(b'}');
+        self.end_line()
+    }
+
+    fn field_bool(&mut self, k: &str, v: bool) {
+        self.buf.push(b',');
+        json::key(&mut self.buf, k);
+        self.buf
+            .extend_from_slice(if v { b"true" as &[u8] } else { b"false" });
     }
 
     /// A program was attached.
@@ -197,11 +270,23 @@ impl<W: Write> Printer<W> {
         if !self.json {
             return self.human_event(object, map, cpu, ty, data);
         }
-        self.begin("event");
-        self.field_str("object", object);
-        self.field_str("map", map);
-        self.field_u64("cpu", u64::from(cpu));
-        self.buf.extend_from_slice(b",\"data\":");
+        let p = &mut self.event_prefix;
+        if p.cpu != Some(cpu) || p.object != object || p.map != map {
+            let start = self.buf.len();
+            self.begin("event");
+            self.field_str("object", object);
+            self.field_str("map", map);
+            self.field_u64("cpu", u64::from(cpu));
+            self.buf.extend_from_slice(b",\"data\":");
+            let p = &mut self.event_prefix;
+            p.bytes.clear();
+            p.bytes.extend_from_slice(&self.buf[start..]);
+            object.clone_into(&mut p.object);
+            map.clone_into(&mut p.map);
+            p.cpu = Some(cpu);
+        } else {
+            self.buf.extend_from_slice(&p.bytes);
+        }
         decode::record(&mut self.buf, ty, data);
         self.buf.push(b'}');
         self.end_line()
@@ -429,6 +514,8 @@ mod tests {
         p.attached("o", "prog", "tracepoint/a/b", "tracepoint", "a:b")
             .unwrap();
         p.event("o", "EVENTS", 1, None, &[0xab]).unwrap();
+        p.event("o", "EVENTS", 1, None, &[0xcd]).unwrap();
+        p.event("o", "OTHER", 1, None, &[0xef]).unwrap();
         p.lost("o", "EVENTS", 0, 3).unwrap();
         p.error("o", Some("prog"), None, "bad \"thing\"", Some("log\nline"))
             .unwrap();
@@ -458,6 +545,12 @@ mod tests {
             v[1],
             serde_json::json!({"type":"event","object":"o","map":"EVENTS","cpu":1,"data":{"hex":"ab"}})
         );
+        assert_eq!(v[2]["data"]["hex"], "cd");
+        assert_eq!(
+            v[3],
+            serde_json::json!({"type":"event","object":"o","map":"OTHER","cpu":1,"data":{"hex":"ef"}})
+        );
+        let v = &v[2..];
         assert_eq!(v[2]["count"], 3);
         assert_eq!(v[3]["section"], serde_json::Value::Null);
         assert_eq!(v[3]["verifier_log"], "log\nline");

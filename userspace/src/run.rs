@@ -17,6 +17,9 @@ use crate::maps::{self, DumpMap};
 use crate::output::{MapCount, Printer, Summary};
 use crate::programs::{self, Context};
 use crate::section;
+use crate::legacy::{self, Mode};
+use crate::output::KernelLine;
+use crate::sys::probe_event::{self, ProbeEvent};
 use crate::sys::{self, perf::PerfBuffer, perf::Record};
 
 /// Errors loading a whole object.
@@ -34,10 +37,15 @@ pub enum LoadError {
     /// aya panicked on the input.
     #[error("the object could not be parsed (aya panicked on it)")]
     Panic,
+    /// BTF-defined maps in legacy mode.
+    #[error("its maps are BTF-defined (section .maps), which needs kernel BTF (4.18+); legacy mode loads no BTF: use legacy `maps` sections or drop --legacy")]
+    BtfMapsInLegacy,
 }
 
 struct Loaded {
     name: String,
+    /// Legacy-mode kprobes (kprobe_events entries); dropped before the programs.
+    probe_events: Vec<ProbeEvent>,
     /// Programs (and their links); dropping it detaches them.
     ebpf: Option<aya::Ebpf>,
 }
@@ -126,9 +134,23 @@ fn object_name(path: &Path) -> String {
 }
 
 /// Parses, rewrites and loads one object into the kernel (maps created, programs not yet).
-fn load_object(bytes: &[u8]) -> Result<(elf::ObjectInfo, aya::Ebpf), LoadError> {
+/// A `version` section saying "any kernel" (0xFFFFFFFE) gets `kern_version`, the running
+/// kernel's LINUX_VERSION_CODE, which kprobe programs must carry before 5.0.
+fn load_object(
+    bytes: &[u8],
+    mode: &Mode,
+    kern_version: u32,
+) -> Result<(elf::ObjectInfo, aya::Ebpf), LoadError> {
     let info = elf::parse(bytes)?;
-    let patched = elf::rewrite_for_aya(bytes, info.has_btf_maps)?;
+    if info.has_btf_maps && !mode.btf {
+        return Err(LoadError::BtfMapsInLegacy);
+    }
+    let mut patched = elf::rewrite_for_aya(bytes, info.has_btf_maps)?;
+    if let (Some(0xFFFF_FFFE), Some(off)) = (info.version, info.version_offset) {
+        if let Some(dst) = off.checked_add(4).and_then(|end| patched.get_mut(off..end)) {
+            dst.copy_from_slice(&kern_version.to_le_bytes());
+        }
+    }
     let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         aya::EbpfLoader::new()
             .allow_unsupported_maps()
@@ -368,6 +390,8 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         );
     }
 
+    let (mode, kern_version) = kernel_setup(&cli, &mut st);
+
     // Sources: files, or the built-in probes.
     let mut inputs: Vec<(String, Result<Vec<u8>, LoadError>)> = Vec::new();
     if cli.objects.is_empty() {
@@ -392,6 +416,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         cli.uprobe_target.as_ref().map(|p| p.display().to_string()),
         cli.uprobe_pid,
     );
+    ctx.kprobes = mode.kprobes;
     let pages = pow2_pages(cli.pages);
     let watermark = cli
         .wakeup_bytes
@@ -402,7 +427,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
 
     for (name, bytes) in inputs {
         let loaded = bytes.and_then(|b| {
-            let (info, ebpf) = load_object(&b)?;
+            let (info, ebpf) = load_object(&b, &mode, kern_version)?;
             let table = TypeTable::from_object(&b).unwrap_or_else(|e| {
                 eprintln!("loader: {name}: no usable debug info ({e}); records print as hex");
                 TypeTable::default()
@@ -420,6 +445,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
             }
         };
         let obj_idx = st.loaded.len();
+        let mut probe_events = Vec::new();
         wants_printk |= info.uses_printk;
 
         // Programs.
@@ -463,6 +489,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
             match programs::attach(program, &spec, &mut ctx) {
                 Ok(att) => {
                     st.summary.attached += 1;
+                    probe_events.extend(att.probe_event);
                     if let Some(fd) = att.socket {
                         // Packets queued before the filter was attached are not counted.
                         sys::drain_socket(fd.as_fd(), &mut st.scratch);
@@ -579,6 +606,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         }
         st.loaded.push(Loaded {
             name,
+            probe_events,
             ebpf: Some(ebpf),
         });
     }
@@ -604,6 +632,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     // Detach every program first, so nothing is produced after the final drain and dump:
     // lost + delivered then equals what the programs sent.
     for l in &mut st.loaded {
+        l.probe_events.clear();
         l.ebpf = None;
     }
     st.drain();
@@ -619,6 +648,56 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     st.flush();
     drop(st);
     code
+}
+
+/// Reads the kernel's version and features, decides the legacy paths, raises
+/// RLIMIT_MEMLOCK where maps are charged to it, removes kprobe events that killed loaders
+/// left behind, and reports all of it in one `kernel` line.
+fn kernel_setup<W: Write>(cli: &Cli, st: &mut State<W>) -> (Mode, u32) {
+    let version = kernel::running_version();
+    let facts = legacy::Facts {
+        version,
+        kprobe_pmu: kernel::has_kprobe_pmu(),
+    };
+    let mode = legacy::decide(facts, cli.legacy);
+    let memlock = if mode.raise_memlock {
+        match sys::raise_memlock() {
+            Ok(()) => "raised".to_owned(),
+            Err(e) => {
+                eprintln!("loader: warning: {e}; map creation may fail on this kernel");
+                e.to_string()
+            }
+        }
+    } else {
+        "unchanged".to_owned()
+    };
+    let mut leftovers = 0;
+    if let Ok(tracefs) = kernel::tracefs() {
+        for ev in probe_event::remove_leftovers(&tracefs) {
+            eprintln!(
+                "loader: removed kprobe event {} left by process {} (no longer running)",
+                ev.id, ev.pid
+            );
+            leftovers += 1;
+        }
+    }
+    let v = version.unwrap_or((0, 0, 0));
+    let code = kernel::version_code(v);
+    let release = kernel::release();
+    let line = KernelLine {
+        release: &release,
+        version: &format!("{}.{}.{}", v.0, v.1, v.2),
+        version_code: code,
+        legacy: mode.legacy,
+        kprobes: &mode.kprobes.to_string(),
+        btf: mode.btf,
+        memlock: &memlock,
+        leftovers,
+        reason: &mode.reason,
+    };
+    let r = st.printer.kernel(&line);
+    st.check(r);
+    (mode, code)
 }
 
 async fn event_loop<W: Write>(cli: &Cli, st: &mut State<W>, ctx: &mut Context, printk: bool) {

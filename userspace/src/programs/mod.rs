@@ -14,6 +14,8 @@ use std::path::PathBuf;
 use aya::programs::{Program, ProgramError};
 
 use crate::kernel::{self, KernelError};
+use crate::legacy::KprobeMode;
+use crate::sys::probe_event::{ProbeEvent, ProbeEventError};
 use crate::section::AttachSpec;
 use crate::sys::SyscallError;
 
@@ -48,6 +50,9 @@ pub enum AttachError {
     /// A raw syscall failed.
     #[error(transparent)]
     Sys(#[from] SyscallError),
+    /// Creating a `kprobe_events` entry failed (legacy mode).
+    #[error("kprobe_events: {0}")]
+    ProbeEvent(#[from] ProbeEventError),
     /// XDP/socket filters need `--iface`.
     #[error("this section attaches to a network interface: pass --iface")]
     NeedIface,
@@ -119,8 +124,18 @@ pub struct Context {
     pub uprobe_target: Option<String>,
     /// `--uprobe-pid`
     pub uprobe_pid: Option<u32>,
+    /// How kprobes are created (legacy mode: `kprobe_events`).
+    pub kprobes: KprobeMode,
+    /// kprobe_events entries created so far (their names must be unique).
+    pub probe_events: usize,
     tracefs: Option<PathBuf>,
     kallsyms: Option<String>,
+}
+
+impl Default for KprobeMode {
+    fn default() -> Self {
+        KprobeMode::Pmu
+    }
 }
 
 impl Context {
@@ -161,6 +176,8 @@ pub struct Attached {
     pub target: String,
     /// For socket filters: the packet socket the filter runs on (kept open while running).
     pub socket: Option<OwnedFd>,
+    /// For kprobes in legacy mode: the `kprobe_events` entry (dropping it detaches).
+    pub probe_event: Option<ProbeEvent>,
 }
 
 impl Attached {
@@ -168,6 +185,7 @@ impl Attached {
         Attached {
             target: target.into(),
             socket: None,
+            probe_event: None,
         }
     }
 }

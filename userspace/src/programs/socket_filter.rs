@@ -17,5 +17,6 @@ pub fn attach(p: &mut SocketFilter, ctx: &mut Context) -> Result<Attached, Attac
     Ok(Attached {
         target: iface,
         socket: Some(socket),
+        probe_event: None,
     })
 }

@@ -4,6 +4,7 @@
 //! states why it is sound, and every descriptor is an [`OwnedFd`].
 
 pub mod perf;
+pub mod probe_event;
 
 use std::ffi::CString;
 use std::io;
@@ -227,4 +228,18 @@ pub fn stdout_closed() -> bool {
     // SAFETY: one valid pollfd, zero timeout.
     let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
     rc > 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
+/// Raises RLIMIT_MEMLOCK to infinity: before 5.11 every map and program is charged against
+/// it, and the default (64 KiB on many distributions) fails BPF_MAP_CREATE with EPERM.
+pub fn raise_memlock() -> Result<(), SyscallError> {
+    let lim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: `lim` is a valid rlimit for the duration of the call.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) } != 0 {
+        return Err(last_error("setrlimit(RLIMIT_MEMLOCK)"));
+    }
+    Ok(())
 }

@@ -78,6 +78,39 @@ pub fn parse_record(rec: &[u8]) -> Option<Record<'_>> {
     }
 }
 
+const PERF_TYPE_TRACEPOINT: u32 = 2;
+
+/// Opens tracepoint `id` (from tracefs `events/<group>/<name>/id`) for every task, on CPU 0:
+/// what a BPF program is set on with PERF_EVENT_IOC_SET_BPF. The program then runs on every
+/// CPU; the perf event itself only anchors it.
+pub fn open_tracepoint(id: u64) -> Result<OwnedFd, SyscallError> {
+    let attr = PerfEventAttr {
+        type_: PERF_TYPE_TRACEPOINT,
+        size: std::mem::size_of::<PerfEventAttr>() as u32,
+        config: id,
+        sample_period: 1,
+        wakeup_watermark: 1,
+        ..Default::default()
+    };
+    // SAFETY: `attr` is a valid perf_event_attr whose `size` field is its real size;
+    // pid -1 with cpu 0 and group -1 are valid arguments.
+    let raw = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            &attr as *const PerfEventAttr,
+            -1 as libc::pid_t,
+            0 as libc::c_int,
+            -1 as libc::c_int,
+            PERF_FLAG_FD_CLOEXEC,
+        )
+    };
+    if raw < 0 {
+        return Err(last_error("perf_event_open(tracepoint)"));
+    }
+    // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw as i32) })
+}
+
 /// A perf event of type `PERF_COUNT_SW_BPF_OUTPUT` on one CPU plus its mmap'd ring.
 pub struct PerfBuffer {
     // Field order matters: the mapping is released (Drop) before the fd is closed.
