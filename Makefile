@@ -71,9 +71,7 @@ test-unit:
 
 # The harness and the loader are static: they run inside the guest's busybox initramfs.
 STATIC_DIR := target/x86_64-unknown-linux-gnu/release
-# Known failures, left out until fixed: the loader has no --legacy mode yet (issue 4), and
-# execsnoop_kprobe reports empty filename/argv on Debian 6.1 (correct on 5.10).
-export VMTESTS_SKIP ?= execcount-legacy,execsnoop-legacy,tcpconnect-legacy,execsnoop
+export VMTESTS_SKIP ?=
 test-vm: probes
 	RUSTFLAGS='-C target-feature=+crt-static' LOADER_BUILTIN_PROBES=$(CURDIR)/$(PROGRAMS) \
 		$(CARGO) build --release --target x86_64-unknown-linux-gnu -p vm-tests -p loader

@@ -52,11 +52,14 @@ pub struct SysEnterExecve {
 }
 
 /// On x86_64 kernels >= 4.17 the syscall symbol (`__x64_sys_execve`) takes a pointer to the
-/// user's pt_regs; before, it took the arguments themselves. A kernel pointer tells them apart.
+/// user's pt_regs; before, it took the arguments themselves. A kernel pointer tells them apart:
+/// bit 63 is set in every kernel address and in no user one. (Not `>= 0xffff_8000_0000_0000`:
+/// with 5-level paging the kernel stacks sit lower, e.g. 0xff4d_e37f_c03d_bf58 on Debian 6.1
+/// under qemu, where that test read the pt_regs pointer as the filename.)
 #[inline(always)]
 pub fn syscall_args(regs: &Registers) -> (u64, u64) {
     let first = regs.parm1();
-    if first >= 0xffff_8000_0000_0000 {
+    if first >> 63 != 0 {
         let inner = first as *const pt_regs;
         // SAFETY: bpf_probe_read checks the address; failures give 0.
         unsafe {
@@ -77,7 +80,13 @@ fn read_str(dst: *mut u8, len: usize, src: *const u8) -> i64 {
 
 /// Fills the per-CPU buffer with one exec and sends header + argv through `events`.
 #[inline(always)]
-pub fn emit_exec<C>(ctx: *mut C, buf: &mut ExecBuf, events: &mut PerfMap<ExecEvent>, filename: *const u8, argv: *const *const u8) {
+pub fn emit_exec<C>(
+    ctx: *mut C,
+    buf: &mut ExecBuf,
+    events: &mut PerfMap<ExecEvent>,
+    filename: *const u8,
+    argv: *const *const u8,
+) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let uid_gid = bpf_get_current_uid_gid();
     let e = &mut buf.event;
