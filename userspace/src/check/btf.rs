@@ -43,7 +43,9 @@ struct Btf<'a> {
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 impl<'a> Btf<'a> {
@@ -80,8 +82,8 @@ impl<'a> Btf<'a> {
                 KIND_ARRAY => 12,
                 KIND_STRUCT | KIND_UNION | KIND_DATASEC | KIND_ENUM64 => vlen * 12,
                 KIND_ENUM | KIND_FUNC_PROTO => vlen * 8,
-                KIND_PTR | 7 | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT
-                | 12 | 16 | KIND_TYPE_TAG => 0,
+                KIND_PTR | 7 | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | 12
+                | 16 | KIND_TYPE_TAG => 0,
                 other => return Err(format!("unknown BTF kind {other}")),
             };
             let start = at + 12;
@@ -191,7 +193,13 @@ mod tests {
         ty(10, KIND_VAR, 0, 4, &[1]); // 5: rb
         ty(13, KIND_DATASEC, 1, 8, &[5, 0, 8]); // 6: .maps
         let mut b = vec![0x9f, 0xeb, 1, 0];
-        for w in [24u32, 0, t.len() as u32, t.len() as u32, strings.len() as u32] {
+        for w in [
+            24u32,
+            0,
+            t.len() as u32,
+            t.len() as u32,
+            strings.len() as u32,
+        ] {
             b.extend_from_slice(&w.to_le_bytes());
         }
         b.extend_from_slice(&t);

@@ -14,7 +14,13 @@ use super::Version;
 /// ring buffers, newer instruction sets) and the release that lifted each limit. Loads
 /// nothing. Exit status: 0 all compatible, 1 something incompatible, 2 bad input.
 #[derive(Debug, Parser)]
-#[command(name = "loader check", version, about, long_about)]
+#[command(
+    name = "loader check",
+    bin_name = "loader check",
+    version,
+    about,
+    long_about
+)]
 pub struct CheckCli {
     /// Kernel release to check against: 4.14, 4.14.0, 5.10.251 (default: the running kernel).
     #[arg(long, value_name = "VERSION", value_parser = parse_kernel)]
@@ -30,7 +36,8 @@ pub struct CheckCli {
 }
 
 fn parse_kernel(s: &str) -> Result<Version, String> {
-    Version::parse(s).ok_or_else(|| format!("expected a kernel release like 4.14 or 5.10.251, got '{s}'"))
+    Version::parse(s)
+        .ok_or_else(|| format!("expected a kernel release like 4.14 or 5.10.251, got '{s}'"))
 }
 
 /// The running kernel's release, from /proc/sys/kernel/osrelease.
@@ -42,7 +49,11 @@ pub fn running_kernel() -> Option<Version> {
 /// Checks the objects, writing results to `out` and human diagnostics to `err`; returns the
 /// exit status.
 pub fn run(cli: &CheckCli, kernel: Version, out: impl Write, mut err: impl Write) -> u8 {
-    let format = if cli.json { Format::Json } else { Format::Human };
+    let format = if cli.json {
+        Format::Json
+    } else {
+        Format::Human
+    };
     let mut printer = Printer::new(out, format, kernel);
     let mut summary = Summary::default();
     let result = (|| -> io::Result<()> {
@@ -112,7 +123,9 @@ mod tests {
     fn kernel_argument_forms() {
         let c = CheckCli::try_parse_from(["check", "--kernel", "5.10.251", "a.elf"]).unwrap();
         assert_eq!(c.kernel, Some(Version::new(5, 10)));
-        let c = CheckCli::try_parse_from(["check", "--kernel", "4.14.0", "--json", "a.elf", "b.elf"]).unwrap();
+        let c =
+            CheckCli::try_parse_from(["check", "--kernel", "4.14.0", "--json", "a.elf", "b.elf"])
+                .unwrap();
         assert_eq!(c.kernel, Some(Version::new(4, 14)));
         assert!(c.json);
         assert_eq!(c.objects.len(), 2);
@@ -127,7 +140,10 @@ mod tests {
         assert_eq!(run(&cli, Version::new(4, 14), &mut out, &mut err), 2);
         let err = String::from_utf8(err).unwrap();
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.starts_with("loader check: /nonexistent/x.elf: "), "{err}");
+        assert!(
+            err.starts_with("loader check: /nonexistent/x.elf: "),
+            "{err}"
+        );
     }
 
     #[test]

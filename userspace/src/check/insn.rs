@@ -229,7 +229,10 @@ pub fn back_edges(insns: &[Insn]) -> Vec<(usize, usize)> {
                 continue;
             }
         };
-        let Some(to) = succ.and_then(|t| usize::try_from(t).ok()).filter(|&t| t < n) else {
+        let Some(to) = succ
+            .and_then(|t| usize::try_from(t).ok())
+            .filter(|&t| t < n)
+        else {
             continue;
         };
         match state.get(to) {

@@ -254,7 +254,9 @@ fn is_global_data(section: &str) -> bool {
         .any(|p| section == *p || section.strip_prefix(p).is_some_and(|r| r.starts_with('.')))
 }
 
-fn code_sections(file: &object::File<'_>) -> Result<HashMap<object::SectionIndex, Code>, CheckError> {
+fn code_sections(
+    file: &object::File<'_>,
+) -> Result<HashMap<object::SectionIndex, Code>, CheckError> {
     let mut codes = HashMap::new();
     for section in file.sections() {
         if section.kind() != SectionKind::Text {
@@ -320,7 +322,12 @@ fn code_sections(file: &object::File<'_>) -> Result<HashMap<object::SectionIndex
         let len = code.insns.len();
         for f in &mut code.functions {
             if f.end == 0 {
-                f.end = starts.iter().copied().filter(|&s| s > f.start).min().unwrap_or(len);
+                f.end = starts
+                    .iter()
+                    .copied()
+                    .filter(|&s| s > f.start)
+                    .min()
+                    .unwrap_or(len);
             }
             f.end = f.end.min(len);
         }
@@ -342,8 +349,8 @@ fn object_maps(
         let btf = file
             .section_by_name(".BTF")
             .ok_or_else(|| CheckError::Malformed("a .maps section but no .BTF".into()))?;
-        let found = btf::maps(btf.data()?)
-            .map_err(|e| CheckError::Malformed(format!(".BTF: {e}")))?;
+        let found =
+            btf::maps(btf.data()?).map_err(|e| CheckError::Malformed(format!(".BTF: {e}")))?;
         maps.extend(
             found
                 .into_iter()
@@ -409,7 +416,10 @@ fn analyze_program(
             continue;
         };
         let func = code.function_at(start);
-        let body = code.insns.get(func.start..func.end.max(func.start)).unwrap_or(&[]);
+        let body = code
+            .insns
+            .get(func.start..func.end.max(func.start))
+            .unwrap_or(&[]);
         total += body.len();
         let mut pc = 0usize;
         while let Some(&insn) = body.get(pc) {
@@ -421,7 +431,11 @@ fn analyze_program(
                     reqs.insert(helper_requirement(id));
                 }
                 Some(Call::Kfunc(id)) => {
-                    reqs.insert(req(Kind::Kfunc, format!("kfunc (BTF id {id})"), Version::new(5, 13)));
+                    reqs.insert(req(
+                        Kind::Kfunc,
+                        format!("kfunc (BTF id {id})"),
+                        Version::new(5, 13),
+                    ));
                 }
                 Some(Call::Function(imm)) => {
                     bpf_calls = true;
@@ -449,7 +463,11 @@ fn analyze_program(
                 None => {}
             }
             if let Some(e) = insn::extension(insn) {
-                reqs.insert(req(Kind::Cpu, format!("{} ({})", e.mnemonic, e.set), e.since));
+                reqs.insert(req(
+                    Kind::Cpu,
+                    format!("{} ({})", e.mnemonic, e.set),
+                    e.since,
+                ));
             }
             if let Some(r) = reloc.filter(|r| is_global_data(&r.section_name)) {
                 let what = if r.section_symbol || r.symbol.is_empty() {
@@ -561,7 +579,14 @@ mod tests {
 
     #[test]
     fn global_data_sections() {
-        for s in [".data", ".rodata", ".bss", ".rodata.str1.1", ".data.counters", ".bss.x"] {
+        for s in [
+            ".data",
+            ".rodata",
+            ".bss",
+            ".rodata.str1.1",
+            ".data.counters",
+            ".bss.x",
+        ] {
             assert!(is_global_data(s), "{s}");
         }
         for s in [".datax", "maps", ".maps", ".text", "license", ".rodatafoo"] {

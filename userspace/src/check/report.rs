@@ -3,9 +3,31 @@
 
 use std::io::{self, Write};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{ProgramAnalysis, Version};
+
+/// `{"type":TYPE,"data":{...}}` with the data keys in the given order (serde_json would
+/// sort them).
+fn message(kind: &str, fields: &[(&str, Value)]) -> String {
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}:{v}", Value::from(*k)))
+        .collect();
+    format!(
+        "{{\"type\":{},\"data\":{{{}}}}}",
+        Value::from(kind),
+        body.join(",")
+    )
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,23 +85,30 @@ impl<W: Write> Printer<W> {
                     .iter()
                     .map(|p| json!({"kind": p.kind.as_str(), "what": p.what, "needs": p.needs.to_string()}))
                     .collect();
-                let line = json!({"type": "check", "data": {
-                    "object": object,
-                    "program": a.program,
-                    "section": a.section,
-                    "kernel": self.kernel.to_string(),
-                    "insns": a.insns,
-                    "min_kernel": min,
-                    "ok": problems.is_empty(),
-                    "problems": list,
-                }});
+                let line = message(
+                    "check",
+                    &[
+                        ("object", object.into()),
+                        ("program", a.program.as_str().into()),
+                        ("section", a.section.as_str().into()),
+                        ("kernel", self.kernel.to_string().into()),
+                        ("insns", a.insns.into()),
+                        ("min_kernel", min.into()),
+                        ("ok", problems.is_empty().into()),
+                        ("problems", list.into()),
+                    ],
+                );
                 writeln!(self.out, "{line}")
             }
             Format::Human => {
                 let head = format!("{object} {} ({}), {} insns", a.program, a.section, a.insns);
                 let min = min.unwrap_or_else(|| "any".into());
                 if problems.is_empty() {
-                    return writeln!(self.out, "ok    {head}: runs on {} (needs {min})", self.kernel);
+                    return writeln!(
+                        self.out,
+                        "ok    {head}: runs on {} (needs {min})",
+                        self.kernel
+                    );
                 }
                 writeln!(
                     self.out,
@@ -101,10 +130,13 @@ impl<W: Write> Printer<W> {
     }
 
     /// An object that could not be checked (JSON only: the human message goes to stderr).
-    pub fn error(&mut self, object: &str, message: &str) -> io::Result<()> {
+    pub fn error(&mut self, object: &str, text: &str) -> io::Result<()> {
         match self.format {
             Format::Json => {
-                let line = json!({"type": "error", "data": {"object": object, "message": message}});
+                let line = message(
+                    "error",
+                    &[("object", object.into()), ("message", text.into())],
+                );
                 writeln!(self.out, "{line}")
             }
             Format::Human => Ok(()),
@@ -115,25 +147,32 @@ impl<W: Write> Printer<W> {
     pub fn summary(&mut self, s: &Summary) -> io::Result<()> {
         match self.format {
             Format::Json => {
-                let line = json!({"type": "summary", "data": {
-                    "kernel": self.kernel.to_string(),
-                    "objects": s.objects,
-                    "programs": s.programs,
-                    "ok": s.ok,
-                    "incompatible": s.incompatible,
-                    "errors": s.errors,
-                }});
+                let line = message(
+                    "summary",
+                    &[
+                        ("kernel", self.kernel.to_string().into()),
+                        ("objects", s.objects.into()),
+                        ("programs", s.programs.into()),
+                        ("ok", s.ok.into()),
+                        ("incompatible", s.incompatible.into()),
+                        ("errors", s.errors.into()),
+                    ],
+                );
                 writeln!(self.out, "{line}")
             }
             Format::Human => {
                 let errors = match s.errors {
                     0 => String::new(),
-                    n => format!(", {n} unreadable object{}", if n == 1 { "" } else { "s" }),
+                    n => format!(", {}", plural(n, "unreadable object")),
                 };
                 writeln!(
                     self.out,
-                    "Linux {}: {} programs in {} objects: {} ok, {} incompatible{errors}",
-                    self.kernel, s.programs, s.objects, s.ok, s.incompatible
+                    "Linux {}: {} in {}: {} ok, {} incompatible{errors}",
+                    self.kernel,
+                    plural(s.programs, "program"),
+                    plural(s.objects, "object"),
+                    s.ok,
+                    s.incompatible
                 )?;
                 self.out.flush()
             }
@@ -207,7 +246,10 @@ mod tests {
         q.program("a.elf", &analysis()).unwrap();
         let ok = String::from_utf8(p.into_inner()).unwrap();
         let fail = String::from_utf8(q.into_inner()).unwrap();
-        assert!(ok.starts_with("ok    a.elf prog (kprobe/x), 12 insns: runs on 5.10"), "{ok}");
+        assert!(
+            ok.starts_with("ok    a.elf prog (kprobe/x), 12 insns: runs on 5.10"),
+            "{ok}"
+        );
         assert!(fail.starts_with("FAIL  a.elf prog"), "{fail}");
         assert!(fail.contains("bpf_probe_read_kernel (113)"), "{fail}");
         assert!(fail.trim_end().ends_with("needs 5.5"), "{fail}");

@@ -145,12 +145,18 @@ mod tests {
         let since = |s| program_type(s).map(|p| p.since.to_string());
         assert_eq!(since("kprobe/sys_execve").as_deref(), Some("4.1"));
         assert_eq!(since("uretprobe/malloc").as_deref(), Some("4.3"));
-        assert_eq!(since("tracepoint/syscalls:sys_enter_execve").as_deref(), Some("4.7"));
+        assert_eq!(
+            since("tracepoint/syscalls:sys_enter_execve").as_deref(),
+            Some("4.7")
+        );
         assert_eq!(since("xdp/count").as_deref(), Some("4.8"));
         assert_eq!(since("xdp").as_deref(), Some("4.8"));
         assert_eq!(since("socketfilter/icmp_udp").as_deref(), Some("3.19"));
         assert_eq!(since("streamparser/parse").as_deref(), Some("4.14"));
-        assert_eq!(since("raw_tracepoint/sched_switch").as_deref(), Some("4.17"));
+        assert_eq!(
+            since("raw_tracepoint/sched_switch").as_deref(),
+            Some("4.17")
+        );
         assert_eq!(since("cgroup/connect4").as_deref(), Some("4.17"));
         assert_eq!(since("lsm/bpf").as_deref(), Some("5.7"));
         assert_eq!(since("fentry/do_unlinkat").as_deref(), Some("5.5"));
@@ -168,7 +174,10 @@ mod tests {
         assert_eq!(map_type(34), None);
         let mut last = v(0, 0);
         for &(name, ver) in &MAP_TYPES {
-            assert!(ver >= last, "{name}: map types were numbered in release order");
+            assert!(
+                ver >= last,
+                "{name}: map types were numbered in release order"
+            );
             last = ver;
         }
     }
