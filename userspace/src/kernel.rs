@@ -255,7 +255,8 @@ mod tests {
         assert_eq!(parse_version_signature("garbage words"), None);
         let debian = "Linux version 4.19.0-27-amd64 (debian-kernel@lists.debian.org) \
                       (gcc version 8.3.0 (Debian 8.3.0-6)) #1 SMP Debian 4.19.316-1 (2024-06-25)\n";
-        assert_eq!(parse_debian_proc_version(debian), Some((4, 19, 316)));
+        // The sublevel is clamped as in LINUX_VERSION_CODE.
+        assert_eq!(parse_debian_proc_version(debian), Some((4, 19, 255)));
         let bookworm = "Linux version 6.1.0-56-cloud-amd64 (debian-kernel@lists.debian.org) \
                         (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) \
                         #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-05-02)";

@@ -16,9 +16,10 @@
 use std::fmt;
 
 /// How kprobes are created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KprobeMode {
     /// `perf_event_open` on the kprobe PMU (kernel >= 4.17).
+    #[default]
     Pmu,
     /// A tracefs `kprobe_events` entry plus a tracepoint perf event (every kernel).
     Events,
@@ -137,7 +138,12 @@ pub fn loader_events(kprobe_events: &str) -> Vec<LeftoverEvent> {
             let pid = if group == EVENT_GROUP {
                 event.get(1..)?.split('_').next()?.parse().ok()?
             } else if group == "kprobes" {
-                event.strip_prefix("aya_")?.split('_').next()?.parse().ok()?
+                event
+                    .strip_prefix("aya_")?
+                    .split('_')
+                    .next()?
+                    .parse()
+                    .ok()?
             } else {
                 return None;
             };
@@ -172,7 +178,10 @@ mod tests {
         assert!(m.reason.contains("4.14 < 4.17"), "{}", m.reason);
 
         let m = decide(facts((5, 10, 251), true), false);
-        assert!(!m.legacy && m.raise_memlock, "memcg accounting came in 5.11");
+        assert!(
+            !m.legacy && m.raise_memlock,
+            "memcg accounting came in 5.11"
+        );
     }
 
     #[test]

@@ -13,12 +13,12 @@ use crate::cli::Cli;
 use crate::dwarf::{Type, TypeTable};
 use crate::elf::{self, map_type};
 use crate::kernel;
+use crate::legacy::{self, Mode};
 use crate::maps::{self, DumpMap};
+use crate::output::KernelLine;
 use crate::output::{MapCount, Printer, Summary};
 use crate::programs::{self, Context};
 use crate::section;
-use crate::legacy::{self, Mode};
-use crate::output::KernelLine;
 use crate::sys::probe_event::{self, ProbeEvent};
 use crate::sys::{self, perf::PerfBuffer, perf::Record};
 

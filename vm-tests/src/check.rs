@@ -78,6 +78,7 @@ pub fn check(s: &Scenario, out: Option<&StepOutput>) -> Outcome {
         ));
     }
     if let Probe::Loader { legacy, .. } = s.probe {
+        check_kernel_line(s, legacy, out, &lines, &mut o.failures);
         let during = out.kprobe_during.len();
         if legacy && during < s.attached {
             o.failures.push(format!(
@@ -284,6 +285,60 @@ fn check_tcpconnect(w: Workload, events: &[&Value], failures: &mut Vec<String>) 
     }
 }
 
+/// The loader's `kernel` line: the upstream version read from Debian's /proc/version (the
+/// release string only says `6.1.0-56`), its LINUX_VERSION_CODE, the mode the scenario
+/// asked for, and after a killed run, the leftovers it removed.
+fn check_kernel_line(
+    s: &Scenario,
+    legacy: bool,
+    out: &StepOutput,
+    lines: &[Value],
+    failures: &mut Vec<String>,
+) {
+    let Some(k) = lines.iter().find(|v| type_of(v) == "kernel") else {
+        failures.push("no kernel line".to_owned());
+        return;
+    };
+    let str_of = |key: &str| k.get(key).and_then(Value::as_str).unwrap_or("");
+    let release = str_of("release");
+    let version = str_of("version");
+    let nums: Vec<u32> = version.split('.').filter_map(|n| n.parse().ok()).collect();
+    let series = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+    match nums.as_slice() {
+        [major, minor, patch] if series(release) == format!("{major}.{minor}") && *patch > 0 => {
+            let code = (major << 16) | (minor << 8) | patch.min(&255);
+            if k.get("version_code").and_then(Value::as_u64) != Some(u64::from(code)) {
+                failures.push(format!("kernel line: version_code is not {code} for {version}: {k}"));
+            }
+        }
+        _ => failures.push(format!(
+            "kernel line: version {version:?} is not the upstream version of release {release:?}: {k}"
+        )),
+    }
+    let want_kprobes = if legacy { "kprobe_events" } else { "perf_pmu" };
+    if k.get("legacy").and_then(Value::as_bool) != Some(legacy) || str_of("kprobes") != want_kprobes
+    {
+        failures.push(format!(
+            "kernel line: expected legacy={legacy} kprobes={want_kprobes}: {k}"
+        ));
+    }
+    if s.kill_first {
+        let left = out.kprobe_leftover.len();
+        if left < s.attached {
+            failures.push(format!(
+                "kill -9: {left} kprobe_events entries left by the killed loader, expected {}",
+                s.attached
+            ));
+        }
+        let removed = k.get("leftovers_removed").and_then(Value::as_u64);
+        if removed != Some(left as u64) {
+            failures.push(format!(
+                "kill -9: the next loader removed {removed:?} leftover(s), {left} were there"
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,9 +349,21 @@ mod tests {
         *CATALOGUE.iter().find(|s| s.name == name).unwrap()
     }
 
+    fn kernel_line(legacy: bool, removed: u64) -> String {
+        serde_json::json!({
+            "type": "kernel", "release": "6.1.0-56-cloud-amd64", "version": "6.1.192",
+            "version_code": 0x0601c0, "legacy": legacy,
+            "kprobes": if legacy { "kprobe_events" } else { "perf_pmu" },
+            "btf": !legacy, "memlock": "unchanged", "leftovers_removed": removed, "reason": "",
+        })
+        .to_string()
+    }
+
     fn output(stdout: &[String]) -> StepOutput {
+        let mut all = vec![kernel_line(false, 0)];
+        all.extend_from_slice(stdout);
         StepOutput {
-            stdout: stdout.to_vec(),
+            stdout: all,
             end: Some("exit=0 elapsed=1.5".to_owned()),
             ..Default::default()
         }
@@ -416,6 +483,7 @@ mod tests {
     fn legacy_mode_must_use_kprobe_events() {
         let map = r#"{"type":"map","map":"EXEC_COUNT","entries":[{"key":0,"value":6}]}"#;
         let mut out = output(&[attached(), map.to_owned()]);
+        out.stdout[0] = kernel_line(true, 0);
         let f = check(&scenario("execcount-legacy"), Some(&out)).failures;
         assert!(
             f.iter().any(|f| f.contains("--legacy: 0 kprobe_events")),
@@ -423,9 +491,46 @@ mod tests {
         );
         out.kprobe_during
             .push("p:kprobes/execve_enter __x64_sys_execve".to_owned());
-        assert!(check(&scenario("execcount-legacy"), Some(&out)).ok());
+        let o = check(&scenario("execcount-legacy"), Some(&out));
+        assert!(o.ok(), "{:?}", o.failures);
         let f = check(&scenario("execcount"), Some(&out)).failures;
         assert!(f.iter().any(|f| f.contains("perf PMU mode")), "{f:?}");
+        assert!(
+            f.iter().any(|f| f.contains("expected legacy=false")),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn kernel_line_versions_and_leftovers() {
+        let map = r#"{"type":"map","map":"EXEC_COUNT","entries":[{"key":0,"value":6}]}"#;
+        let mut out = output(&[attached(), map.to_owned()]);
+        assert!(check(&scenario("execcount"), Some(&out)).ok());
+        // The release's 6.1.0 is not the upstream version.
+        out.stdout[0] = out.stdout[0].replace("6.1.192", "6.1.0");
+        let f = check(&scenario("execcount"), Some(&out)).failures;
+        assert!(f.iter().any(|f| f.contains("upstream version")), "{f:?}");
+        out.stdout.remove(0);
+        let f = check(&scenario("execcount"), Some(&out)).failures;
+        assert!(f.iter().any(|f| f.contains("no kernel line")), "{f:?}");
+
+        let s = scenario("kill9-legacy");
+        let mut out = output(&[attached(), map.to_owned()]);
+        out.stdout[0] = kernel_line(true, 1);
+        out.kprobe_during
+            .push("p:redbpf_loader/p9_0_x __x64_sys_execve".to_owned());
+        let f = check(&s, Some(&out)).failures;
+        assert!(
+            f.iter().any(|f| f.contains("0 kprobe_events entries left")),
+            "{f:?}"
+        );
+        out.kprobe_leftover
+            .push("p:redbpf_loader/p7_0_x __x64_sys_execve".to_owned());
+        let o = check(&s, Some(&out));
+        assert!(o.ok(), "{:?}", o.failures);
+        out.stdout[0] = kernel_line(true, 0);
+        let f = check(&s, Some(&out)).failures;
+        assert!(f.iter().any(|f| f.contains("removed Some(0)")), "{f:?}");
     }
 
     #[test]

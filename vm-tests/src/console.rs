@@ -26,16 +26,18 @@ pub enum Tag {
     Info,
     KprobeEvent,
     KprobeDuring,
+    KprobeLeftover,
     End,
 }
 
 impl Tag {
-    pub const ALL: [Tag; 7] = [
+    pub const ALL: [Tag; 8] = [
         Tag::Begin,
         Tag::Out,
         Tag::Err,
         Tag::Info,
         Tag::KprobeDuring,
+        Tag::KprobeLeftover,
         Tag::KprobeEvent,
         Tag::End,
     ];
@@ -48,6 +50,7 @@ impl Tag {
             Tag::Info => "VMTEST-INFO",
             Tag::KprobeEvent => "VMTEST-KPROBE-EVENT",
             Tag::KprobeDuring => "VMTEST-KPROBE-DURING",
+            Tag::KprobeLeftover => "VMTEST-KPROBE-LEFTOVER",
             Tag::End => "VMTEST-END",
         }
     }
@@ -76,6 +79,8 @@ pub struct StepOutput {
     pub kprobe_events: Vec<String>,
     /// kprobe_events while the loader ran (after attaching, before the workload).
     pub kprobe_during: Vec<String>,
+    /// kprobe_events after a first loader run was killed with SIGKILL.
+    pub kprobe_leftover: Vec<String>,
     /// The `VMTEST-END` details (`exit=0 elapsed=6.31`), if the step finished.
     pub end: Option<String>,
 }
@@ -150,6 +155,7 @@ pub fn parse(text: &str) -> Console {
             Tag::Info => step.info.push(text),
             Tag::KprobeEvent => step.kprobe_events.push(text),
             Tag::KprobeDuring => step.kprobe_during.push(text),
+            Tag::KprobeLeftover => step.kprobe_leftover.push(text),
             Tag::End => step.end = Some(text),
         }
     }

@@ -64,13 +64,16 @@ pub fn run(plan: &Path) -> Result<bool> {
                 wait_attached,
                 attach_timeout_secs,
                 timeout_secs,
-            } => match run_loader(
-                step,
-                args,
-                *wait_attached,
-                Duration::from_secs(*attach_timeout_secs),
-                Duration::from_secs(*timeout_secs),
-            ) {
+                kill_first,
+            } => match kill_first_loader(step, args, *wait_attached, *kill_first).and_then(|()| {
+                run_loader(
+                    step,
+                    args,
+                    *wait_attached,
+                    Duration::from_secs(*attach_timeout_secs),
+                    Duration::from_secs(*timeout_secs),
+                )
+            }) {
                 Ok(exit) => exit,
                 Err(e) => {
                     say(Tag::Err, &step.name, &format!("driver: {e:#}"));
@@ -272,6 +275,53 @@ fn describe_exit(status: ExitStatus) -> String {
         (None, Some(s)) => format!("signal{s}"),
         _ => "unknown".to_owned(),
     }
+}
+
+/// With `kill_first`: starts the loader, waits for its `attached` lines, kills it with
+/// SIGKILL (no cleanup can run) and reports the kprobe_events entries it left.
+fn kill_first_loader(
+    step: &Step,
+    args: &[String],
+    wait_attached: usize,
+    kill_first: bool,
+) -> Result<()> {
+    if !kill_first {
+        return Ok(());
+    }
+    let mut child = Command::new(GUEST_LOADER)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("spawning {GUEST_LOADER}"))?;
+    let out = child.stdout.take().context("loader stdout")?;
+    let mut seen = 0;
+    for line in BufReader::new(out).lines() {
+        let Ok(line) = line else { break };
+        if line.contains("\"type\":\"attached\"") {
+            seen += 1;
+            if seen >= wait_attached {
+                break;
+            }
+        }
+    }
+    child.kill().context("SIGKILL of the first loader")?;
+    let status = child.wait()?;
+    say(
+        Tag::Info,
+        &step.name,
+        &format!(
+            "first loader: attached={seen} then {}",
+            describe_exit(status)
+        ),
+    );
+    let events = std::fs::read_to_string(tracefs_dir().join("kprobe_events"))
+        .context("reading kprobe_events")?;
+    for line in events.lines().filter(|l| !l.trim().is_empty()) {
+        say(Tag::KprobeLeftover, &step.name, line);
+    }
+    Ok(())
 }
 
 fn run_loader(

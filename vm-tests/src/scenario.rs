@@ -56,6 +56,9 @@ pub enum Run {
         wait_attached: usize,
         attach_timeout_secs: u64,
         timeout_secs: u64,
+        /// Run the same loader first and SIGKILL it once attached.
+        #[serde(default)]
+        kill_first: bool,
     },
 }
 
@@ -111,6 +114,9 @@ pub struct Scenario {
     pub expect: Expect,
     /// Programs the loader should report attached.
     pub attached: usize,
+    /// A first loader run is killed with SIGKILL once attached (leaving its kprobe_events
+    /// entries behind); the checked run must remove them at start.
+    pub kill_first: bool,
 }
 
 impl Scenario {
@@ -145,6 +151,7 @@ const fn loader(
         workload,
         expect,
         attached,
+        kill_first: false,
     }
 }
 
@@ -156,6 +163,7 @@ pub const CATALOGUE: &[Scenario] = &[
         workload: EXEC,
         expect: Expect::SelftestHits,
         attached: 1,
+        kill_first: false,
     },
     loader("execcount", EXECCOUNT, false, EXEC, Expect::ExecCount, 1),
     loader(
@@ -184,6 +192,11 @@ pub const CATALOGUE: &[Scenario] = &[
         Expect::TcpConnect,
         2,
     ),
+    // kill -9 of a --legacy loader leaves its kprobe_events entries; the next run removes them.
+    Scenario {
+        kill_first: true,
+        ..loader("kill9-legacy", EXECCOUNT, true, EXEC, Expect::ExecCount, 1)
+    },
 ];
 
 pub fn catalogue() -> Vec<Scenario> {
@@ -264,6 +277,7 @@ pub fn step(s: &Scenario, objects: &[String], timing: LoaderTiming) -> Step {
                 wait_attached: s.attached,
                 attach_timeout_secs: timing.duration_secs.saturating_sub(2).max(1),
                 timeout_secs: timing.duration_secs + 60,
+                kill_first: s.kill_first,
             }
         }
     };

@@ -21,6 +21,12 @@ fn execve_enter(args: *const SysEnterExecve) {
     let (filename, argv) = unsafe { ((*args).filename, (*args).argv) };
     // SAFETY: per-CPU scratch buffer; the program runs with preemption disabled.
     if let Some(buf) = unsafe { BUF.get_mut(0) } {
-        emit_exec(args as *mut SysEnterExecve, buf, unsafe { &mut EVENTS }, filename, argv);
+        emit_exec(
+            args as *mut SysEnterExecve,
+            buf,
+            unsafe { &mut EVENTS },
+            filename,
+            argv,
+        );
     }
 }

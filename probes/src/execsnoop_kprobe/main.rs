@@ -19,6 +19,12 @@ fn execve_enter(regs: Registers) {
     let (filename, argv) = syscall_args(&regs);
     // SAFETY: per-CPU scratch buffer; the program runs with preemption disabled.
     if let Some(buf) = unsafe { BUF.get_mut(0) } {
-        emit_exec(regs.ctx, buf, unsafe { &mut EVENTS }, filename as *const u8, argv as *const *const u8);
+        emit_exec(
+            regs.ctx,
+            buf,
+            unsafe { &mut EVENTS },
+            filename as *const u8,
+            argv as *const *const u8,
+        );
     }
 }

@@ -78,7 +78,9 @@ fn openat_exit(args: *const SysExit) {
     // SAFETY: see openat_enter.
     unsafe { INFLIGHT.delete(&id) };
     // SAFETY: per-CPU scratch buffer; the program runs with preemption disabled.
-    let Some(e) = (unsafe { BUF.get_mut(0) }) else { return };
+    let Some(e) = (unsafe { BUF.get_mut(0) }) else {
+        return;
+    };
     e.pid = (id >> 32) as u32;
     e.uid = bpf_get_current_uid_gid() as u32;
     e.flags = open.flags as u32;

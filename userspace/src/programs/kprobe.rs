@@ -25,8 +25,7 @@ pub fn attach(p: &mut KProbe, symbol: &str, ctx: &mut Context) -> Result<Attache
         let index = ctx.probe_events;
         ctx.probe_events += 1;
         let retprobe = matches!(p.kind(), ProbeKind::Return);
-        let event =
-            probe_event::attach_kprobe(&tracefs, prog.as_fd(), retprobe, &resolved, index)?;
+        let event = probe_event::attach_kprobe(&tracefs, prog.as_fd(), retprobe, &resolved, index)?;
         let mut att = Attached::to(resolved);
         att.probe_event = Some(event);
         return Ok(att);

@@ -15,8 +15,8 @@ use aya::programs::{Program, ProgramError};
 
 use crate::kernel::{self, KernelError};
 use crate::legacy::KprobeMode;
-use crate::sys::probe_event::{ProbeEvent, ProbeEventError};
 use crate::section::AttachSpec;
+use crate::sys::probe_event::{ProbeEvent, ProbeEventError};
 use crate::sys::SyscallError;
 
 /// Why a program could not be loaded or attached.
@@ -132,11 +132,6 @@ pub struct Context {
     kallsyms: Option<String>,
 }
 
-impl Default for KprobeMode {
-    fn default() -> Self {
-        KprobeMode::Pmu
-    }
-}
 
 impl Context {
     /// Settings from the command line.

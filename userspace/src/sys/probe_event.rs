@@ -123,8 +123,7 @@ pub fn attach_kprobe(
 
 fn process_is_loader(pid: u32) -> bool {
     // A recycled pid running something else does not keep the events alive.
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .is_ok_and(|comm| comm.trim() == "loader")
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "loader")
 }
 
 /// Deletes the kprobe events of loaders that are no longer running (killed with -9, or
