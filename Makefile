@@ -27,7 +27,7 @@ LOADER := target/release/loader
 PROGRAMS := target/bpf/programs
 
 .PHONY: all deps bench-deps kernel-headers cargo-bpf probes compat-probes loader run \
-	test test-unit test-vm bench clean-headers
+	test test-unit test-vm bench bench-probe bench-aya-reader clean-headers
 
 all: loader
 
@@ -77,9 +77,19 @@ test-vm: probes
 		$(CARGO) build --release --target x86_64-unknown-linux-gnu -p vm-tests -p loader
 	$(STATIC_DIR)/vm-tests --loader $(STATIC_DIR)/loader --objects $(CURDIR)/$(PROGRAMS)
 
-bench: bench-deps loader
+# The throughput benchmark's probe (a redbpf crate outside the workspace, like compat-probes)
+# and its aya 0.14 comparison reader.
+bench-probe: cargo-bpf $(HEADERS_STEP)
+	cd bench/probe && ../../$(CARGO_BPF) bpf build --target-dir ../../target --output-dir ../../target/bpf/bench
+
+bench-aya-reader:
+	$(CARGO) build --release -p aya-reader
+
+bench: bench-deps loader bench-probe bench-aya-reader
 	bench/insn-count.sh
 	bench/build-times.sh
+	bench/startup.sh
+	bench/throughput.sh
 
 clean-headers:
 	rm -rf kernel-headers/bookworm kernel-headers/bullseye kernel-headers/.cache
