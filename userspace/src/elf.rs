@@ -139,6 +139,28 @@ impl ObjectInfo {
     }
 }
 
+/// `e_machine` of BPF objects.
+const EM_BPF: u16 = 247;
+
+/// Refuses objects built for another machine (a host object would otherwise be handed to
+/// the kernel as BPF code).
+fn check_machine(data: &[u8]) -> Result<(), ElfError> {
+    let elf = ElfFile64::<Endianness>::parse(data)?;
+    let machine = elf.elf_header().e_machine(elf.endian());
+    if machine != EM_BPF {
+        return Err(ElfError::Malformed(format!(
+            "e_machine is {machine}, not EM_BPF (247): not a BPF object"
+        )));
+    }
+    if elf.endian() != Endianness::Little {
+        return Err(ElfError::Malformed(
+            "big-endian BPF object: this loader runs little-endian (x86_64/arm64) kernels"
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 const BPF_CALL: u8 = 0x85;
 const HELPER_TRACE_PRINTK: i32 = 6;
 
@@ -161,6 +183,7 @@ fn is_program_section(name: &str, kind: SectionKind) -> bool {
 /// Parses an object. Errors on anything aya would panic on (symbols outside their section).
 pub fn parse(data: &[u8]) -> Result<ObjectInfo, ElfError> {
     let file = object::File::parse(data)?;
+    check_machine(data)?;
     let mut info = ObjectInfo::default();
     for section in file.sections() {
         let name = section.name().unwrap_or("");

@@ -31,9 +31,9 @@ pub enum LoadError {
     /// The ELF is malformed.
     #[error(transparent)]
     Elf(#[from] elf::ElfError),
-    /// aya rejected the object (maps creation etc.).
+    /// aya rejected the object (maps creation etc.): its message with every cause.
     #[error("{0}{1}")]
-    Aya(aya::EbpfError, &'static str),
+    Aya(String, &'static str),
     /// aya panicked on the input.
     #[error("the object could not be parsed (aya panicked on it)")]
     Panic,
@@ -158,15 +158,30 @@ fn load_object(
     }))
     .map_err(|_| LoadError::Panic)?;
     let ebpf = loaded.map_err(|e| {
-        let s = e.to_string();
+        let s = error_chain(&e);
         let hint = if s.contains("Operation not permitted") || s.contains("EPERM") {
             " (not root? loading needs CAP_BPF, or CAP_SYS_ADMIN on kernels < 5.8)"
         } else {
             ""
         };
-        LoadError::Aya(e, hint)
+        LoadError::Aya(s, hint)
     })?;
     Ok((info, ebpf))
+}
+
+/// `error: cause: cause`, skipping causes the message already contains, on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let c_str = c.to_string();
+        if !s.contains(&c_str) {
+            s.push_str(": ");
+            s.push_str(&c_str);
+        }
+        cause = c.source();
+    }
+    s.replace('\n', " ")
 }
 
 fn pow2_pages(pages: usize) -> usize {
@@ -521,6 +536,28 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
                     }
                 }
             }
+        }
+
+        // Programs in sections no loader path handles (aya never saw them): one error each,
+        // so nothing in the object goes unmentioned.
+        for p in &info.programs {
+            if ebpf.program(&p.symbol).is_some() || !cli.wants(&p.symbol, &p.section) {
+                continue;
+            }
+            st.summary.errors += 1;
+            if cli.verify || cli.strict {
+                fatal = true;
+            }
+            let kind = section::parse(&p.section).kind().to_owned();
+            let msg = format!(
+                "unsupported program section kind '{kind}': not loaded (the loader runs kprobe, \
+                 kretprobe, uprobe, uretprobe, tracepoint, raw_tracepoint, xdp and socketfilter \
+                 programs)"
+            );
+            let r = st
+                .printer
+                .error(&name, Some(&p.symbol), Some(&p.section), &msg, None);
+            st.check(r);
         }
 
         // Maps: perf arrays get per-CPU rings, hash/array maps get dumped.

@@ -132,7 +132,6 @@ pub struct Context {
     kallsyms: Option<String>,
 }
 
-
 impl Context {
     /// Settings from the command line.
     pub fn new(

@@ -19,6 +19,11 @@ pub fn attach(
         None => kernel::find_tracepoint_category(&tracefs, name)?,
     };
     let target = format!("{category}:{name}");
+    if !tracefs.join("events").join(&category).join(name).is_dir() {
+        return Err(
+            kernel::KernelError::NoTracepoint(target, tracefs.display().to_string()).into(),
+        );
+    }
     p.attach(&category, name)
         .map_err(|e| AttachError::attach(&target, e))?;
     Ok(Attached::to(target))
