@@ -1,0 +1,173 @@
+//! Lifecycle on the host kernel: SIGINT, SIGTERM and SIGHUP each detach everything (no
+//! program left loaded, no perf fd, no kprobe_events entry) and exit 0 after a final
+//! summary, with every event delivered; a second loader on the same probe does not disturb
+//! the first; `kill -9` leaves nothing the kernel keeps (kprobe_events leftovers of a
+//! killed legacy-mode loader are covered by the `kill9-legacy` VM scenario, as this kernel
+//! has no kprobes). Root only.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+const PROGRAM: &str = "on_getppid";
+
+fn getppid_n(n: usize) {
+    for _ in 0..n {
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::getppid() };
+    }
+}
+
+fn perf_fds_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .filter(|l| l.to_string_lossy() == "anon_inode:[perf_event]")
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn loaded_copies() -> usize {
+    loaded_program_names()
+        .iter()
+        .filter(|n| n.as_str() == PROGRAM)
+        .count()
+}
+
+fn our_kprobe_events() -> String {
+    [
+        "/sys/kernel/tracing/kprobe_events",
+        "/sys/kernel/debug/tracing/kprobe_events",
+    ]
+    .iter()
+    .filter_map(|p| std::fs::read_to_string(p).ok())
+    .flat_map(|t| {
+        t.lines()
+            .filter(|l| l.contains("redbpf_loader/") || l.contains("aya_"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    })
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+fn mine(lines: &[Value]) -> usize {
+    let me = u64::from(std::process::id());
+    lines
+        .iter()
+        .filter(|v| v["type"] == "event" && v["data"]["pid"].as_u64() == Some(me))
+        .count()
+}
+
+#[test]
+fn sigint_sigterm_and_sighup_each_detach_everything() {
+    if !have_root() {
+        return;
+    }
+    let _g = serial();
+    let obj = bpf_object("tp_getppid", &[]);
+    let before = loaded_copies();
+    for (sig, name) in [
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGHUP, "SIGHUP"),
+    ] {
+        let mut l = Loader::spawn(&[
+            "--json",
+            "--event-type",
+            "events=event",
+            obj.to_str().unwrap(),
+        ]);
+        l.wait_attached(1);
+        let pid = l.pid();
+        assert_eq!(loaded_copies(), before + 1, "{name}: program not loaded");
+        assert!(perf_fds_of(pid) > 0, "{name}: no perf fds while running");
+        getppid_n(20);
+        std::thread::sleep(Duration::from_millis(200));
+        let (status, lines) = l.stop(sig);
+        assert!(status.success(), "{name}: exit {status}");
+        assert_eq!(summary(&lines)["type"], "summary");
+        assert_eq!(mine(&lines), 20, "{name}: events lost at shutdown");
+        assert_eq!(loaded_copies(), before, "{name}: program still loaded");
+        assert_eq!(perf_fds_of(pid), 0, "{name}: perf fds left");
+        assert_eq!(our_kprobe_events(), "", "{name}: kprobe_events left");
+    }
+}
+
+#[test]
+fn a_second_loader_does_not_disturb_the_first() {
+    if !have_root() {
+        return;
+    }
+    let _g = serial();
+    let obj = bpf_object("tp_getppid", &[]);
+    let before = loaded_copies();
+    let args = [
+        "--json",
+        "--event-type",
+        "events=event",
+        obj.to_str().unwrap(),
+    ];
+    let mut first = Loader::spawn(&args);
+    first.wait_attached(1);
+    let mut second = Loader::spawn(&args);
+    second.wait_attached(1);
+    assert_eq!(loaded_copies(), before + 2);
+    getppid_n(100);
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, second_lines) = second.stop(libc::SIGTERM);
+    assert!(status.success());
+    assert_eq!(mine(&second_lines), 100, "the second loader missed events");
+    assert_eq!(
+        loaded_copies(),
+        before + 1,
+        "the second exit took the first down"
+    );
+    getppid_n(100);
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, first_lines) = first.stop(libc::SIGINT);
+    assert!(status.success());
+    assert_eq!(mine(&first_lines), 200, "the first loader lost events");
+    assert_eq!(loaded_copies(), before);
+}
+
+#[test]
+fn kill_9_leaves_nothing_and_the_next_run_works() {
+    if !have_root() {
+        return;
+    }
+    let _g = serial();
+    let obj = bpf_object("tp_getppid", &[]);
+    let before = loaded_copies();
+    let mut l = Loader::spawn(&["--json", obj.to_str().unwrap()]);
+    l.wait_attached(1);
+    let pid = l.pid();
+    let (status, _) = l.stop(libc::SIGKILL);
+    assert!(!status.success());
+    // The kernel drops programs and perf events with the last fd; give it a moment.
+    for _ in 0..50 {
+        if loaded_copies() == before {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(loaded_copies(), before, "program survived kill -9");
+    assert_eq!(perf_fds_of(pid), 0);
+    assert_eq!(our_kprobe_events(), "");
+
+    let mut l = Loader::spawn(&["--json", "--duration", "1", obj.to_str().unwrap()]);
+    l.wait_attached(1);
+    let (status, lines) = l.finish();
+    assert!(status.success());
+    let kernel = lines
+        .iter()
+        .find(|v| v["type"] == "kernel")
+        .expect("kernel line");
+    assert_eq!(kernel["leftovers_removed"], 0);
+    assert!(lines.iter().any(|v| v["type"] == "attached"));
+}
