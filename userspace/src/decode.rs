@@ -4,11 +4,13 @@
 //! structs, arrays; arrays of 1-byte integers/chars (`[u8; N]`, `[i8; N]`, `char[N]`) as
 //! strings cut at the first NUL (invalid UTF-8 kept as `\xNN`); pointers as numbers; unions,
 //! data-carrying enums and unknown layouts as hex strings. Fields that do not fit in a short
-//! record are omitted. A record LONGER than its struct type (the kernel pads to 8 bytes; many
+//! record are omitted, and `"_missing_bytes"` says how many bytes it lacked. A record LONGER than its struct type (the kernel pads to 8 bytes; many
 //! probes append argv strings) has its extra bytes split at NUL into strings (empty pieces
 //! dropped). If the struct ends in a zero-length array (a flexible member such as
 //! `argv: [u8; 0]`, as in the goebpf execsnoop layout), that field holds the list;
-//! otherwise a `"tail"` field does, and all-zero padding adds nothing.
+//! otherwise a `"tail"` field does, and all-zero padding adds nothing. Without a flexible
+//! member, a tail shorter than 8 bytes is the kernel's alignment padding, which perf skips
+//! rather than zeroes (after a LOST record it holds old ring bytes), and is ignored too.
 
 use crate::dwarf::Type;
 use crate::json;
@@ -141,6 +143,12 @@ fn struct_fields(out: &mut Vec<u8>, fields: &[crate::dwarf::Field], b: &[u8]) ->
     !first
 }
 
+/// Whether the bytes after a fixed-size record are only the kernel's padding: zeros, or
+/// fewer than 8 bytes (perf pads raw samples to 8 bytes without clearing the padding).
+fn is_padding(tail: &[u8]) -> bool {
+    tail.len() < 8 || tail.iter().all(|&x| x == 0)
+}
+
 /// Writes the NUL-separated strings of `tail` as a JSON array.
 pub fn tail_strings(out: &mut Vec<u8>, tail: &[u8]) {
     out.push(b'[');
@@ -169,18 +177,141 @@ pub fn record(out: &mut Vec<u8>, ty: Option<&Type>, bytes: &[u8]) {
     match ty {
         Type::Struct { fields, .. } => {
             out.push(b'{');
-            let any = struct_fields(out, fields, bytes);
+            let mut any = struct_fields(out, fields, bytes);
             let flexible = fields.iter().rev().find(|f| is_flexible(f));
-            if flexible.is_some() || tail.iter().any(|&x| x != 0) {
+            if flexible.is_some() || !is_padding(tail) {
                 if any {
                     out.push(b',');
                 }
                 json::key(out, flexible.map_or("tail", |f| f.name.as_str()));
                 tail_strings(out, tail);
+                any = true;
+            }
+            if bytes.len() < size {
+                // Fields past the end were left out; say how many bytes were missing.
+                if any {
+                    out.push(b',');
+                }
+                json::key(out, "_missing_bytes");
+                json::uint(out, (size - bytes.len()) as u128);
             }
             out.push(b'}');
         }
         other => value(out, other, bytes),
+    }
+}
+
+/// A struct record type compiled once for the hot path: every key pre-rendered with its
+/// comma, integers and byte strings decoded without walking the [`Type`] tree. The output
+/// is byte-for-byte that of [`record`]; records shorter than the type are left to it.
+#[derive(Debug, Clone)]
+pub struct RecordPlan {
+    size: usize,
+    fields: Vec<PlannedField>,
+    /// `"argv":` (the last flexible member) or `"tail":`, and whether it is flexible.
+    tail_key: Vec<u8>,
+    flexible: bool,
+}
+
+#[derive(Debug, Clone)]
+struct PlannedField {
+    /// `"name":`, or `,"name":` after the first field.
+    key: Vec<u8>,
+    offset: usize,
+    kind: FieldKind,
+}
+
+#[derive(Debug, Clone)]
+enum FieldKind {
+    /// Unsigned integer of 1, 2, 4 or 8 bytes.
+    Uint(usize),
+    /// Signed integer of 1, 2, 4 or 8 bytes.
+    Int(usize),
+    /// `[u8; N]` / `char[N]`: a string cut at NUL.
+    Bytes(usize),
+    /// Anything else: the generic [`value`].
+    Other(Type),
+}
+
+impl RecordPlan {
+    /// The plan for `ty`, when it is a struct (other types gain nothing).
+    pub fn new(ty: &Type) -> Option<Self> {
+        let Type::Struct { fields, size, .. } = ty else {
+            return None;
+        };
+        if *size == 0 {
+            return None;
+        }
+        let mut planned = Vec::new();
+        for f in fields.iter().filter(|f| !is_flexible(f)) {
+            let mut key = Vec::new();
+            if !planned.is_empty() {
+                key.push(b',');
+            }
+            json::key(&mut key, &f.name);
+            let fsize = f.ty.size() as usize;
+            if f.offset as usize + fsize > *size as usize {
+                // Odd debug info: leave the bounds checks to `record`.
+                return None;
+            }
+            let kind = match &f.ty {
+                Type::Int { signed: false, .. } if matches!(fsize, 1 | 2 | 4 | 8) => {
+                    FieldKind::Uint(fsize)
+                }
+                Type::Int { signed: true, .. } if matches!(fsize, 1 | 2 | 4 | 8) => {
+                    FieldKind::Int(fsize)
+                }
+                Type::Array { elem, .. } if is_byte_like(elem) => FieldKind::Bytes(fsize),
+                other => FieldKind::Other(other.clone()),
+            };
+            planned.push(PlannedField {
+                key,
+                offset: f.offset as usize,
+                kind,
+            });
+        }
+        let flexible = fields.iter().rev().find(|f| is_flexible(f));
+        let mut tail_key = Vec::new();
+        if !planned.is_empty() {
+            tail_key.push(b',');
+        }
+        json::key(&mut tail_key, flexible.map_or("tail", |f| f.name.as_str()));
+        Some(RecordPlan {
+            size: *size as usize,
+            fields: planned,
+            tail_key,
+            flexible: flexible.is_some(),
+        })
+    }
+
+    /// Writes `bytes` as [`record`] would; returns false (writing nothing) when the record
+    /// is shorter than the type, which [`record`] handles field by field.
+    pub fn write(&self, out: &mut Vec<u8>, bytes: &[u8]) -> bool {
+        if bytes.len() < self.size {
+            return false;
+        }
+        out.push(b'{');
+        for f in &self.fields {
+            out.extend_from_slice(&f.key);
+            let at = &bytes[f.offset..];
+            match &f.kind {
+                FieldKind::Uint(n) => json::uint(out, u128::from(le_u64(&at[..*n]))),
+                FieldKind::Int(n) => json::int(out, i128::from(le_i64(&at[..*n]))),
+                FieldKind::Bytes(n) => {
+                    let b = &at[..*n];
+                    let end = b.iter().position(|&x| x == 0).unwrap_or(b.len());
+                    json::bytes_str(out, &b[..end]);
+                }
+                FieldKind::Other(ty) => value(out, ty, &at[..ty.size() as usize]),
+            }
+        }
+        let tail = &bytes[self.size..];
+        if self.flexible || !is_padding(tail) {
+            out.extend_from_slice(&self.tail_key);
+            tail_strings(out, tail);
+        }
+        out.push(b'}');
+        true
     }
 }
 
@@ -280,6 +411,10 @@ mod tests {
         let mut b = bytes();
         b.extend_from_slice(&[0; 4]);
         assert!(render(Some(&exec_event()), &b).get("tail").is_none());
+        // Stale padding bytes (perf does not clear them) are not a tail either.
+        let mut b = bytes();
+        b.extend_from_slice(&[1, 0, 0, 7]);
+        assert!(render(Some(&exec_event()), &b).get("tail").is_none());
     }
 
     #[test]
@@ -333,9 +468,56 @@ mod tests {
     }
 
     #[test]
+    fn plan_writes_exactly_what_record_writes() {
+        let Type::Struct { mut fields, .. } = exec_event() else {
+            unreachable!()
+        };
+        fields.push(Field {
+            name: "argv".into(),
+            offset: 32,
+            ty: Type::Array {
+                elem: Box::new(u(1)),
+                count: 0,
+            },
+        });
+        let flexible = Type::Struct {
+            name: "ExecEvent".into(),
+            size: 32,
+            fields,
+        };
+        let mut tailed = bytes();
+        tailed.extend_from_slice(b"ls\0-l\0\0");
+        let mut padded = bytes();
+        padded.extend_from_slice(&[0, 3, 0, 0]);
+        let mut odd = bytes();
+        odd[16..24].copy_from_slice(b"q\"\\\n\xff\x01\0z");
+        for ty in [exec_event(), flexible] {
+            let plan = RecordPlan::new(&ty).unwrap();
+            for b in [bytes(), tailed.clone(), padded.clone(), odd.clone()] {
+                let mut want = Vec::new();
+                record(&mut want, Some(&ty), &b);
+                let mut got = Vec::new();
+                assert!(plan.write(&mut got, &b));
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(&want)
+                );
+            }
+            let mut got = Vec::new();
+            assert!(!plan.write(&mut got, &bytes()[..10]));
+            assert!(got.is_empty());
+        }
+        assert!(RecordPlan::new(&u(4)).is_none());
+    }
+
+    #[test]
     fn short_record_omits_fields_that_do_not_fit() {
         let v = render(Some(&exec_event()), &bytes()[..10]);
-        assert_eq!(v, serde_json::json!({"pid":42,"neg":-7}));
+        let missing = exec_event().size() - 10;
+        assert_eq!(
+            v,
+            serde_json::json!({"pid":42,"neg":-7,"_missing_bytes":missing})
+        );
     }
 
     #[test]

@@ -53,12 +53,17 @@ pub struct Printer<W: Write> {
     event_prefix: EventPrefix,
 }
 
+/// What [`Printer::event`] keeps between calls. A perf map's record type is assumed
+/// fixed for the run (the plan is rebuilt when the object, map, CPU or type changes).
 #[derive(Default)]
 struct EventPrefix {
     bytes: Vec<u8>,
     object: String,
     map: String,
     cpu: Option<u32>,
+    /// Address of the `Type` the plan was compiled from (0: none).
+    ty: usize,
+    plan: Option<decode::RecordPlan>,
 }
 
 /// Counters for one perf map, for the summary.
@@ -271,6 +276,11 @@ impl<W: Write> Printer<W> {
             return self.human_event(object, map, cpu, ty, data);
         }
         let p = &mut self.event_prefix;
+        let ty_addr = ty.map_or(0, |t| t as *const Type as usize);
+        if p.ty != ty_addr {
+            p.plan = ty.and_then(decode::RecordPlan::new);
+            p.ty = ty_addr;
+        }
         if p.cpu != Some(cpu) || p.object != object || p.map != map {
             let start = self.buf.len();
             self.begin("event");
@@ -287,7 +297,13 @@ impl<W: Write> Printer<W> {
         } else {
             self.buf.extend_from_slice(&p.bytes);
         }
-        decode::record(&mut self.buf, ty, data);
+        let planned = match &self.event_prefix.plan {
+            Some(plan) => plan.write(&mut self.buf, data),
+            None => false,
+        };
+        if !planned {
+            decode::record(&mut self.buf, ty, data);
+        }
         self.buf.push(b'}');
         self.end_line()
     }

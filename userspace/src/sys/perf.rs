@@ -243,9 +243,9 @@ impl PerfBuffer {
         }
     }
 
-    /// Hands every queued record to `f`, then releases the space. Records are copied
-    /// into `scratch` (reused, so no allocation once it has grown). Returns the number of
-    /// records seen.
+    /// Hands every queued record to `f`, then releases the space. Records are read in
+    /// place; only one that wraps around the end of the ring is copied, into `scratch`
+    /// (reused, so no allocation once it has grown). Returns the number of records seen.
     pub fn drain(&mut self, scratch: &mut Vec<u8>, mut f: impl FnMut(Record<'_>)) -> usize {
         let head = self.head().load(Ordering::Acquire);
         let mut tail = self.tail().load(Ordering::Relaxed);
@@ -259,9 +259,19 @@ impl PerfBuffer {
                 tail = head;
                 break;
             }
-            scratch.resize(size, 0);
-            self.copy_out(tail, scratch);
-            if let Some(rec) = parse_record(scratch) {
+            let start = (tail % self.data_size as u64) as usize;
+            let rec = if start + size <= self.data_size {
+                // SAFETY: [start, start+size) lies inside the data area of our mapping, in
+                // the region between tail and head that the kernel does not write until
+                // the tail is advanced below, after the last use of this slice.
+                unsafe { std::slice::from_raw_parts(self.base.add(self.page + start), size) }
+            } else {
+                // The record wraps around the end of the ring: reassemble it.
+                scratch.resize(size, 0);
+                self.copy_out(tail, scratch);
+                &scratch[..]
+            };
+            if let Some(rec) = parse_record(rec) {
                 f(rec);
             }
             n += 1;
