@@ -9,6 +9,7 @@
 // Input-derived data never panics the loader: no unwrap/expect outside tests (indexing is
 // bounds-checked with `get`; the few table lookups left are bounded by construction).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod check;
 pub mod cli;
 pub mod decode;
