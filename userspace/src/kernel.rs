@@ -95,21 +95,27 @@ pub fn has_kernel_btf() -> bool {
     Path::new("/sys/kernel/btf/vmlinux").exists()
 }
 
-/// CPU list as in /sys/devices/system/cpu/possible (`0-3,5`).
+/// More CPUs than any kernel has (NR_CPUS is at most 8192): a list naming more is cut
+/// there, so that a list like `0-4294967295` cannot allocate without bound.
+pub const MAX_CPUS: usize = 1 << 16;
+
+/// CPU list as in /sys/devices/system/cpu/possible (`0-3,5`), at most [`MAX_CPUS`] long.
 pub fn parse_cpu_list(s: &str) -> Vec<u32> {
     let mut cpus = Vec::new();
     for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        let room = MAX_CPUS.saturating_sub(cpus.len());
         match part.split_once('-') {
             Some((a, b)) => {
                 if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
-                    cpus.extend(a..=b);
+                    cpus.extend((a..=b).take(room));
                 }
             }
-            None => {
+            None if room > 0 => {
                 if let Ok(a) = part.parse() {
                     cpus.push(a);
                 }
             }
+            None => {}
         }
     }
     cpus
@@ -270,6 +276,16 @@ mod tests {
         assert_eq!(parse_cpu_list("0-1\n"), vec![0, 1]);
         assert_eq!(parse_cpu_list("0-2,5"), vec![0, 1, 2, 5]);
         assert_eq!(parse_cpu_list(""), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn huge_cpu_ranges_are_cut_not_allocated() {
+        // Found by fuzz/ (target `text`): `7-824967195` asked for 3 GiB.
+        assert_eq!(parse_cpu_list("7-824967195").len(), MAX_CPUS);
+        assert_eq!(parse_cpu_list("0-4294967295,0-4294967295").len(), MAX_CPUS);
+        let many = "1,".repeat(MAX_CPUS + 10);
+        assert_eq!(parse_cpu_list(&many).len(), MAX_CPUS);
+        assert_eq!(parse_cpu_list("3-1"), Vec::<u32>::new());
     }
 
     #[test]
