@@ -405,6 +405,21 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         );
     }
 
+    // Signals are caught from here on: one arriving while programs are being attached stops
+    // the loader through the same orderly detach (kprobe_events entries removed).
+    let (Ok(sigint), Ok(sigterm), Ok(sighup)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        eprintln!("loader: cannot install signal handlers");
+        return 1;
+    };
+    let mut signals = Signals {
+        sigint,
+        sigterm,
+        sighup,
+    };
     let (mode, kern_version) = kernel_setup(&cli, &mut st);
 
     // Sources: files, or the built-in probes.
@@ -664,7 +679,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         eprintln!("loader: no program attached; nothing to do");
         code = 1;
     } else {
-        event_loop(&cli, &mut st, &mut ctx, wants_printk).await;
+        event_loop(&cli, &mut st, &mut ctx, wants_printk, &mut signals).await;
     }
     // Detach every program first, so nothing is produced after the final drain and dump:
     // lost + delivered then equals what the programs sent.
@@ -737,15 +752,25 @@ fn kernel_setup<W: Write>(cli: &Cli, st: &mut State<W>) -> (Mode, u32) {
     (mode, code)
 }
 
-async fn event_loop<W: Write>(cli: &Cli, st: &mut State<W>, ctx: &mut Context, printk: bool) {
-    let (Ok(mut sigint), Ok(mut sigterm), Ok(mut sighup)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
-        eprintln!("loader: cannot install signal handlers");
-        return;
-    };
+/// The signals that stop the loader.
+struct Signals {
+    sigint: tokio::signal::unix::Signal,
+    sigterm: tokio::signal::unix::Signal,
+    sighup: tokio::signal::unix::Signal,
+}
+
+async fn event_loop<W: Write>(
+    cli: &Cli,
+    st: &mut State<W>,
+    ctx: &mut Context,
+    printk: bool,
+    signals: &mut Signals,
+) {
+    let Signals {
+        sigint,
+        sigterm,
+        sighup,
+    } = signals;
     let mut printk_rx = None;
     if printk && !cli.no_printk {
         match ctx.tracefs() {

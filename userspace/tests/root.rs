@@ -298,7 +298,7 @@ fn closed_stdout_and_sigint_leave_nothing_attached() {
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    assert_eq!(first["type"], "attached");
+    assert_eq!(first["type"], "kernel");
     assert!(text.contains("status=0"), "{text}");
     assert!(!loaded_program_names().iter().any(|n| n == "on_getppid"));
 
