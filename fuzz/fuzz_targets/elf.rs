@@ -1,0 +1,37 @@
+//! ELF object model and the aya rewrite: `elf::parse`, `elf::rewrite_for_aya` and the
+//! section-name parser on every program section found.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use loader::elf::{self, map_type};
+use loader::section;
+
+fuzz_target!(|data: &[u8]| {
+    let parsed = elf::parse(data);
+    if let Ok(info) = &parsed {
+        for p in &info.programs {
+            section::parse(&p.section).kind();
+            elf::aya_knows_section(&p.section);
+            assert!(info.program_by_symbol(&p.symbol).is_some());
+        }
+        for m in &info.maps {
+            map_type::name(m.def.map_type);
+            map_type::dumpable(m.def.map_type);
+            map_type::per_cpu(m.def.map_type);
+        }
+        if let Some(off) = info.version_offset {
+            // run.rs writes the running kernel's version code there.
+            assert!(off.checked_add(4).is_some_and(|end| end <= data.len()));
+        }
+    }
+    for keep_btf in [false, true] {
+        if let Ok(out) = elf::rewrite_for_aya(data, keep_btf) {
+            // Patches happen in place: same length, and the result is still an object.
+            assert_eq!(out.len(), data.len());
+            if parsed.is_ok() {
+                elf::parse(&out).ok();
+            }
+        }
+    }
+});
