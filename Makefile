@@ -64,7 +64,7 @@ loader: probes
 run: loader
 	$(LOADER) --json
 
-test: deps probes compat-probes loader test-unit test-vm
+test: deps probes compat-probes loader test-unit test-vm fuzz-smoke
 
 test-unit:
 	LOADER_BUILTIN_PROBES=$(CURDIR)/$(PROGRAMS) $(CARGO) test --release --workspace
@@ -90,6 +90,17 @@ bench: bench-deps loader bench-probe bench-aya-reader
 	bench/build-times.sh
 	bench/startup.sh
 	bench/throughput.sh
+
+# libFuzzer over every parser of outside input (fuzz/, its own workspace): each target
+# for 30 s (fuzz-smoke, part of test) or FUZZ_SECS (fuzz), one process at a time, on
+# stable Rust. Installs cargo-fuzz when missing. See fuzz/README.md.
+FUZZ_SECS ?= 600
+.PHONY: fuzz fuzz-smoke
+fuzz-smoke: probes
+	CARGO=$(CARGO) fuzz/run.sh 30
+
+fuzz: probes
+	CARGO=$(CARGO) fuzz/run.sh $(FUZZ_SECS)
 
 clean-headers:
 	rm -rf kernel-headers/bookworm kernel-headers/bullseye kernel-headers/.cache
