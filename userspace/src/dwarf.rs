@@ -153,6 +153,29 @@ pub struct TypeTable {
 
 const MAX_DEPTH: u32 = 24;
 
+/// Roughly the most memory one resolved [`Type`] may take. Types are trees: a struct
+/// used by several members is copied into each, so a 4 KiB object nesting structs of
+/// four members twelve deep expands to 16 million fields (found by fuzz/, target
+/// `dwarf`). Past the budget, members are left out and types become [`Type::Opaque`].
+const MAX_TYPE_BYTES: usize = 16 << 20;
+
+/// What one node of a resolved type is charged.
+const NODE_BYTES: usize = std::mem::size_of::<Field>();
+
+/// What is left of [`MAX_TYPE_BYTES`] while resolving one type.
+struct Budget(usize);
+
+impl Budget {
+    /// Charges `n` if anything is left (the last charge may overdraw).
+    fn take(&mut self, n: usize) -> bool {
+        if self.0 == 0 {
+            return false;
+        }
+        self.0 = self.0.saturating_sub(n);
+        true
+    }
+}
+
 type R<'a> = EndianSlice<'a, RunTimeEndian>;
 
 fn type_ref(
@@ -340,7 +363,12 @@ impl TypeTable {
         None
     }
 
-    fn resolve(&self, off: Option<u64>, depth: u32) -> Type {
+    /// The type at `off`, within [`MAX_TYPE_BYTES`].
+    fn resolve(&self, off: Option<u64>) -> Type {
+        self.resolve_in(off, 0, &mut Budget(MAX_TYPE_BYTES))
+    }
+
+    fn resolve_in(&self, off: Option<u64>, depth: u32, budget: &mut Budget) -> Type {
         let Some(off) = off else {
             return Type::Opaque { size: 0 }; // void
         };
@@ -350,6 +378,11 @@ impl TypeTable {
         let Some((_, node)) = self.strip(off) else {
             return Type::Opaque { size: 0 };
         };
+        if !budget.take(NODE_BYTES) {
+            return Type::Opaque {
+                size: self.shallow_size(node, depth),
+            };
+        }
         match node {
             Node::Base { encoding, size } => {
                 let size = *size;
@@ -379,17 +412,23 @@ impl TypeTable {
                 if *union || *variant {
                     return Type::Opaque { size: *size };
                 }
+                budget.take(name.len());
+                let mut fields = Vec::new();
+                for (n, o, t) in members {
+                    // Out of budget: the remaining members are left out.
+                    if !budget.take(n.len()) {
+                        break;
+                    }
+                    fields.push(Field {
+                        name: n.clone(),
+                        offset: *o,
+                        ty: self.resolve_in(*t, depth + 1, budget),
+                    });
+                }
                 Type::Struct {
                     name: name.clone(),
                     size: *size,
-                    fields: members
-                        .iter()
-                        .map(|(n, o, t)| Field {
-                            name: n.clone(),
-                            offset: *o,
-                            ty: self.resolve(*t, depth + 1),
-                        })
-                        .collect(),
+                    fields,
                 }
             }
             Node::Enum {
@@ -397,8 +436,13 @@ impl TypeTable {
                 underlying,
                 enumerators,
             } => {
+                budget.take(
+                    enumerators
+                        .iter()
+                        .fold(0usize, |n, (_, e)| n.saturating_add(NODE_BYTES + e.len())),
+                );
                 let signed = matches!(
-                    underlying.map(|u| self.resolve(Some(u), depth + 1)),
+                    underlying.map(|u| self.resolve_in(Some(u), depth + 1, budget)),
                     Some(Type::Int { signed: true, .. })
                 ) || enumerators.iter().any(|(v, _)| *v < 0);
                 Type::Enum {
@@ -408,12 +452,13 @@ impl TypeTable {
                 }
             }
             Node::Array { elem, counts } => {
-                let mut ty = self.resolve(*elem, depth + 1);
+                let mut ty = self.resolve_in(*elem, depth + 1, budget);
                 let dims = if counts.is_empty() {
                     &[0][..]
                 } else {
                     &counts[..]
                 };
+                budget.take(dims.len().saturating_mul(NODE_BYTES));
                 for &count in dims.iter().rev() {
                     ty = Type::Array {
                         elem: Box::new(ty),
@@ -427,16 +472,35 @@ impl TypeTable {
         }
     }
 
+    /// The size of a type left opaque for want of budget: without walking its members
+    /// (arrays of more than a few dimensions count as 0).
+    fn shallow_size(&self, node: &Node, depth: u32) -> u32 {
+        match node {
+            Node::Base { size, .. }
+            | Node::Struct { size, .. }
+            | Node::Enum { size, .. }
+            | Node::Pointer { size } => *size,
+            Node::Array { elem, counts } if !counts.is_empty() && counts.len() <= 8 => {
+                let elem = match elem.and_then(|e| self.strip(e)) {
+                    Some((_, n)) if depth < MAX_DEPTH => self.shallow_size(n, depth + 1),
+                    _ => 0,
+                };
+                counts.iter().fold(elem, |s, &c| s.saturating_mul(c))
+            }
+            Node::Array { .. } | Node::Alias { .. } => 0,
+        }
+    }
+
     /// The type named `name` (struct, enum, typedef or base type).
     pub fn named_type(&self, name: &str) -> Option<Type> {
         let off = *self.named.get(name)?;
-        Some(self.resolve(Some(off), 0))
+        Some(self.resolve(Some(off)))
     }
 
     /// The type of the global variable `name`.
     pub fn variable_type(&self, name: &str) -> Option<Type> {
         let off = *self.variables.get(name)?;
-        Some(self.resolve(Some(off), 0))
+        Some(self.resolve(Some(off)))
     }
 
     fn variable_params(&self, name: &str) -> Option<&[(String, Option<u64>)]> {
@@ -454,7 +518,7 @@ impl TypeTable {
             .iter()
             .find(|(n, _)| n == "T")
             .or_else(|| params.first())?;
-        let ty = self.resolve(*t, 0);
+        let ty = self.resolve(*t);
         (ty.size() > 0).then_some(ty)
     }
 
@@ -474,7 +538,7 @@ impl TypeTable {
         let Some(params) = self.variable_params(map) else {
             return (None, None);
         };
-        let ty = |i: usize| params.get(i).map(|(_, t)| self.resolve(*t, 0));
+        let ty = |i: usize| params.get(i).map(|(_, t)| self.resolve(*t));
         match params.len() {
             1 => (None, ty(0)),
             2 => (ty(0), ty(1)),
@@ -497,6 +561,58 @@ mod tests {
             count: 3,
         };
         assert_eq!(t.size(), 12);
+    }
+
+    fn count_nodes(t: &Type) -> usize {
+        match t {
+            Type::Struct { fields, .. } => {
+                1 + fields.iter().map(|f| count_nodes(&f.ty)).sum::<usize>()
+            }
+            Type::Array { elem, .. } => 1 + count_nodes(elem),
+            _ => 1,
+        }
+    }
+
+    #[test]
+    fn nested_structs_expand_within_a_budget() {
+        // Found by fuzz/ (target `dwarf`): struct s_i { struct s_{i-1} a, b, c, d; }
+        // twelve deep is a 4 KiB object whose s12 resolved to 16 million fields.
+        let mut table = TypeTable::default();
+        table.nodes.insert(
+            0,
+            Node::Base {
+                encoding: constants::DW_ATE_signed.0,
+                size: 4,
+            },
+        );
+        for i in 1..=12u64 {
+            let members = ["a", "b", "c", "d"]
+                .iter()
+                .enumerate()
+                .map(|(k, n)| ((*n).to_owned(), k as u32 * 4u32.pow(i as u32), Some(i - 1)))
+                .collect();
+            table.nodes.insert(
+                i,
+                Node::Struct {
+                    name: format!("s{i}"),
+                    size: 4u32.pow(i as u32 + 1),
+                    union: false,
+                    variant: false,
+                    members,
+                    params: Vec::new(),
+                },
+            );
+            table.named.insert(format!("s{i}"), i);
+        }
+        let small = table.named_type("s3").unwrap();
+        assert_eq!(count_nodes(&small), 1 + 4 + 16 + 64);
+        let big = table.named_type("s12").unwrap();
+        assert_eq!(big.size(), 4u32.pow(13));
+        assert!(count_nodes(&big) <= MAX_TYPE_BYTES / NODE_BYTES + 1);
+        let Type::Struct { fields, .. } = &big else {
+            panic!("s12 is a struct: {big:?}");
+        };
+        assert_eq!(fields[0].name, "a");
     }
 
     #[test]
