@@ -30,6 +30,18 @@ if command -v clang >/dev/null; then
             objects+=("$out")
         done
     done
+    # Types that expand: struct s_i { struct s_{i-1} a, b, c, d; }, twelve deep (a
+    # 4 KiB object whose s12 once resolved to 16 million fields).
+    out=$built/nested_structs.o
+    if [ ! -f "$out" ]; then
+        {
+            echo 'struct s0 { int a; };'
+            for i in $(seq 1 12); do echo "struct s$i { struct s$((i - 1)) a, b, c, d; };"; done
+            echo 'struct s12 *keep __attribute__((section(".data"), used));'
+        } >"$built/nested_structs.c"
+        clang -O2 -g -target bpf -c "$built/nested_structs.c" -o "$out" 2>/dev/null || true
+    fi
+    [ -f "$out" ] && objects+=("$out")
 else
     echo "fuzz/seed.sh: no clang: the C test objects are not seeds" >&2
 fi
