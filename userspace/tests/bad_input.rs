@@ -112,13 +112,6 @@ fn broken_objects(good: &[u8], dir: &Path) -> Vec<(&'static str, PathBuf)> {
     out
 }
 
-fn getppid_n(n: usize) {
-    for _ in 0..n {
-        // SAFETY: getppid has no preconditions.
-        unsafe { libc::getppid() };
-    }
-}
-
 fn errors_of<'a>(lines: &'a [Value], object: &str) -> Vec<&'a Value> {
     lines
         .iter()

@@ -4,38 +4,16 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 
 use serde_json::Value;
 
-/// Compiles tests/bpf/check_NAME.c with `flags` once per test binary (tests run in
-/// parallel and share objects; each variant gets its own file).
+/// tests/bpf/check_NAME.c compiled with `flags`.
 #[track_caller]
 fn object(name: &str, flags: &[&str]) -> PathBuf {
-    static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let key = format!("check_{name}{}", flags.concat());
-    if let Some(p) = built.get_or_insert_with(HashMap::new).get(&key) {
-        return p.clone();
-    }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/bpf/check_{name}.c"));
-    let out = common::tmp().join(format!("{key}.o"));
-    let status = Command::new("clang")
-        .args(["-O2", "-g", "-target", "bpf", "-c"])
-        .args(flags)
-        .arg(&src)
-        .arg("-o")
-        .arg(&out)
-        .status()
-        .expect("clang must be installed (Debian package clang)");
-    assert!(status.success(), "clang failed on {}", src.display());
-    built
-        .get_or_insert_with(HashMap::new)
-        .insert(key, out.clone());
-    out
+    common::bpf_object(&format!("check_{name}"), flags)
 }
 
 /// Runs `loader check --json --kernel KERNEL OBJECTS...`: (exit status, check lines, summary).

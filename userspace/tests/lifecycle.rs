@@ -10,16 +10,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
 
 const PROGRAM: &str = "on_getppid";
-
-fn getppid_n(n: usize) {
-    for _ in 0..n {
-        // SAFETY: getppid has no preconditions.
-        unsafe { libc::getppid() };
-    }
-}
 
 fn perf_fds_of(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -56,14 +48,6 @@ fn our_kprobe_events() -> String {
     .join("\n")
 }
 
-fn mine(lines: &[Value]) -> usize {
-    let me = u64::from(std::process::id());
-    lines
-        .iter()
-        .filter(|v| v["type"] == "event" && v["data"]["pid"].as_u64() == Some(me))
-        .count()
-}
-
 #[test]
 fn sigint_sigterm_and_sighup_each_detach_everything() {
     if !have_root() {
@@ -92,7 +76,11 @@ fn sigint_sigterm_and_sighup_each_detach_everything() {
         let (status, lines) = l.stop(sig);
         assert!(status.success(), "{name}: exit {status}");
         assert_eq!(summary(&lines)["type"], "summary");
-        assert_eq!(mine(&lines), 20, "{name}: events lost at shutdown");
+        assert_eq!(
+            my_events(&lines).len(),
+            20,
+            "{name}: events lost at shutdown"
+        );
         assert_eq!(loaded_copies(), before, "{name}: program still loaded");
         assert_eq!(perf_fds_of(pid), 0, "{name}: perf fds left");
         assert_eq!(our_kprobe_events(), "", "{name}: kprobe_events left");
@@ -122,7 +110,11 @@ fn a_second_loader_does_not_disturb_the_first() {
     std::thread::sleep(Duration::from_millis(300));
     let (status, second_lines) = second.stop(libc::SIGTERM);
     assert!(status.success());
-    assert_eq!(mine(&second_lines), 100, "the second loader missed events");
+    assert_eq!(
+        my_events(&second_lines).len(),
+        100,
+        "the second loader missed events"
+    );
     assert_eq!(
         loaded_copies(),
         before + 1,
@@ -132,7 +124,11 @@ fn a_second_loader_does_not_disturb_the_first() {
     std::thread::sleep(Duration::from_millis(300));
     let (status, first_lines) = first.stop(libc::SIGINT);
     assert!(status.success());
-    assert_eq!(mine(&first_lines), 200, "the first loader lost events");
+    assert_eq!(
+        my_events(&first_lines).len(),
+        200,
+        "the first loader lost events"
+    );
     assert_eq!(loaded_copies(), before);
 }
 

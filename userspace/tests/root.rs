@@ -9,21 +9,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::Value;
 
-fn getppid_n(n: usize) {
-    for _ in 0..n {
-        // SAFETY: getppid has no preconditions.
-        unsafe { libc::getppid() };
-    }
-}
-
-fn my_events(lines: &[Value]) -> Vec<&Value> {
-    let me = u64::from(std::process::id());
-    lines
-        .iter()
-        .filter(|v| v["type"] == "event" && v["data"]["pid"].as_u64() == Some(me))
-        .collect()
-}
-
 #[test]
 fn c_tracepoint_streams_typed_events_map_dumps_and_printk() {
     if !have_root() {

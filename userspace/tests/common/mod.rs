@@ -2,6 +2,7 @@
 //! JSON lines, stop it with a signal.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -32,11 +33,28 @@ pub fn tmp() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
 }
 
-/// Compiles tests/bpf/<name>.c for BPF (extra clang args allowed).
+/// Compiles tests/bpf/<name>.c for BPF (extra clang args allowed), once per test binary:
+/// tests run in parallel and share objects. A variant with extra args gets its own file
+/// (`<name>-<args>.bpf.o`); without, `<name>.bpf.o` (the loader names objects by file stem).
 #[track_caller]
 pub fn bpf_object(name: &str, extra: &[&str]) -> PathBuf {
+    static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let stem = if extra.is_empty() {
+        name.to_owned()
+    } else {
+        let flags: String = extra
+            .concat()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        format!("{name}-{flags}")
+    };
+    if let Some(p) = built.get_or_insert_with(HashMap::new).get(&stem) {
+        return p.clone();
+    }
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/bpf/{name}.c"));
-    let out = tmp().join(format!("{name}.bpf.o"));
+    let out = tmp().join(format!("{stem}.bpf.o"));
     let status = Command::new("clang")
         .args(["-O2", "-g", "-target", "bpf", "-c"])
         .args(extra)
@@ -46,6 +64,9 @@ pub fn bpf_object(name: &str, extra: &[&str]) -> PathBuf {
         .status()
         .expect("clang must be installed (Debian package clang)");
     assert!(status.success(), "clang failed on {}", src.display());
+    built
+        .get_or_insert_with(HashMap::new)
+        .insert(stem, out.clone());
     out
 }
 
@@ -212,6 +233,23 @@ impl Drop for Loader {
             self.child.wait().ok();
         }
     }
+}
+
+/// Calls getppid(2) `n` times (the C test objects trace `syscalls:sys_enter_getppid`).
+pub fn getppid_n(n: usize) {
+    for _ in 0..n {
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::getppid() };
+    }
+}
+
+/// The `event` lines this test process caused (`data.pid` is ours).
+pub fn my_events(lines: &[Value]) -> Vec<&Value> {
+    let me = u64::from(std::process::id());
+    lines
+        .iter()
+        .filter(|v| v["type"] == "event" && v["data"]["pid"].as_u64() == Some(me))
+        .collect()
 }
 
 /// Names of loaded BPF programs, from `bpftool prog show --json`.
