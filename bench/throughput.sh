@@ -22,7 +22,7 @@
 # (loader = loader --json > /dev/null at full speed; lost = its lost count; a peer that
 # could not run prints 0 and its table row says why).
 #
-# Environment: BENCH_SECS (5), BENCH_RATE (calls/s of the controlled-rate table, 200000;
+# Environment: BENCH_SECS (5), BENCH_RATE (calls/s of the controlled-rate rows, 200000;
 # 0 skips it), BENCH_PAGES (64), BENCH_PRODUCER_CPU (0), BENCH_READER_CPU (1).
 # Needs root, `make loader bench-probe`, target/release/aya-reader, bpftrace, python3-bpfcc.
 set -euo pipefail
@@ -163,7 +163,7 @@ run_peer() {
                 return
             fi
             BPFTRACE_PERF_RB_PAGES=$PAGES taskset -c "$RCPU" bpftrace -f json \
-                -o "$work/bt.json" -e "$BPFTRACE_PROG" 2>"$err" &
+                -o "$work/bt.json" -e "$BPFTRACE_PROG" >/dev/null 2>"$err" &
             pid=$!
             ;;
         bcc)
@@ -235,15 +235,15 @@ human() { # a rate or count, 3 significant figures: 1.23M, 456k
         else printf "%d", v }'
 }
 
-row_fmt='%-26s %10s %10s %10s %6s %9s %10s %7s %8s %8s  %s\n'
+row_fmt='%-6s %-25s %9s %9s %9s %6s %8s %11s %6s %6s %6s  %s\n'
 header() {
-    printf "$row_fmt" reader offered delivered lost check calls/s delivered/s "CPU s" "us/ev" "RSS MB" note
+    printf "$row_fmt" load reader offered delivered lost check calls/s delivered/s "CPU s" "us/ev" "RSS MB" note
 }
 
 declare -A FULL_RATE FULL_LOST FULL_RSS
-table() { # RATE (full or calls/s)
-    local rate=$1 peer label dps usev check
-    header
+rows() { # RATE (full or calls/s)
+    local rate=$1 peer label dps usev check load
+    if [ "$rate" = full ]; then load=full; else load=$(human "$rate"); fi
     for peer in loader loader-wc bpftrace bcc aya; do
         case $peer in
             loader) label="loader --json >/dev/null" ;;
@@ -254,7 +254,7 @@ table() { # RATE (full or calls/s)
         esac
         run_peer "$peer" "$rate"
         if [ "$R_OK" != 1 ]; then
-            printf "$row_fmt" "$label" - - - - - 0 - - - "$R_NOTE"
+            printf "$row_fmt" "$load" "$label" - - - - - 0 - - - "$R_NOTE"
             [ "$rate" = full ] && FULL_RATE[$peer]=0 FULL_LOST[$peer]=0 FULL_RSS[$peer]=0
             continue
         fi
@@ -264,7 +264,7 @@ table() { # RATE (full or calls/s)
         if [ "$R_OFFERED" != "$GEN_CALLS" ]; then
             R_NOTE="offered != loadgen's $GEN_CALLS calls; $R_NOTE"
         fi
-        printf "$row_fmt" "$label" "$(human "$R_OFFERED")" "$(human "$R_DELIVERED")" \
+        printf "$row_fmt" "$load" "$label" "$(human "$R_OFFERED")" "$(human "$R_DELIVERED")" \
             "$(human "$R_LOST")" "$check" "$(human "$GEN_RATE")" "$(human "$dps")" \
             "$R_CPU" "$usev" "$(echo "scale=1; $R_RSS / 1024" | bc)" "$R_NOTE"
         if [ "$rate" = full ]; then
@@ -297,13 +297,13 @@ wait "$cpid" || true
 echo "ceiling: no tracing $(human "$bare") calls/s; program attached, no reader $(human "$ceiling") calls/s"
 echo
 
+echo "load: loadgen calls/s asked (full: as fast as it goes); check: offered - delivered - lost;"
+echo "CPU s: the reader's user+system time while the loadgen ran plus 1 s of drain; us/ev: per delivered event"
+header
 if [ "$RATE" != 0 ]; then
-    echo "== controlled rate: $(human "$RATE") calls/s =="
-    table "$RATE"
-    echo
+    rows "$RATE"
 fi
-echo "== full speed =="
-table full
+rows full
 echo
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 

@@ -84,7 +84,11 @@ def main():
     while not stop:
         b.perf_buffer_poll(timeout=100)
     b.detach_tracepoint(tp=b"syscalls:sys_enter_getppid")
-    b.perf_buffer_poll(timeout=0)
+    # Take what is still queued.
+    seen = -1
+    while seen != delivered + lost:
+        seen = delivered + lost
+        b.perf_buffer_poll(timeout=50)
     offered = sum(b["calls"][0])
     print(f"bcc: delivered={delivered} lost={lost} offered={offered}", file=sys.stderr, flush=True)
     # Skip bcc's destructors, which raise on the already-detached perf array.
