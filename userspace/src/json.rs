@@ -78,14 +78,20 @@ pub fn int(out: &mut Vec<u8>, v: i128) {
     }
 }
 
-/// A float; non-finite values become `null`.
+/// A float; non-finite values become `null`. Very large and very small magnitudes take
+/// an exponent (`1.7976931348623157e308`): written out in full they are 300-digit numbers
+/// that serde_json refuses as out of range.
 pub fn float(out: &mut Vec<u8>, v: f64) {
     use std::io::Write;
-    if v.is_finite() {
-        if write!(out, "{v}").is_err() {
-            out.extend_from_slice(b"null");
-        }
+    let r = if !v.is_finite() {
+        out.extend_from_slice(b"null");
+        Ok(())
+    } else if v != 0.0 && !(1e-5..1e16).contains(&v.abs()) {
+        write!(out, "{v:e}")
     } else {
+        write!(out, "{v}")
+    };
+    if r.is_err() {
         out.extend_from_slice(b"null");
     }
 }
@@ -208,5 +214,29 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&s(|o| bytes_str(o, b"\xc3("))).unwrap();
         assert_eq!(v, "\\xc3(");
         assert_eq!(s(|o| hex(o, &[0, 0xab])), "\"00ab\"");
+    }
+
+    #[test]
+    fn extreme_floats_take_an_exponent_and_parse() {
+        // Found by fuzz/ (target `decode`): -f64::MAX was 309 digits serde_json refused.
+        assert_eq!(s(|o| float(o, -f64::MAX)), "-1.7976931348623157e308");
+        assert_eq!(s(|o| float(o, 5e-324)), "5e-324");
+        assert_eq!(s(|o| float(o, 1.5)), "1.5");
+        assert_eq!(s(|o| float(o, 100.0)), "100");
+        assert_eq!(s(|o| float(o, f64::NAN)), "null");
+        for v in [
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            1e16,
+            9.99e15,
+            1e-5,
+            9.99e-6,
+            -0.0,
+            0.1,
+        ] {
+            let text = s(|o| float(o, v));
+            let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.as_f64(), Some(v), "{text}");
+        }
     }
 }
