@@ -40,7 +40,7 @@ for t in "${targets[@]}"; do
         -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 -max_len=131072 \
         -print_final_stats=1 -artifact_prefix="artifacts/$t/" >"$log" 2>&1
     rc=$?
-    done_line=$(grep -E '^#[0-9]+\s+DONE' "$log" | tail -n 1)
+    done_line=$(grep -E '^#[0-9]+\s.*cov: ' "$log" | tail -n 1)
     stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n 1; }
     corpus=$(find "corpus/$t" -type f | wc -l)
     summary="$(stat number_of_executed_units) runs, $(stat average_exec_per_sec)/s, $(echo "$done_line" | grep -oE 'cov: [0-9]+ ft: [0-9]+'), corpus $corpus inputs, peak rss $(stat peak_rss_mb) MB"
