@@ -27,7 +27,7 @@ LOADER := target/release/loader
 PROGRAMS := target/bpf/programs
 
 .PHONY: all deps bench-deps kernel-headers cargo-bpf probes compat-probes loader run \
-	test test-unit test-vm bench bench-probe bench-aya-reader clean-headers
+	test test-unit test-vm bench bench-probe bench-aya-reader soak clean-headers
 
 all: loader
 
@@ -90,6 +90,11 @@ bench: bench-deps loader bench-probe bench-aya-reader
 	bench/build-times.sh
 	bench/startup.sh
 	bench/throughput.sh
+
+# Issue 6: SOAK_SECS (600) at SOAK_RATE calls/s; lost must equal offered - delivered and
+# RSS stay flat. Not part of test.
+soak: loader bench-probe
+	bench/soak.sh
 
 # libFuzzer over every parser of outside input (fuzz/, its own workspace): each target
 # for 30 s (fuzz-smoke, part of test) or FUZZ_SECS (fuzz), one process at a time, on
