@@ -4,6 +4,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use super::{last_error, SyscallError};
 
@@ -45,6 +46,12 @@ struct PerfEventAttr {
     sample_max_stack: u16,
     reserved: u16,
 }
+
+/// Records one [`PerfBuffer::drain`] call must have taken before it polls an empty ring
+/// (the producer is busy) instead of returning to sleep.
+pub const SPIN_AFTER_RECORDS: usize = 256;
+/// How long [`PerfBuffer::drain`] polls an empty ring after a busy stretch.
+pub const SPIN_FOR: Duration = Duration::from_micros(50);
 
 /// Offsets in `struct perf_event_mmap_page`.
 const DATA_HEAD_OFFSET: usize = 1024;
@@ -243,27 +250,65 @@ impl PerfBuffer {
         }
     }
 
-    /// Hands every queued record to `f`, then releases the space. Records are read in
-    /// place; only one that wraps around the end of the ring is copied, into `scratch`
+    /// Hands every queued record to `f`, releasing the space as it goes. Records are read
+    /// in place; only one that wraps around the end of the ring is copied, into `scratch`
     /// (reused, so no allocation once it has grown). Returns the number of records seen.
+    ///
+    /// A busy producer is followed rather than slept on: once this call has taken
+    /// [`SPIN_AFTER_RECORDS`], it keeps polling the ring for up to [`SPIN_FOR`] after it
+    /// runs dry. Going to sleep and being woken by the next watermark costs an idle CPU's
+    /// wake-up (milliseconds in a VM), during which a small ring overflows. Each call takes
+    /// at most half a ring, so the other rings and the event loop get their turn.
     pub fn drain(&mut self, scratch: &mut Vec<u8>, mut f: impl FnMut(Record<'_>)) -> usize {
-        let head = self.head().load(Ordering::Acquire);
         let mut tail = self.tail().load(Ordering::Relaxed);
+        let budget = tail + (self.data_size / 2).max(1) as u64;
         let mut n = 0;
+        let mut dry_since: Option<Instant> = None;
+        loop {
+            let head = self.head().load(Ordering::Acquire);
+            if tail >= head {
+                if n < SPIN_AFTER_RECORDS {
+                    break;
+                }
+                let since = *dry_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= SPIN_FOR {
+                    break;
+                }
+                std::hint::spin_loop();
+                continue;
+            }
+            dry_since = None;
+            tail = self.take(tail, head, scratch, &mut f, &mut n);
+            self.tail().store(tail, Ordering::Release);
+            if tail >= budget {
+                break;
+            }
+        }
+        n
+    }
+
+    /// Hands the records in [tail, head) to `f`; returns the new tail.
+    fn take(
+        &self,
+        mut tail: u64,
+        head: u64,
+        scratch: &mut Vec<u8>,
+        f: &mut impl FnMut(Record<'_>),
+        n: &mut usize,
+    ) -> u64 {
         while tail < head {
             let mut hdr = [0u8; 8];
             self.copy_out(tail, &mut hdr);
             let size = u16::from_ne_bytes([hdr[6], hdr[7]]) as usize;
             if size < 8 || size > self.data_size || tail + size as u64 > head {
                 // Corrupt ring: skip everything queued.
-                tail = head;
-                break;
+                return head;
             }
             let start = (tail % self.data_size as u64) as usize;
             let rec = if start + size <= self.data_size {
                 // SAFETY: [start, start+size) lies inside the data area of our mapping, in
                 // the region between tail and head that the kernel does not write until
-                // the tail is advanced below, after the last use of this slice.
+                // the tail is advanced (by our caller, after the last use of this slice).
                 unsafe { std::slice::from_raw_parts(self.base.add(self.page + start), size) }
             } else {
                 // The record wraps around the end of the ring: reassemble it.
@@ -274,11 +319,10 @@ impl PerfBuffer {
             if let Some(rec) = parse_record(rec) {
                 f(rec);
             }
-            n += 1;
+            *n += 1;
             tail += size as u64;
         }
-        self.tail().store(tail, Ordering::Release);
-        n
+        tail
     }
 }
 
