@@ -33,7 +33,8 @@ fuzz_target!(|data: &[u8]| {
     }
     // First line: the symbol wanted; the rest: /proc/kallsyms.
     let (symbol, kallsyms) = text.split_once('\n').unwrap_or((text, ""));
-    if let Ok(found) = kernel::resolve_kprobe_symbol(symbol, kallsyms) {
+    let symbols = kernel::KernelSymbols::parse(kallsyms);
+    if let Ok(found) = kernel::resolve_kprobe_symbol(symbol, &symbols) {
         assert!(kallsyms.contains(found.as_str()));
     }
     for line in text.lines().take(64) {

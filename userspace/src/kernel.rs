@@ -148,16 +148,38 @@ pub fn kprobe_candidates(symbol: &str) -> Vec<String> {
     }
 }
 
-/// Resolves a kprobe symbol against /proc/kallsyms text.
-pub fn resolve_kprobe_symbol(symbol: &str, kallsyms: &str) -> Result<String, KernelError> {
+/// The symbol names of /proc/kallsyms.
+#[derive(Debug, Default)]
+pub struct KernelSymbols(std::collections::HashSet<String>);
+
+impl KernelSymbols {
+    /// From the text of /proc/kallsyms (`address type name [module]` per line).
+    pub fn parse(kallsyms: &str) -> Self {
+        KernelSymbols(
+            kallsyms
+                .lines()
+                .filter_map(|l| l.split_whitespace().nth(2))
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+
+    /// Reads /proc/kallsyms (empty when unreadable).
+    pub fn read() -> Self {
+        Self::parse(&std::fs::read_to_string("/proc/kallsyms").unwrap_or_default())
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.0.contains(name)
+    }
+}
+
+/// Resolves a kprobe symbol against the kernel's symbols.
+pub fn resolve_kprobe_symbol(symbol: &str, symbols: &KernelSymbols) -> Result<String, KernelError> {
     let candidates = kprobe_candidates(symbol);
-    let names: std::collections::HashSet<&str> = kallsyms
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(2))
-        .collect();
     candidates
         .iter()
-        .find(|c| names.contains(c.as_str()))
+        .find(|c| symbols.contains(c))
         .cloned()
         .ok_or_else(|| KernelError::SymbolMissing(symbol.to_owned(), candidates.join(", ")))
 }
@@ -290,21 +312,21 @@ mod tests {
 
     #[test]
     fn syscall_symbols_resolve_per_kernel() {
-        let new = "ffff0 T __x64_sys_execve\nffff1 T do_execve\n";
-        let old = "ffff0 T SyS_execve\nffff1 T sys_execve\n";
+        let new = KernelSymbols::parse("ffff0 T __x64_sys_execve\nffff1 T do_execve\n");
+        let old = KernelSymbols::parse("ffff0 T SyS_execve\nffff1 T sys_execve\n");
         assert_eq!(
-            resolve_kprobe_symbol("sys_execve", new).unwrap(),
+            resolve_kprobe_symbol("sys_execve", &new).unwrap(),
             "__x64_sys_execve"
         );
         assert_eq!(
-            resolve_kprobe_symbol("sys_execve", old).unwrap(),
+            resolve_kprobe_symbol("sys_execve", &old).unwrap(),
             "sys_execve"
         );
         assert_eq!(
-            resolve_kprobe_symbol("do_execve", new).unwrap(),
+            resolve_kprobe_symbol("do_execve", &new).unwrap(),
             "do_execve"
         );
-        let err = resolve_kprobe_symbol("nope", new).unwrap_err();
+        let err = resolve_kprobe_symbol("nope", &new).unwrap_err();
         assert!(err.to_string().contains("not found"), "{err}");
     }
 

@@ -136,7 +136,10 @@ fn object_name(path: &Path) -> String {
 /// Parses, rewrites and loads one object into the kernel (maps created, programs not yet).
 /// A `version` section saying "any kernel" (0xFFFFFFFE) gets `kern_version`, the running
 /// kernel's LINUX_VERSION_CODE, which kprobe programs must carry before 5.0.
+/// `aya_loader` is shared by all objects: creating one parses the kernel's BTF (5 MB of
+/// /sys/kernel/btf/vmlinux, ~50 ms), which would otherwise be paid per object.
 fn load_object(
+    aya_loader: &mut aya::EbpfLoader<'_>,
     bytes: &[u8],
     mode: &Mode,
     kern_version: u32,
@@ -151,12 +154,9 @@ fn load_object(
             dst.copy_from_slice(&kern_version.to_le_bytes());
         }
     }
-    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        aya::EbpfLoader::new()
-            .allow_unsupported_maps()
-            .load(&patched)
-    }))
-    .map_err(|_| LoadError::Panic)?;
+    let loaded =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| aya_loader.load(&patched)))
+            .map_err(|_| LoadError::Panic)?;
     let ebpf = loaded.map_err(|e| {
         let s = error_chain(&e);
         let hint = if s.contains("Operation not permitted") || s.contains("EPERM") {
@@ -447,6 +447,9 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         cli.uprobe_pid,
     );
     ctx.kprobes = mode.kprobes;
+    ctx.prefetch_kallsyms();
+    let mut aya_loader = aya::EbpfLoader::new();
+    aya_loader.allow_unsupported_maps();
     let pages = pow2_pages(cli.pages);
     let watermark = cli
         .wakeup_bytes
@@ -457,7 +460,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
 
     for (name, bytes) in inputs {
         let loaded = bytes.and_then(|b| {
-            let (info, ebpf) = load_object(&b, &mode, kern_version)?;
+            let (info, ebpf) = load_object(&mut aya_loader, &b, &mode, kern_version)?;
             let table = TypeTable::from_object(&b).unwrap_or_else(|e| {
                 eprintln!("loader: {name}: no usable debug info ({e}); records print as hex");
                 TypeTable::default()

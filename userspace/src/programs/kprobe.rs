@@ -15,12 +15,12 @@ use crate::sys::probe_event;
 /// Loads and attaches a kprobe/kretprobe.
 pub fn attach(p: &mut KProbe, symbol: &str, ctx: &mut Context) -> Result<Attached, AttachError> {
     p.load().map_err(load_error)?;
-    let resolved = kernel::resolve_kprobe_symbol(symbol, ctx.kallsyms())?;
     let tracefs = ctx.tracefs()?;
+    if ctx.kprobes == KprobeMode::Events && !tracefs.join("kprobe_events").exists() {
+        return Err(no_kprobes());
+    }
+    let resolved = kernel::resolve_kprobe_symbol(symbol, ctx.kallsyms())?;
     if ctx.kprobes == KprobeMode::Events {
-        if !tracefs.join("kprobe_events").exists() {
-            return Err(no_kprobes());
-        }
         let prog = p.fd().map_err(|e| AttachError::attach(&resolved, e))?;
         let index = ctx.probe_events;
         ctx.probe_events += 1;

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use aya::programs::{Program, ProgramError};
 
-use crate::kernel::{self, KernelError};
+use crate::kernel::{self, KernelError, KernelSymbols};
 use crate::legacy::KprobeMode;
 use crate::section::AttachSpec;
 use crate::sys::probe_event::{ProbeEvent, ProbeEventError};
@@ -129,7 +129,8 @@ pub struct Context {
     /// kprobe_events entries created so far (their names must be unique).
     pub probe_events: usize,
     tracefs: Option<PathBuf>,
-    kallsyms: Option<String>,
+    kallsyms: Option<KernelSymbols>,
+    kallsyms_reader: Option<std::thread::JoinHandle<KernelSymbols>>,
 }
 
 impl Context {
@@ -157,10 +158,28 @@ impl Context {
         Ok(t)
     }
 
+    /// Starts reading /proc/kallsyms on another thread (the kernel takes ~0.1 s to list
+    /// it), so it is ready when the first kprobe needs it.
+    pub fn prefetch_kallsyms(&mut self) {
+        if self.kallsyms.is_none() && self.kallsyms_reader.is_none() {
+            self.kallsyms_reader = std::thread::Builder::new()
+                .name("kallsyms".into())
+                .spawn(KernelSymbols::read)
+                .ok();
+        }
+    }
+
     /// /proc/kallsyms, read once.
-    pub fn kallsyms(&mut self) -> &str {
-        self.kallsyms
-            .get_or_insert_with(|| std::fs::read_to_string("/proc/kallsyms").unwrap_or_default())
+    pub fn kallsyms(&mut self) -> &KernelSymbols {
+        if self.kallsyms.is_none() {
+            let syms = self
+                .kallsyms_reader
+                .take()
+                .and_then(|h| h.join().ok())
+                .unwrap_or_else(KernelSymbols::read);
+            self.kallsyms = Some(syms);
+        }
+        self.kallsyms.get_or_insert_with(KernelSymbols::default)
     }
 }
 
