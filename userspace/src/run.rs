@@ -184,6 +184,17 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s.replace('\n', " ")
 }
 
+/// Ring pages per CPU when `--pages` is not given: 8 MiB over the online CPUs, between 64
+/// and 1024 pages each.
+fn default_pages(cpus: usize) -> usize {
+    const BUDGET: usize = 8 << 20;
+    (BUDGET / sys::page_size() / cpus.max(1)).clamp(64, 1024)
+}
+
+fn online_count() -> usize {
+    kernel::online_cpus().len()
+}
+
 fn pow2_pages(pages: usize) -> usize {
     pages.max(1).next_power_of_two()
 }
@@ -450,7 +461,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     ctx.prefetch_kallsyms();
     let mut aya_loader = aya::EbpfLoader::new();
     aya_loader.allow_unsupported_maps();
-    let pages = pow2_pages(cli.pages);
+    let pages = pow2_pages(cli.pages.unwrap_or_else(|| default_pages(online_count())));
     let watermark = cli
         .wakeup_bytes
         .unwrap_or_else(|| (pages * sys::page_size() / 4) as u32);
