@@ -162,7 +162,7 @@ fn run(cli: Cli) -> Result<bool> {
         scenarios: {
             let mut picked = scenario::select(&cli.scenario)?;
             picked.retain(|s| !cli.skip.iter().any(|k| k == s.name));
-            for k in &cli.skip {
+            for k in cli.skip.iter().filter(|k| !k.is_empty()) {
                 eprintln!("vm-tests: skipping scenario {k} (VMTESTS_SKIP)");
             }
             picked
