@@ -417,8 +417,8 @@ mod tests {
         assert!(render(Some(&exec_event()), &b).get("tail").is_none());
     }
 
-    #[test]
-    fn flexible_member_takes_the_tail() {
+    /// `exec_event` plus a flexible `argv: [u8; 0]` member at its end.
+    fn exec_event_with_argv() -> Type {
         let Type::Struct { mut fields, .. } = exec_event() else {
             unreachable!()
         };
@@ -430,11 +430,16 @@ mod tests {
                 count: 0,
             },
         });
-        let ty = Type::Struct {
+        Type::Struct {
             name: "ExecEvent".into(),
             size: 32,
             fields,
-        };
+        }
+    }
+
+    #[test]
+    fn flexible_member_takes_the_tail() {
+        let ty = exec_event_with_argv();
         let mut b = bytes();
         b.extend_from_slice(b"ls\0-l\0");
         let v = render(Some(&ty), &b);
@@ -469,22 +474,7 @@ mod tests {
 
     #[test]
     fn plan_writes_exactly_what_record_writes() {
-        let Type::Struct { mut fields, .. } = exec_event() else {
-            unreachable!()
-        };
-        fields.push(Field {
-            name: "argv".into(),
-            offset: 32,
-            ty: Type::Array {
-                elem: Box::new(u(1)),
-                count: 0,
-            },
-        });
-        let flexible = Type::Struct {
-            name: "ExecEvent".into(),
-            size: 32,
-            fields,
-        };
+        let flexible = exec_event_with_argv();
         let mut tailed = bytes();
         tailed.extend_from_slice(b"ls\0-l\0\0");
         let mut padded = bytes();
