@@ -206,14 +206,16 @@ impl<W: Write> Printer<W> {
             eprintln!("loader: attached {object}/{program} ({section}) to {kind} {target}");
             return Ok(());
         }
-        self.begin("attached");
-        self.field_str("object", object);
-        self.field_str("program", program);
-        self.field_str("section", section);
-        self.field_str("kind", kind);
-        self.field_str("target", target);
-        self.buf.push(b'}');
-        self.end_line()
+        self.str_line(
+            "attached",
+            &[
+                ("object", object),
+                ("program", program),
+                ("section", section),
+                ("kind", kind),
+                ("target", target),
+            ],
+        )
     }
 
     /// A program passed the verifier (`--verify`).
@@ -222,10 +224,22 @@ impl<W: Write> Printer<W> {
             eprintln!("loader: verified {object}/{program} ({section})");
             return Ok(());
         }
-        self.begin("loaded");
-        self.field_str("object", object);
-        self.field_str("program", program);
-        self.field_str("section", section);
+        self.str_line(
+            "loaded",
+            &[
+                ("object", object),
+                ("program", program),
+                ("section", section),
+            ],
+        )
+    }
+
+    /// A JSON line of type `ty` whose fields are all strings.
+    fn str_line(&mut self, ty: &str, fields: &[(&str, &str)]) -> io::Result<()> {
+        self.begin(ty);
+        for (k, v) in fields {
+            self.field_str(k, v);
+        }
         self.buf.push(b'}');
         self.end_line()
     }
