@@ -63,7 +63,7 @@ pub fn run(plan: &Path) -> Result<bool> {
                 args,
                 wait_attached,
                 attach_timeout_secs,
-                timeout_secs,
+                stop_timeout_secs,
                 kill_first,
             } => match kill_first_loader(step, args, *wait_attached, *kill_first).and_then(|()| {
                 run_loader(
@@ -71,7 +71,7 @@ pub fn run(plan: &Path) -> Result<bool> {
                     args,
                     *wait_attached,
                     Duration::from_secs(*attach_timeout_secs),
-                    Duration::from_secs(*timeout_secs),
+                    Duration::from_secs(*stop_timeout_secs),
                 )
             }) {
                 Ok(exit) => exit,
@@ -329,7 +329,7 @@ fn run_loader(
     args: &[String],
     wait_attached: usize,
     attach_timeout: Duration,
-    timeout: Duration,
+    stop_timeout: Duration,
 ) -> Result<String> {
     let start = Instant::now();
     let mut child = Command::new(GUEST_LOADER)
@@ -345,6 +345,7 @@ fn run_loader(
     let out = forward(out, Tag::Out, step.name.clone(), Some(tx));
     let err = forward(err, Tag::Err, step.name.clone(), None);
 
+    // The forwarder drops `tx` when stdout closes, so an early exit ends the wait too.
     let mut seen = 0;
     let deadline = start + attach_timeout;
     while seen < wait_attached {
@@ -371,19 +372,34 @@ fn run_loader(
         }
         Err(e) => say(Tag::Err, &step.name, &format!("reading kprobe_events: {e}")),
     }
-    if child.try_wait()?.is_none() {
-        match run_workload(&step.workload) {
-            Ok(desc) => say(Tag::Info, &step.name, &desc),
-            Err(e) => say(Tag::Err, &step.name, &format!("workload: {e:#}")),
-        }
-    } else {
+    let exited_early = child.try_wait()?.is_some();
+    if exited_early {
         say(
             Tag::Err,
             &step.name,
             "loader exited before the workload ran",
         );
+    } else if seen < wait_attached {
+        // A workload run before the probes are in place would only blur the failure.
+        say(
+            Tag::Err,
+            &step.name,
+            &format!(
+                "no workload: {seen} of {wait_attached} programs attached after {} s",
+                attach_timeout.as_secs()
+            ),
+        );
+    } else {
+        match run_workload(&step.workload) {
+            Ok(desc) => say(Tag::Info, &step.name, &desc),
+            Err(e) => say(Tag::Err, &step.name, &format!("workload: {e:#}")),
+        }
     }
-    let exit = wait_with_timeout(&mut child, start + timeout)?;
+    // Ctrl-C, as a user stops it: the loader drains its rings, dumps its maps, detaches.
+    if !exited_early {
+        interrupt(&child)?;
+    }
+    let exit = wait_with_timeout(&mut child, Instant::now() + stop_timeout)?;
     // The pipes close when the loader exits; the forwarders then finish.
     for h in [out, err] {
         if h.join().is_err() {
@@ -391,6 +407,20 @@ fn run_loader(
         }
     }
     Ok(exit)
+}
+
+/// Sends SIGINT to `child`, which must not have been reaped yet.
+fn interrupt(child: &Child) -> Result<()> {
+    let pid = libc::pid_t::try_from(child.id()).context("loader pid out of range")?;
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours; the caller has
+    // not reaped `child`, so its pid (a zombie at worst) cannot have been reused.
+    if unsafe { libc::kill(pid, libc::SIGINT) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ESRCH) {
+            return Err(e).context("SIGINT to the loader");
+        }
+    }
+    Ok(())
 }
 
 fn wait_with_timeout(child: &mut Child, deadline: Instant) -> Result<String> {

@@ -78,9 +78,13 @@ struct Cli {
     #[arg(long, env = "VMTESTS_SMP", default_value_t = 2)]
     smp: u32,
 
-    /// `--duration` given to the loader, in seconds.
-    #[arg(long, env = "VMTESTS_DURATION", default_value_t = 6)]
-    duration: u64,
+    /// Seconds the guest waits for the loader's `attached` lines before giving up.
+    #[arg(long, env = "VMTESTS_ATTACH_TIMEOUT", default_value_t = 120)]
+    attach_timeout: u64,
+
+    /// Seconds the loader may take to exit after SIGINT before it is killed.
+    #[arg(long, env = "VMTESTS_STOP_TIMEOUT", default_value_t = 60)]
+    stop_timeout: u64,
 
     /// Copy the guest console to stderr as it arrives.
     #[arg(short, long, env = "VMTESTS_VERBOSE")]
@@ -179,7 +183,8 @@ fn run(cli: Cli) -> Result<bool> {
             echo: cli.verbose,
         },
         timing: LoaderTiming {
-            duration_secs: cli.duration,
+            attach_timeout_secs: cli.attach_timeout,
+            stop_timeout_secs: cli.stop_timeout,
         },
     };
     host::run(&opts)

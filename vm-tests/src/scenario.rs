@@ -49,13 +49,15 @@ pub enum Run {
     /// No loader: the guest driver itself adds a kprobe on the execve syscall through
     /// tracefs `kprobe_events`, runs the workload, reads the hit count and removes it.
     KprobeSelftest,
-    /// `loader ARGS...`; the workload starts once `wait_attached` `attached` lines were
-    /// seen (or after `attach_timeout_secs`), the loader is killed after `timeout_secs`.
+    /// `loader ARGS...`; the workload runs once `wait_attached` `attached` lines were
+    /// seen (none if they are not there after `attach_timeout_secs`), then the loader gets
+    /// SIGINT and is killed if it has not exited `stop_timeout_secs` later. Nothing depends
+    /// on how fast the guest is: a slow TCG guest only waits longer.
     Loader {
         args: Vec<String>,
         wait_attached: usize,
         attach_timeout_secs: u64,
-        timeout_secs: u64,
+        stop_timeout_secs: u64,
         /// Run the same loader first and SIGKILL it once attached.
         #[serde(default)]
         kill_first: bool,
@@ -251,11 +253,13 @@ pub fn find_object(dir: &Path, names: &[&str]) -> Result<PathBuf> {
     )
 }
 
-/// Loader timing knobs.
+/// Loader timing knobs: upper bounds only, never how long a step takes.
 #[derive(Debug, Clone, Copy)]
 pub struct LoaderTiming {
-    /// `--duration` passed to the loader.
-    pub duration_secs: u64,
+    /// How long the guest waits for the loader's `attached` lines.
+    pub attach_timeout_secs: u64,
+    /// How long the loader may take to exit after SIGINT.
+    pub stop_timeout_secs: u64,
 }
 
 /// The guest step for `s`; `objects` are the guest paths of its resolved objects.
@@ -263,11 +267,7 @@ pub fn step(s: &Scenario, objects: &[String], timing: LoaderTiming) -> Step {
     let run = match s.probe {
         Probe::KprobeSelftest => Run::KprobeSelftest,
         Probe::Loader { legacy, .. } => {
-            let mut args = vec![
-                "--json".to_owned(),
-                "--duration".to_owned(),
-                timing.duration_secs.to_string(),
-            ];
+            let mut args = vec!["--json".to_owned()];
             if legacy {
                 args.push("--legacy".to_owned());
             }
@@ -275,8 +275,8 @@ pub fn step(s: &Scenario, objects: &[String], timing: LoaderTiming) -> Step {
             Run::Loader {
                 args,
                 wait_attached: s.attached,
-                attach_timeout_secs: timing.duration_secs.saturating_sub(2).max(1),
-                timeout_secs: timing.duration_secs + 60,
+                attach_timeout_secs: timing.attach_timeout_secs,
+                stop_timeout_secs: timing.stop_timeout_secs,
                 kill_first: s.kill_first,
             }
         }
@@ -324,20 +324,17 @@ mod tests {
         let st = step(
             &s,
             &["/vmtests/objects/execsnoop.elf".into()],
-            LoaderTiming { duration_secs: 6 },
+            LoaderTiming {
+                attach_timeout_secs: 120,
+                stop_timeout_secs: 60,
+            },
         );
         let Run::Loader { args, .. } = &st.run else {
             panic!("not a loader step")
         };
         assert_eq!(
             args,
-            &[
-                "--json",
-                "--duration",
-                "6",
-                "--legacy",
-                "/vmtests/objects/execsnoop.elf"
-            ]
+            &["--json", "--legacy", "/vmtests/objects/execsnoop.elf"]
         );
         let json = serde_json::to_string(&st).unwrap();
         let back: Step = serde_json::from_str(&json).unwrap();
