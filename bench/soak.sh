@@ -20,16 +20,13 @@ SAMPLE=${SOAK_SAMPLE:-30}
 SLACK=${SOAK_RSS_SLACK_KB:-1024}
 ELF=$root/target/bpf/bench/getppid/getppid.elf
 LOADER=$root/target/release/loader
-GEN=$root/target/bench/loadgen
+BENCH_NAME=soak
+. bench/lib.sh
 
-die() { echo "soak: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root"
 [ -f "$ELF" ] || die "$ELF missing: make bench-probe"
 [ -x "$LOADER" ] || die "$LOADER missing: make loader"
-mkdir -p target/bench
-if [ ! -x "$GEN" ] || [ bench/loadgen.c -nt "$GEN" ]; then
-    gcc -O2 -Wall -Wextra -o "$GEN" bench/loadgen.c
-fi
+build_loadgen
 
 work=$(mktemp -d)
 loader_pid=""
@@ -38,23 +35,6 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-
-# The per-CPU u64 array the loader holds open (bench/probe's CALLS), summed over CPUs.
-calls_counter() {
-    local f id=""
-    for f in /proc/"$1"/fd/*; do
-        [ "$(readlink "$f" 2>/dev/null)" = "anon_inode:bpf-map" ] || continue
-        grep -q '^map_type:[[:space:]]*6$' "/proc/$1/fdinfo/${f##*/}" &&
-            id=$(awk '/^map_id:/ {print $2}' "/proc/$1/fdinfo/${f##*/}")
-    done
-    [ -n "$id" ] || die "the loader holds no per-CPU array"
-    bpftool -j map dump id "$id" |
-        jq '[.[].values[].value | map(ltrimstr("0x")) | reverse | join("")
-             | ascii_downcase | explode | reduce .[] as $c (0; . * 16
-             + (if $c >= 97 then $c - 87 else $c - 48 end))] | add'
-}
 
 taskset -c 1 "$LOADER" --json "$ELF" >/dev/null 2>"$work/err" &
 loader_pid=$!
@@ -79,7 +59,8 @@ while kill -0 "$gen_pid" 2>/dev/null; do
 done
 wait "$gen_pid"
 sleep 1
-offered=$(calls_counter "$loader_pid")
+offered=$(percpu_sum_of "$loader_pid")
+[ "$offered" != 0 ] || die "the loader holds no per-CPU array (bench/probe's CALLS)"
 kill -INT "$loader_pid"
 wait "$loader_pid" || true
 loader_pid=""

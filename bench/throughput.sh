@@ -38,12 +38,11 @@ RCPU=${BENCH_READER_CPU:-1}
 ELF=$root/target/bpf/bench/getppid/getppid.elf
 LOADER=$root/target/release/loader
 AYA=$root/target/release/aya-reader
-GEN=$root/target/bench/loadgen
 PY=/usr/bin/python3
 BPFTRACE_PROG='tracepoint:syscalls:sys_enter_getppid /comm == "loadgen"/ { @calls = count(); printf("%llu %d %d %d %d %s\n", nsecs, pid, tid, uid, cpu, comm); }'
 
-die() { echo "throughput: $*" >&2; exit 1; }
-note() { echo "throughput: $*" >&2; }
+BENCH_NAME=throughput
+. bench/lib.sh
 
 [ "$(id -u)" = 0 ] || die "needs root"
 [ -f "$ELF" ] || die "$ELF missing: make bench-probe"
@@ -62,10 +61,7 @@ trap cleanup EXIT
 
 # --- set-up (idempotent) -------------------------------------------------------------
 
-mkdir -p target/bench
-if [ ! -x "$GEN" ] || [ bench/loadgen.c -nt "$GEN" ]; then
-    gcc -O2 -Wall -Wextra -o "$GEN" bench/loadgen.c
-fi
+build_loadgen
 # bpftrace 0.17 looks for tracefs here only.
 if ! mountpoint -q /sys/kernel/tracing; then
     mount -t tracefs nodev /sys/kernel/tracing
@@ -85,7 +81,6 @@ ulimit -l unlimited 2>/dev/null || true
 
 # utime+stime (clock ticks) of a process, all its threads included.
 ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hz=$(getconf CLK_TCK)
 
 # Whether PID has a BPF program attached to a perf event: a perf link (aya: loader,
@@ -106,25 +101,6 @@ wait_attached() { # PID SECONDS
         sleep 0.1
     done
     return 1
-}
-
-# Sum over CPUs of the per-CPU u64 array map PID holds open (bench/probe's CALLS).
-percpu_sum_of() {
-    local f id=""
-    for f in /proc/"$1"/fd/*; do
-        [ "$(readlink "$f" 2>/dev/null)" = "anon_inode:bpf-map" ] || continue
-        if grep -q '^map_type:[[:space:]]*6$' "/proc/$1/fdinfo/${f##*/}"; then
-            id=$(awk '/^map_id:/ {print $2}' "/proc/$1/fdinfo/${f##*/}")
-        fi
-    done
-    [ -n "$id" ] || { echo 0; return; }
-    bpftool -j map dump id "$id" | $PY -c '
-import json, sys
-total = 0
-for e in json.load(sys.stdin):
-    for v in e["values"]:
-        total += int.from_bytes(bytes(int(b, 16) for b in v["value"]), "little")
-print(total)'
 }
 
 # loadgen SECS [RATE] -> GEN_CALLS GEN_SECS GEN_RATE
