@@ -117,13 +117,42 @@ pub fn event_name(pid: u32, index: usize, retprobe: bool, symbol: &str) -> Strin
     name
 }
 
-/// A kprobe event left in `kprobe_events` by a loader (ours or aya's legacy path).
+/// A kprobe event in `kprobe_events` made by a loader (ours or aya's legacy path).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeftoverEvent {
     /// `group/event`, as `-:` wants it.
     pub id: String,
     /// The process that created it.
     pub pid: u32,
+    /// In our group (its creator held a run lock), not aya's.
+    pub ours: bool,
+}
+
+/// The run lock (`sys::run_lock`) of the process that created an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockState {
+    /// Locked: that loader is running.
+    Held,
+    /// The file is there and nobody holds it: that loader died (its pid may live on in
+    /// another process).
+    Free,
+    /// No file: that process never took one.
+    Missing,
+}
+
+/// Whether `ev` is a dead loader's and should be removed, given whether its pid is
+/// running now and the state of that pid's run lock. When in doubt, an event stays: a
+/// stale one costs a little overhead, removing a live one breaks someone's tracing.
+pub fn is_leftover(ev: &LeftoverEvent, me: u32, pid_running: bool, lock: LockState) -> bool {
+    if ev.pid == me {
+        return false;
+    }
+    if !pid_running {
+        return true;
+    }
+    // A running pid: ours are judged by the lock (a free one means the pid was reused after
+    // a kill -9); another aya program's events cannot be judged and are never touched.
+    ev.ours && lock == LockState::Free
 }
 
 /// Our events (group [`EVENT_GROUP`]) and aya's (`kprobes/aya_<pid>_...`) listed in the
@@ -135,7 +164,8 @@ pub fn loader_events(kprobe_events: &str) -> Vec<LeftoverEvent> {
             let def = line.split_whitespace().next()?;
             let (_, id) = def.split_once(':')?;
             let (group, event) = id.split_once('/')?;
-            let pid = if group == EVENT_GROUP {
+            let ours = group == EVENT_GROUP;
+            let pid = if ours {
                 event.get(1..)?.split('_').next()?.parse().ok()?
             } else if group == "kprobes" {
                 event
@@ -150,6 +180,7 @@ pub fn loader_events(kprobe_events: &str) -> Vec<LeftoverEvent> {
             Some(LeftoverEvent {
                 id: id.to_owned(),
                 pid,
+                ours,
             })
         })
         .collect()
@@ -229,18 +260,49 @@ mod tests {
             vec![
                 LeftoverEvent {
                     id: "redbpf_loader/p77_0___x64_sys_execve".into(),
-                    pid: 77
+                    pid: 77,
+                    ours: true,
                 },
                 LeftoverEvent {
                     id: "redbpf_loader/r77_1_tcp_v4_connect".into(),
-                    pid: 77
+                    pid: 77,
+                    ours: true,
                 },
                 LeftoverEvent {
                     id: "kprobes/aya_900_p_do_sys_open_0x0_0".into(),
-                    pid: 900
+                    pid: 900,
+                    ours: false,
                 },
             ]
         );
         assert!(loader_events("").is_empty());
+    }
+
+    #[test]
+    fn only_dead_loaders_events_are_leftovers() {
+        let ours = |pid| LeftoverEvent {
+            id: format!("redbpf_loader/p{pid}_0_f"),
+            pid,
+            ours: true,
+        };
+        let aya = LeftoverEvent {
+            id: "kprobes/aya_9_p_f_0x0_0".into(),
+            pid: 9,
+            ours: false,
+        };
+        use LockState::*;
+        // Never our own, whatever the lock says.
+        assert!(!is_leftover(&ours(5), 5, true, Free));
+        // The creator is gone: removed, ours or aya's.
+        assert!(is_leftover(&ours(7), 5, false, Missing));
+        assert!(is_leftover(&aya, 5, false, Missing));
+        // Its pid runs: a held lock is a live loader, whatever its name.
+        assert!(!is_leftover(&ours(7), 5, true, Held));
+        // A free lock: the loader died and the pid was reused.
+        assert!(is_leftover(&ours(7), 5, true, Free));
+        // No lock file: cannot tell, keep.
+        assert!(!is_leftover(&ours(7), 5, true, Missing));
+        // A running aya program's events are never touched.
+        assert!(!is_leftover(&aya, 5, true, Free));
     }
 }

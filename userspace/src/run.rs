@@ -13,13 +13,14 @@ use crate::cli::Cli;
 use crate::dwarf::{Type, TypeTable};
 use crate::elf::{self, map_type};
 use crate::kernel;
-use crate::legacy::{self, Mode};
+use crate::legacy::{self, KprobeMode, Mode};
 use crate::maps::{self, DumpMap};
 use crate::output::KernelLine;
 use crate::output::{MapCount, Printer, Summary};
 use crate::programs::{self, Context};
 use crate::section;
 use crate::sys::probe_event::{self, ProbeEvent};
+use crate::sys::run_lock::{self, RunLock};
 use crate::sys::{self, perf::PerfBuffer, perf::Record};
 
 /// Errors loading a whole object.
@@ -431,7 +432,8 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         sigterm,
         sighup,
     };
-    let (mode, kern_version) = kernel_setup(&cli, &mut st);
+    // `_run_lock` is held until the end, after every kprobe event is removed.
+    let (mode, kern_version, _run_lock) = kernel_setup(&cli, &mut st);
 
     // Sources: files, or the built-in probes.
     let mut inputs: Vec<(String, Result<Vec<u8>, LoadError>)> = Vec::new();
@@ -458,7 +460,23 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         cli.uprobe_pid,
     );
     ctx.kprobes = mode.kprobes;
-    ctx.prefetch_kallsyms();
+    // Only kprobes resolve symbols; listing /proc/kallsyms costs ~0.1 s of a core.
+    let has_kprobes = |b: &[u8]| {
+        elf::parse(b).is_ok_and(|info| {
+            info.programs.iter().any(|p| {
+                matches!(
+                    section::parse(&p.section),
+                    section::AttachSpec::KProbe { .. }
+                )
+            })
+        })
+    };
+    if inputs
+        .iter()
+        .any(|(_, b)| b.as_deref().is_ok_and(has_kprobes))
+    {
+        ctx.prefetch_kallsyms();
+    }
     let mut aya_loader = aya::EbpfLoader::new();
     aya_loader.allow_unsupported_maps();
     let pages = pow2_pages(cli.pages.unwrap_or_else(|| default_pages(online_count())));
@@ -718,8 +736,9 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
 
 /// Reads the kernel's version and features, decides the legacy paths, raises
 /// RLIMIT_MEMLOCK where maps are charged to it, removes kprobe events that killed loaders
-/// left behind, and reports all of it in one `kernel` line.
-fn kernel_setup<W: Write>(cli: &Cli, st: &mut State<W>) -> (Mode, u32) {
+/// left behind, takes this loader's run lock when it will create kprobe events itself, and
+/// reports all of it in one `kernel` line.
+fn kernel_setup<W: Write>(cli: &Cli, st: &mut State<W>) -> (Mode, u32, Option<RunLock>) {
     let version = kernel::running_version();
     let facts = legacy::Facts {
         version,
@@ -728,7 +747,13 @@ fn kernel_setup<W: Write>(cli: &Cli, st: &mut State<W>) -> (Mode, u32) {
     let mode = legacy::decide(facts, cli.legacy);
     let memlock = if mode.raise_memlock {
         match sys::raise_memlock() {
-            Ok(()) => "raised".to_owned(),
+            Ok(sys::Memlock::Unlimited) => "raised".to_owned(),
+            Ok(sys::Memlock::HardLimit(bytes)) => {
+                eprintln!(
+                    "loader: warning: RLIMIT_MEMLOCK raised only to its hard limit, {bytes} bytes (no CAP_SYS_RESOURCE); large maps may fail on this kernel"
+                );
+                format!("raised to hard limit {bytes}")
+            }
             Err(e) => {
                 eprintln!("loader: warning: {e}; map creation may fail on this kernel");
                 e.to_string()
@@ -737,16 +762,32 @@ fn kernel_setup<W: Write>(cli: &Cli, st: &mut State<W>) -> (Mode, u32) {
     } else {
         "unchanged".to_owned()
     };
+    let locks = Path::new(run_lock::DIR);
+    let run_lock = match mode.kprobes {
+        KprobeMode::Events => match run_lock::claim(locks) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!(
+                    "loader: warning: cannot take the run lock in {}: {e} (other loaders keep this one's kprobe events while its pid runs)",
+                    locks.display()
+                );
+                None
+            }
+        },
+        KprobeMode::Pmu => None,
+    };
     let mut leftovers = 0;
     if let Ok(tracefs) = kernel::tracefs() {
-        for ev in probe_event::remove_leftovers(&tracefs) {
+        for ev in probe_event::remove_leftovers(&tracefs, locks) {
             eprintln!(
-                "loader: removed kprobe event {} left by process {} (no longer running)",
+                "loader: removed kprobe event {} left by process {} (that loader is gone)",
                 ev.id, ev.pid
             );
             leftovers += 1;
         }
     }
+    // After the events: a free lock file is what tells a reused pid's events are stale.
+    run_lock::remove_stale(locks);
     let v = version.unwrap_or((0, 0, 0));
     let code = kernel::version_code(v);
     let release = kernel::release();
@@ -763,7 +804,7 @@ fn kernel_setup<W: Write>(cli: &Cli, st: &mut State<W>) -> (Mode, u32) {
     };
     let r = st.printer.kernel(&line);
     st.check(r);
-    (mode, code)
+    (mode, code, run_lock)
 }
 
 /// The signals that stop the loader.

@@ -167,3 +167,75 @@ fn kill_9_leaves_nothing_and_the_next_run_works() {
     assert_eq!(kernel["leftovers_removed"], 0);
     assert!(lines.iter().any(|v| v["type"] == "attached"));
 }
+
+/// `--legacy` on the host kernel (its tracepoints attach the same way): RLIMIT_MEMLOCK is
+/// raised from the 16 KiB it was started with (to infinity with CAP_SYS_RESOURCE, else to
+/// the 1 MiB hard limit), the run lock is held while the loader runs and gone after it,
+/// and a lock file nobody holds (a killed loader's) is removed at start.
+#[test]
+fn legacy_mode_raises_memlock_and_holds_its_run_lock() {
+    if !have_root() {
+        return;
+    }
+    let _g = serial();
+    let obj = bpf_object("tp_getppid", &[]);
+    let locks = std::path::Path::new("/run/redbpf-loader");
+    std::fs::create_dir_all(locks).unwrap();
+    // A pid above any pid_max on this machine: certainly not running.
+    let stale = locks.join("4194999.lock");
+    std::fs::write(&stale, b"").unwrap();
+
+    let mut l = Loader::spawn_with(
+        &["prlimit", "--memlock=16384:1048576"],
+        &["--json", "--legacy", obj.to_str().unwrap()],
+    );
+    l.wait_attached(1);
+    let pid = l.pid();
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let memlock = limits
+        .lines()
+        .find(|l| l.starts_with("Max locked memory"))
+        .unwrap();
+    // CAP_SYS_RESOURCE is bit 24 of the effective set (containers often drop it).
+    let cap_eff = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|h| u64::from_str_radix(h.trim(), 16).unwrap())
+        .unwrap();
+    let sys_resource = cap_eff & (1 << 24) != 0;
+    let want = if sys_resource {
+        ["unlimited", "unlimited"]
+    } else {
+        ["1048576", "1048576"]
+    };
+    assert_eq!(
+        memlock.split_whitespace().collect::<Vec<_>>()[3..5],
+        want,
+        "{memlock}"
+    );
+    let mine = locks.join(format!("{pid}.lock"));
+    let f = std::fs::File::open(&mine).expect("the loader's run lock file");
+    assert!(
+        matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        "the run lock is not held"
+    );
+    drop(f);
+    assert!(
+        !stale.exists(),
+        "a stale lock file survived a loader's start"
+    );
+
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success(), "{lines:?}");
+    let kernel = lines.iter().find(|v| v["type"] == "kernel").unwrap();
+    assert_eq!(kernel["legacy"], true, "{kernel}");
+    assert_eq!(kernel["kprobes"], "kprobe_events", "{kernel}");
+    let want = if sys_resource {
+        "raised"
+    } else {
+        "raised to hard limit 1048576"
+    };
+    assert_eq!(kernel["memlock"], want, "{kernel}");
+    assert!(!mine.exists(), "the run lock file outlived the loader");
+}

@@ -94,6 +94,9 @@ pub fn check(s: &Scenario, out: Option<&StepOutput>) -> Outcome {
             ));
         }
     }
+    if s.companion {
+        check_companion(s, out, &lines, &mut o.failures);
+    }
     let events: Vec<&Value> = lines.iter().filter(|v| type_of(v) == "event").collect();
     o.events = events.len() as u64;
     let expected_execs = s.workload.expected_execs();
@@ -117,45 +120,107 @@ pub fn check(s: &Scenario, out: Option<&StepOutput>) -> Outcome {
             }
         }
         Expect::ExecCount => {
-            let maps: Vec<&Value> = lines.iter().filter(|v| type_of(v) == "map").collect();
-            // The count: a value equal to the expectation, else the sum of the values
-            // (per-CPU maps hold one partial count per CPU).
-            let counts: Vec<u64> = maps
-                .iter()
-                .map(|m| {
-                    let mut nums = Vec::new();
-                    collect_values(m, false, &mut nums);
-                    if nums.contains(&expected_execs) {
-                        expected_execs
-                    } else {
-                        nums.iter().sum()
-                    }
-                })
-                .collect();
-            let found = counts.contains(&expected_execs);
-            o.events = if found {
-                expected_execs
-            } else {
-                counts.first().copied().unwrap_or(0)
-            };
-            if !found {
-                o.failures.push(format!(
-                    "no map dump holds the count {expected_execs}; map lines: {}",
-                    if maps.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        maps.iter()
-                            .map(|m| m.to_string())
-                            .collect::<Vec<_>>()
-                            .join(" | ")
-                    }
-                ));
-            }
+            let (count, failure) = exec_count(&lines, expected_execs);
+            o.events = count;
+            o.failures.extend(failure);
         }
         Expect::ExecSnoop => check_execsnoop(s.workload, &events, &mut o.failures),
         Expect::TcpConnect => check_tcpconnect(s.workload, &events, &mut o.failures),
     }
     o
+}
+
+/// The exec count in the map dumps among `lines`: `expected` if one holds it, else the
+/// first count found, with a failure.
+fn exec_count(lines: &[Value], expected: u64) -> (u64, Option<String>) {
+    let maps: Vec<&Value> = lines.iter().filter(|v| type_of(v) == "map").collect();
+    // The count: a value equal to the expectation, else the sum of the values (per-CPU
+    // maps hold one partial count per CPU).
+    let counts: Vec<u64> = maps
+        .iter()
+        .map(|m| {
+            let mut nums = Vec::new();
+            collect_values(m, false, &mut nums);
+            if nums.contains(&expected) {
+                expected
+            } else {
+                nums.iter().sum()
+            }
+        })
+        .collect();
+    if counts.contains(&expected) {
+        return (expected, None);
+    }
+    let shown = if maps.is_empty() {
+        "none".to_owned()
+    } else {
+        maps.iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    (
+        counts.first().copied().unwrap_or(0),
+        Some(format!(
+            "no map dump holds the count {expected}; map lines: {shown}"
+        )),
+    )
+}
+
+/// A companion loader (renamed binary) ran alongside: its kprobe events must have survived
+/// the checked loader's start and exit, and it must have counted the workload too.
+fn check_companion(s: &Scenario, out: &StepOutput, lines: &[Value], failures: &mut Vec<String>) {
+    let kept = out
+        .kprobe_companion
+        .iter()
+        .filter(|l| l.contains("redbpf_loader/"))
+        .count();
+    if kept != s.attached {
+        failures.push(format!(
+            "companion: {kept} of its {} kprobe_events entries left once the checked loader \
+             exited: {}",
+            s.attached,
+            out.kprobe_companion.join(" | ")
+        ));
+    }
+    // The kernel refuses (EBUSY) to delete an event a perf event holds, so trying is the
+    // mistake to catch: it only fails between the other loader's write to kprobe_events
+    // and its perf_event_open, and then breaks that loader's attach.
+    for l in out.stderr.iter().filter(|l| l.contains("leftover")) {
+        failures.push(format!(
+            "companion: the checked loader went for a live loader's event: {l}"
+        ));
+    }
+    let removed = lines
+        .iter()
+        .find(|v| type_of(v) == "kernel")
+        .and_then(|k| k.get("leftovers_removed"))
+        .and_then(Value::as_u64);
+    if removed != Some(0) {
+        failures.push(format!(
+            "companion: the checked loader removed {removed:?} leftover(s) of a live loader"
+        ));
+    }
+    let companion: Vec<Value> = out
+        .companion
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    // It was attached before the checked loader was started: that exec counts too.
+    if let (_, Some(f)) = exec_count(&companion, s.workload.expected_execs() + 1) {
+        failures.push(format!("companion: {f}"));
+    }
+    if !out.info.iter().any(|l| l == "companion exit=0") {
+        failures.push(format!(
+            "companion: did not exit 0 after SIGINT: {}",
+            out.info
+                .iter()
+                .filter(|l| l.starts_with("companion"))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ));
+    }
 }
 
 /// The numbers under `value`/`values` keys (at any depth) of a map dump; `inside` is true
@@ -477,6 +542,46 @@ mod tests {
             f.iter().any(|f| f.contains("0 program(s) attached")),
             "{f:?}"
         );
+    }
+
+    #[test]
+    fn a_companion_must_keep_its_events_and_count_too() {
+        let s = scenario("concurrent-legacy");
+        let map = r#"{"type":"map","map":"EXEC_COUNT","entries":[{"key":0,"value":6}]}"#;
+        let mut out = output(&[attached(), map.to_owned()]);
+        out.stdout[0] = kernel_line(true, 0);
+        out.kprobe_during = vec![
+            "p:redbpf_loader/p90_0___x64_sys_execve __x64_sys_execve".into(),
+            "p:redbpf_loader/p91_0___x64_sys_execve __x64_sys_execve".into(),
+        ];
+        out.kprobe_companion =
+            vec!["p:redbpf_loader/p90_0___x64_sys_execve __x64_sys_execve".into()];
+        let seven = map.replace("6}", "7}");
+        out.companion = vec![kernel_line(true, 0), attached(), seven];
+        out.info.push("companion exit=0".into());
+        let o = check(&s, Some(&out));
+        assert!(o.ok(), "{:?}", o.failures);
+
+        // The checked loader took the live companion's events for leftovers.
+        let mut bad = out.clone();
+        bad.kprobe_companion.clear();
+        bad.stdout[0] = kernel_line(true, 1);
+        bad.stderr
+            .push("loader: cannot remove leftover kprobe event redbpf_loader/p90_0_x: busy".into());
+        let f = check(&s, Some(&bad)).failures;
+        assert!(f.iter().any(|f| f.contains("0 of its 1")), "{f:?}");
+        assert!(f.iter().any(|f| f.contains("went for a live")), "{f:?}");
+        assert!(f.iter().any(|f| f.contains("removed Some(1)")), "{f:?}");
+        // The companion missed execs, or did not stop cleanly.
+        let mut bad = out.clone();
+        bad.companion[2] = map.to_owned();
+        bad.info.clear();
+        let f = check(&s, Some(&bad)).failures;
+        assert!(
+            f.iter().any(|f| f.starts_with("companion: no map dump")),
+            "{f:?}"
+        );
+        assert!(f.iter().any(|f| f.contains("did not exit 0")), "{f:?}");
     }
 
     #[test]

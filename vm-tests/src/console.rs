@@ -8,6 +8,9 @@
 //! VMTEST-INFO execsnoop attached_seen=1/1 after=0.84
 //! VMTEST-KPROBE-DURING execsnoop p:kprobes/... ...  kprobe_events while the loader runs
 //! VMTEST-KPROBE-EVENT execsnoop p:kprobes/... ...   kprobe_events left after the loader
+//! VMTEST-COMPANION name {"type":...}                  a companion loader's stdout
+//! VMTEST-KPROBE-COMPANION name p:...                 kprobe_events once the checked
+//!                                                     loader exited, the companion still on
 //! VMTEST-END execsnoop exit=0 elapsed=6.31
 //! VMTEST-RESULT ok kernel=6.1.0-37-cloud-amd64 uptime=21.04   printed once by /init
 //! ```
@@ -27,11 +30,13 @@ pub enum Tag {
     KprobeEvent,
     KprobeDuring,
     KprobeLeftover,
+    KprobeCompanion,
+    Companion,
     End,
 }
 
 impl Tag {
-    pub const ALL: [Tag; 8] = [
+    pub const ALL: [Tag; 10] = [
         Tag::Begin,
         Tag::Out,
         Tag::Err,
@@ -39,6 +44,8 @@ impl Tag {
         Tag::KprobeDuring,
         Tag::KprobeLeftover,
         Tag::KprobeEvent,
+        Tag::KprobeCompanion,
+        Tag::Companion,
         Tag::End,
     ];
 
@@ -51,6 +58,8 @@ impl Tag {
             Tag::KprobeEvent => "VMTEST-KPROBE-EVENT",
             Tag::KprobeDuring => "VMTEST-KPROBE-DURING",
             Tag::KprobeLeftover => "VMTEST-KPROBE-LEFTOVER",
+            Tag::KprobeCompanion => "VMTEST-KPROBE-COMPANION",
+            Tag::Companion => "VMTEST-COMPANION",
             Tag::End => "VMTEST-END",
         }
     }
@@ -81,6 +90,10 @@ pub struct StepOutput {
     pub kprobe_during: Vec<String>,
     /// kprobe_events after a first loader run was killed with SIGKILL.
     pub kprobe_leftover: Vec<String>,
+    /// kprobe_events after the checked loader exited, its companion still attached.
+    pub kprobe_companion: Vec<String>,
+    /// The companion loader's stdout.
+    pub companion: Vec<String>,
     /// The `VMTEST-END` details (`exit=0 elapsed=6.31`), if the step finished.
     pub end: Option<String>,
 }
@@ -156,6 +169,8 @@ pub fn parse(text: &str) -> Console {
             Tag::KprobeEvent => step.kprobe_events.push(text),
             Tag::KprobeDuring => step.kprobe_during.push(text),
             Tag::KprobeLeftover => step.kprobe_leftover.push(text),
+            Tag::KprobeCompanion => step.kprobe_companion.push(text),
+            Tag::Companion => step.companion.push(text),
             Tag::End => step.end = Some(text),
         }
     }
@@ -176,6 +191,8 @@ VMTEST-ERR execsnoop warning: slow
 VMTEST-INFO execsnoop attached_seen=1/1 after=0.84
 VMTEST-KPROBE-DURING execsnoop p:kprobes/y __x64_sys_execve
 VMTEST-KPROBE-EVENT execsnoop p:kprobes/x __x64_sys_execve
+VMTEST-COMPANION execsnoop {\"type\":\"summary\"}
+VMTEST-KPROBE-COMPANION execsnoop p:redbpf_loader/p9_0_x x
 VMTEST-END execsnoop exit=0 elapsed=6.31
 VMTEST-BEGIN tcpconnect
 VMTEST-RESULT ok kernel=6.1.0-37-cloud-amd64 uptime=21.04
@@ -199,6 +216,8 @@ VMTEST-RESULT ok kernel=6.1.0-37-cloud-amd64 uptime=21.04
         assert_eq!(s.stderr, ["warning: slow"]);
         assert_eq!(s.kprobe_events, ["p:kprobes/x __x64_sys_execve"]);
         assert_eq!(s.kprobe_during, ["p:kprobes/y __x64_sys_execve"]);
+        assert_eq!(s.companion, ["{\"type\":\"summary\"}"]);
+        assert_eq!(s.kprobe_companion, ["p:redbpf_loader/p9_0_x x"]);
         assert_eq!(s.exit(), Some("0"));
         assert_eq!(s.elapsed(), Some(6.31));
         let t = &c.steps["tcpconnect"];

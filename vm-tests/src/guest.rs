@@ -65,21 +65,37 @@ pub fn run(plan: &Path) -> Result<bool> {
                 attach_timeout_secs,
                 stop_timeout_secs,
                 kill_first,
-            } => match kill_first_loader(step, args, *wait_attached, *kill_first).and_then(|()| {
-                run_loader(
-                    step,
-                    args,
-                    *wait_attached,
-                    Duration::from_secs(*attach_timeout_secs),
-                    Duration::from_secs(*stop_timeout_secs),
-                )
-            }) {
-                Ok(exit) => exit,
-                Err(e) => {
-                    say(Tag::Err, &step.name, &format!("driver: {e:#}"));
-                    "error".to_owned()
+                companion,
+            } => {
+                let attach_timeout = Duration::from_secs(*attach_timeout_secs);
+                let stop_timeout = Duration::from_secs(*stop_timeout_secs);
+                let run = || -> Result<String> {
+                    kill_first_loader(step, args, *wait_attached, *kill_first)?;
+                    let companion = if *companion {
+                        Some(Companion::start(
+                            step,
+                            args,
+                            *wait_attached,
+                            attach_timeout,
+                        )?)
+                    } else {
+                        None
+                    };
+                    let exit =
+                        run_loader(step, args, *wait_attached, attach_timeout, stop_timeout)?;
+                    if let Some(c) = companion {
+                        c.finish(step, stop_timeout)?;
+                    }
+                    Ok(exit)
+                };
+                match run() {
+                    Ok(exit) => exit,
+                    Err(e) => {
+                        say(Tag::Err, &step.name, &format!("driver: {e:#}"));
+                        "error".to_owned()
+                    }
                 }
-            },
+            }
         };
         all_ok &= exit == "0";
         match std::fs::read_to_string(tracefs.join("kprobe_events")) {
@@ -322,6 +338,78 @@ fn kill_first_loader(
         say(Tag::KprobeLeftover, &step.name, line);
     }
     Ok(())
+}
+
+/// The companion loader: a copy of the loader binary under another name, so that nothing
+/// but its run lock can tell the checked loader it is alive.
+struct Companion {
+    child: Child,
+    forwarders: [thread::JoinHandle<()>; 2],
+}
+
+const COMPANION_BIN: &str = "/vmtests/bin/tracer";
+
+impl Companion {
+    fn start(
+        step: &Step,
+        args: &[String],
+        wait_attached: usize,
+        attach_timeout: Duration,
+    ) -> Result<Companion> {
+        std::fs::copy(GUEST_LOADER, COMPANION_BIN)
+            .with_context(|| format!("copying {GUEST_LOADER} to {COMPANION_BIN}"))?;
+        let mut child = Command::new(COMPANION_BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("spawning {COMPANION_BIN}"))?;
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().context("companion stdout")?;
+        let err = child.stderr.take().context("companion stderr")?;
+        let out = forward(out, Tag::Companion, step.name.clone(), Some(tx));
+        let err = forward(err, Tag::Info, step.name.clone(), None);
+        let deadline = Instant::now() + attach_timeout;
+        let mut seen = 0;
+        while seen < wait_attached {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(()) => seen += 1,
+                Err(_) => break,
+            }
+        }
+        say(
+            Tag::Info,
+            &step.name,
+            &format!("companion {COMPANION_BIN}: attached_seen={seen}/{wait_attached}"),
+        );
+        Ok(Companion {
+            child,
+            forwarders: [out, err],
+        })
+    }
+
+    /// Reports kprobe_events (the checked loader has exited; the companion has not), then
+    /// stops the companion the way the checked loader was stopped.
+    fn finish(mut self, step: &Step, stop_timeout: Duration) -> Result<()> {
+        let events = std::fs::read_to_string(tracefs_dir().join("kprobe_events"))
+            .context("reading kprobe_events")?;
+        for line in events.lines().filter(|l| !l.trim().is_empty()) {
+            say(Tag::KprobeCompanion, &step.name, line);
+        }
+        if self.child.try_wait()?.is_none() {
+            interrupt(&self.child)?;
+        }
+        let exit = wait_with_timeout(&mut self.child, Instant::now() + stop_timeout)?;
+        for h in self.forwarders {
+            if h.join().is_err() {
+                say(Tag::Err, &step.name, "companion output forwarder panicked");
+            }
+        }
+        say(Tag::Info, &step.name, &format!("companion exit={exit}"));
+        Ok(())
+    }
 }
 
 fn run_loader(

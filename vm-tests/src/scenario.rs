@@ -61,6 +61,9 @@ pub enum Run {
         /// Run the same loader first and SIGKILL it once attached.
         #[serde(default)]
         kill_first: bool,
+        /// Run the same loader, renamed, alongside the checked one (see [`Scenario`]).
+        #[serde(default)]
+        companion: bool,
     },
 }
 
@@ -119,6 +122,11 @@ pub struct Scenario {
     /// A first loader run is killed with SIGKILL once attached (leaving its kprobe_events
     /// entries behind); the checked run must remove them at start.
     pub kill_first: bool,
+    /// A companion loader, a copy of the binary under another name, attaches first and
+    /// stays attached while the checked loader runs and exits: the checked loader must
+    /// leave the companion's kprobe events alone (its run lock, not its name, tells it that
+    /// loader is alive), and the companion must count the workload too.
+    pub companion: bool,
 }
 
 impl Scenario {
@@ -154,6 +162,7 @@ const fn loader(
         expect,
         attached,
         kill_first: false,
+        companion: false,
     }
 }
 
@@ -166,6 +175,7 @@ pub const CATALOGUE: &[Scenario] = &[
         expect: Expect::SelftestHits,
         attached: 1,
         kill_first: false,
+        companion: false,
     },
     loader("execcount", EXECCOUNT, false, EXEC, Expect::ExecCount, 1),
     loader(
@@ -198,6 +208,18 @@ pub const CATALOGUE: &[Scenario] = &[
     Scenario {
         kill_first: true,
         ..loader("kill9-legacy", EXECCOUNT, true, EXEC, Expect::ExecCount, 1)
+    },
+    // A live loader under another name keeps its kprobe events when a second one starts.
+    Scenario {
+        companion: true,
+        ..loader(
+            "concurrent-legacy",
+            EXECCOUNT,
+            true,
+            EXEC,
+            Expect::ExecCount,
+            1,
+        )
     },
 ];
 
@@ -278,6 +300,7 @@ pub fn step(s: &Scenario, objects: &[String], timing: LoaderTiming) -> Step {
                 attach_timeout_secs: timing.attach_timeout_secs,
                 stop_timeout_secs: timing.stop_timeout_secs,
                 kill_first: s.kill_first,
+                companion: s.companion,
             }
         }
     };

@@ -5,6 +5,7 @@
 
 pub mod perf;
 pub mod probe_event;
+pub mod run_lock;
 
 use std::ffi::CString;
 use std::io;
@@ -230,16 +231,48 @@ pub fn stdout_closed() -> bool {
     rc > 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0
 }
 
+/// What [`raise_memlock`] managed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Memlock {
+    /// Soft and hard limit are infinity.
+    Unlimited,
+    /// Without CAP_SYS_RESOURCE (containers often drop it, even for root) the hard limit
+    /// cannot be raised: the soft limit was raised to it, this many bytes.
+    HardLimit(u64),
+}
+
 /// Raises RLIMIT_MEMLOCK to infinity: before 5.11 every map and program is charged against
 /// it, and the default (64 KiB on many distributions) fails BPF_MAP_CREATE with EPERM.
-pub fn raise_memlock() -> Result<(), SyscallError> {
-    let lim = libc::rlimit {
+/// Where the hard limit may not be raised, raises the soft limit as far as it goes.
+pub fn raise_memlock() -> Result<Memlock, SyscallError> {
+    let unlimited = libc::rlimit {
         rlim_cur: libc::RLIM_INFINITY,
         rlim_max: libc::RLIM_INFINITY,
     };
-    // SAFETY: `lim` is a valid rlimit for the duration of the call.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) } != 0 {
-        return Err(last_error("setrlimit(RLIMIT_MEMLOCK)"));
+    // SAFETY: `unlimited` is a valid rlimit for the duration of the call.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } == 0 {
+        return Ok(Memlock::Unlimited);
     }
-    Ok(())
+    let denied = last_error("setrlimit(RLIMIT_MEMLOCK, infinity)");
+    if denied.source.raw_os_error() != Some(libc::EPERM) {
+        return Err(denied);
+    }
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable rlimit for the duration of the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } != 0 {
+        return Err(last_error("getrlimit(RLIMIT_MEMLOCK)"));
+    }
+    lim.rlim_cur = lim.rlim_max;
+    // SAFETY: as above; lowering nothing, raising the soft limit up to the hard one.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) } != 0 {
+        return Err(last_error("setrlimit(RLIMIT_MEMLOCK, hard limit)"));
+    }
+    Ok(if lim.rlim_max == libc::RLIM_INFINITY {
+        Memlock::Unlimited
+    } else {
+        Memlock::HardLimit(lim.rlim_max)
+    })
 }

@@ -3,15 +3,16 @@
 //! (The perf kprobe PMU, 4.17+, goes through aya instead.)
 //!
 //! The entry outlives the process if it is killed: [`remove_leftovers`] deletes those of
-//! loaders that are gone, and [`ProbeEvent`] removes its own on drop.
+//! loaders that are gone (told apart by their `sys::run_lock`), and [`ProbeEvent`] removes
+//! its own on drop.
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use super::{last_error, SyscallError};
-use crate::legacy::{self, LeftoverEvent};
+use super::{last_error, run_lock, SyscallError};
+use crate::legacy::{self, LeftoverEvent, LockState};
 
 const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
 const PERF_EVENT_IOC_DISABLE: libc::c_ulong = 0x2401;
@@ -121,21 +122,24 @@ pub fn attach_kprobe(
     Ok(event)
 }
 
-fn process_is_loader(pid: u32) -> bool {
-    // A recycled pid running something else does not keep the events alive.
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "loader")
-}
-
 /// Deletes the kprobe events of loaders that are no longer running (killed with -9, or
-/// crashed). Returns what was removed; failures are reported and skipped.
-pub fn remove_leftovers(tracefs: &Path) -> Vec<LeftoverEvent> {
+/// crashed), judged by [`legacy::is_leftover`] from `/proc/<pid>` and the run locks in
+/// `locks` (so call [`run_lock::remove_stale`] only after this). Returns what was removed;
+/// failures are reported and skipped.
+pub fn remove_leftovers(tracefs: &Path, locks: &Path) -> Vec<LeftoverEvent> {
     let Ok(text) = std::fs::read_to_string(tracefs.join("kprobe_events")) else {
         return Vec::new();
     };
     let me = std::process::id();
     let mut removed = Vec::new();
     for ev in legacy::loader_events(&text) {
-        if ev.pid == me || process_is_loader(ev.pid) {
+        let running = Path::new(&format!("/proc/{}", ev.pid)).exists();
+        let lock = if running {
+            run_lock::probe(locks, ev.pid)
+        } else {
+            LockState::Missing
+        };
+        if !legacy::is_leftover(&ev, me, running, lock) {
             continue;
         }
         match write_events(tracefs, &format!("-:{}", ev.id)) {
