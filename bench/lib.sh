@@ -14,6 +14,11 @@ build_loadgen() {
     fi
 }
 
+# Steal time of CPU N so far, in clock ticks: time the hypervisor ran something else on
+# this vCPU. The readers' losses in these benchmarks line up with it (a 4 MiB ring fills
+# in ~150 ms at 500k records/s; steal bursts of 250-350 ms were seen).
+steal_ticks() { awk -v c="cpu$1" '$1 == c {print $9}' /proc/stat; }
+
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 

@@ -45,13 +45,19 @@ for _ in $(seq 100); do
 done
 
 echo "soak: ${SECS}s at ${RATE} calls/s, loader pid $loader_pid"
+hz=$(getconf CLK_TCK)
+steal0=$(steal_ticks 1)
+steal_prev=$steal0
 taskset -c 0 "$GEN" "$SECS" "$RATE" >"$work/gen" &
 gen_pid=$!
 samples=()
 sleep 2
 while kill -0 "$gen_pid" 2>/dev/null; do
     samples+=("$(rss_kb "$loader_pid")")
-    printf 'soak: t=%4ds rss=%s kB\n' "$(((${#samples[@]} - 1) * SAMPLE + 2))" "${samples[-1]}"
+    steal_now=$(steal_ticks 1)
+    printf 'soak: t=%4ds rss=%s kB steal(CPU 1)=%d ms\n' "$(((${#samples[@]} - 1) * SAMPLE + 2))" \
+        "${samples[-1]}" $(((steal_now - steal_prev) * 1000 / hz))
+    steal_prev=$steal_now
     for _ in $(seq "$SAMPLE"); do
         kill -0 "$gen_pid" 2>/dev/null || break
         sleep 1
@@ -73,6 +79,8 @@ start=${samples[0]} end=${samples[-1]} max=$(printf '%s\n' "${samples[@]}" | sor
 echo "soak: loadgen: $(cat "$work/gen")"
 printf 'soak: offered=%d delivered=%d lost=%d offered-delivered-lost=%d\n' \
     "$offered" "$delivered" "$lost" $((offered - delivered - lost))
+printf 'soak: steal on the reader CPU: %d ms in all (the hypervisor running something else)\n' \
+    $((($(steal_ticks 1) - steal0) * 1000 / hz))
 printf 'soak: rss start=%d kB end=%d kB max=%d kB growth=%d kB (%d samples)\n' \
     "$start" "$end" "$max" $((end - start)) "${#samples[@]}"
 fail=0

@@ -113,13 +113,13 @@ run_loadgen() {
 }
 
 # Results of the last run_peer.
-R_OFFERED=0 R_DELIVERED=0 R_LOST=0 R_CPU=0 R_RSS=0 R_NOTE="" R_OK=0
+R_OFFERED=0 R_DELIVERED=0 R_LOST=0 R_CPU=0 R_RSS=0 R_NOTE="" R_OK=0 R_STEAL=0
 
 # run_peer NAME RATE: start the reader, wait for its attach, run the loadgen, give the
 # reader 1 s to drain, read its CPU time and RSS, stop it (SIGINT), read its counts.
 run_peer() {
     local name=$1 rate=$2 pid wcpid="" t0 t1 lines wcl
-    R_OFFERED=0 R_DELIVERED=0 R_LOST=0 R_CPU=0 R_RSS=0 R_NOTE="" R_OK=0
+    R_OFFERED=0 R_DELIVERED=0 R_LOST=0 R_CPU=0 R_RSS=0 R_NOTE="" R_OK=0 R_STEAL=0
     local err=$work/$name.err
     : >"$err"
     case $name in
@@ -170,11 +170,14 @@ run_peer() {
     sleep 0.3
     t0=$(ticks "$pid")
     [ -n "$wcpid" ] && t0=$((t0 + $(ticks "$wcpid")))
+    local s0
+    s0=$(steal_ticks "$RCPU")
     if [ "$rate" = full ]; then run_loadgen "$SECS"; else run_loadgen "$SECS" "$rate"; fi
     sleep 1
     t1=$(ticks "$pid")
     [ -n "$wcpid" ] && t1=$((t1 + $(ticks "$wcpid")))
     R_CPU=$(echo "scale=3; ($t1 - $t0) / $hz" | bc)
+    R_STEAL=$((($(steal_ticks "$RCPU") - s0) * 1000 / hz))
     R_RSS=$(hwm_kb "$pid")
     case $name in loader*) R_OFFERED=$(percpu_sum_of "$pid") ;; esac
     kill -INT "$pid"
@@ -216,9 +219,9 @@ human() { # a rate or count, 3 significant figures: 1.23M, 456k
         else printf "%d", v }'
 }
 
-row_fmt='%-6s %-25s %9s %9s %9s %6s %8s %11s %6s %6s %6s  %s\n'
+row_fmt='%-6s %-25s %9s %9s %9s %6s %8s %11s %6s %6s %6s %5s  %s\n'
 header() {
-    printf "$row_fmt" load reader offered delivered lost check calls/s delivered/s "CPU s" "us/ev" "RSS MB" note
+    printf "$row_fmt" load reader offered delivered lost check calls/s delivered/s "CPU s" "us/ev" "RSS MB" steal note
 }
 
 declare -A FULL_RATE FULL_LOST FULL_RSS
@@ -236,7 +239,7 @@ rows() { # RATE (full or calls/s)
         esac
         run_peer "$peer" "$rate"
         if [ "$R_OK" != 1 ]; then
-            printf "$row_fmt" "$load" "$label" - - - - - 0 - - - "$R_NOTE"
+            printf "$row_fmt" "$load" "$label" - - - - - 0 - - - - "$R_NOTE"
             [ "$rate" = full ] && FULL_RATE[$peer]=0 FULL_LOST[$peer]=0 FULL_RSS[$peer]=0
             continue
         fi
@@ -248,7 +251,7 @@ rows() { # RATE (full or calls/s)
         fi
         printf "$row_fmt" "$load" "$label" "$(human "$R_OFFERED")" "$(human "$R_DELIVERED")" \
             "$(human "$R_LOST")" "$check" "$(human "$GEN_RATE")" "$(human "$dps")" \
-            "$R_CPU" "$usev" "$(echo "scale=1; $R_RSS / 1024" | bc)" "$R_NOTE"
+            "$R_CPU" "$usev" "$(echo "scale=1; $R_RSS / 1024" | bc)" "$R_STEAL" "$R_NOTE"
         if [ "$rate" = full ]; then
             FULL_RATE[$peer]=$dps FULL_LOST[$peer]=$R_LOST FULL_RSS[$peer]=$R_RSS
         fi
@@ -281,6 +284,7 @@ echo
 
 echo "load: loadgen calls/s asked (full: as fast as it goes); check: offered - delivered - lost;"
 echo "CPU s: the reader's user+system time while the loadgen ran plus 1 s of drain; us/ev: per delivered event"
+echo "steal: ms the hypervisor took the reader's vCPU away meanwhile (/proc/stat); losses follow it"
 header
 if [ "$RATE" != 0 ]; then
     rows "$RATE"
