@@ -141,11 +141,13 @@ pub enum LockState {
 }
 
 /// Whether `ev` is a dead loader's and should be removed, given whether its pid is
-/// running now and the state of that pid's run lock. When in doubt, an event stays: a
-/// stale one costs a little overhead, removing a live one breaks someone's tracing.
+/// running now and the state of that pid's run lock. Called before this loader (pid `me`)
+/// creates any event, so one carrying `me` is a dead loader's whose pid came round to us.
+/// When in doubt, an event stays: a stale one costs a little overhead, removing a live one
+/// breaks someone's tracing.
 pub fn is_leftover(ev: &LeftoverEvent, me: u32, pid_running: bool, lock: LockState) -> bool {
     if ev.pid == me {
-        return false;
+        return true;
     }
     if !pid_running {
         return true;
@@ -291,8 +293,8 @@ mod tests {
             ours: false,
         };
         use LockState::*;
-        // Never our own, whatever the lock says.
-        assert!(!is_leftover(&ours(5), 5, true, Free));
+        // Carrying our pid before we made any: a dead loader's, whatever the lock says.
+        assert!(is_leftover(&ours(5), 5, true, Held));
         // The creator is gone: removed, ours or aya's.
         assert!(is_leftover(&ours(7), 5, false, Missing));
         assert!(is_leftover(&aya, 5, false, Missing));
