@@ -96,6 +96,22 @@ pub struct Summary {
     pub maps: Vec<MapCount>,
 }
 
+/// A JSON field value of a non-event line.
+#[derive(Debug, Clone, Copy)]
+enum Field<'a> {
+    Str(&'a str),
+    U64(u64),
+    Bool(bool),
+    Null,
+}
+
+impl<'a> Field<'a> {
+    /// A string, or `null`.
+    fn opt(v: Option<&'a str>) -> Self {
+        v.map_or(Field::Null, Field::Str)
+    }
+}
+
 impl<W: Write> Printer<W> {
     /// A printer writing JSON lines (`json`) or human text to `out`.
     pub fn new(out: W, json: bool) -> Self {
@@ -132,26 +148,35 @@ impl<W: Write> Printer<W> {
     }
 
     fn field_str(&mut self, k: &str, v: &str) {
-        self.buf.push(b',');
-        json::key(&mut self.buf, k);
-        json::str(&mut self.buf, v);
-    }
-
-    fn field_opt_str(&mut self, k: &str, v: Option<&str>) {
-        match v {
-            Some(v) => self.field_str(k, v),
-            None => {
-                self.buf.push(b',');
-                json::key(&mut self.buf, k);
-                self.buf.extend_from_slice(b"null");
-            }
-        }
+        self.field(k, Field::Str(v));
     }
 
     fn field_u64(&mut self, k: &str, v: u64) {
+        self.field(k, Field::U64(v));
+    }
+
+    fn field(&mut self, k: &str, v: Field<'_>) {
         self.buf.push(b',');
         json::key(&mut self.buf, k);
-        json::uint(&mut self.buf, u128::from(v));
+        match v {
+            Field::Str(v) => json::str(&mut self.buf, v),
+            Field::U64(v) => json::uint(&mut self.buf, u128::from(v)),
+            Field::Bool(v) => {
+                self.buf
+                    .extend_from_slice(if v { b"true" as &[u8] } else { b"false" })
+            }
+            Field::Null => self.buf.extend_from_slice(b"null"),
+        }
+    }
+
+    /// One whole JSON line: `{"type":ty, fields...}`.
+    fn line(&mut self, ty: &str, fields: &[(&str, Field<'_>)]) -> io::Result<()> {
+        self.begin(ty);
+        for (k, v) in fields {
+            self.field(k, *v);
+        }
+        self.buf.push(b'}');
+        self.end_line()
     }
 
     /// What the loader found out about the running kernel and the paths it chose.
@@ -172,25 +197,20 @@ impl<W: Write> Printer<W> {
             }
             return Ok(());
         }
-        self.begin("kernel");
-        self.field_str("release", k.release);
-        self.field_str("version", k.version);
-        self.field_u64("version_code", u64::from(k.version_code));
-        self.field_bool("legacy", k.legacy);
-        self.field_str("kprobes", k.kprobes);
-        self.field_bool("btf", k.btf);
-        self.field_str("memlock", k.memlock);
-        self.field_u64("leftovers_removed", k.leftovers as u64);
-        self.field_str("reason", k.reason);
-        self.buf.push(b'}');
-        self.end_line()
-    }
-
-    fn field_bool(&mut self, k: &str, v: bool) {
-        self.buf.push(b',');
-        json::key(&mut self.buf, k);
-        self.buf
-            .extend_from_slice(if v { b"true" as &[u8] } else { b"false" });
+        self.line(
+            "kernel",
+            &[
+                ("release", Field::Str(k.release)),
+                ("version", Field::Str(k.version)),
+                ("version_code", Field::U64(u64::from(k.version_code))),
+                ("legacy", Field::Bool(k.legacy)),
+                ("kprobes", Field::Str(k.kprobes)),
+                ("btf", Field::Bool(k.btf)),
+                ("memlock", Field::Str(k.memlock)),
+                ("leftovers_removed", Field::U64(k.leftovers as u64)),
+                ("reason", Field::Str(k.reason)),
+            ],
+        )
     }
 
     /// A program was attached.
@@ -206,14 +226,14 @@ impl<W: Write> Printer<W> {
             eprintln!("loader: attached {object}/{program} ({section}) to {kind} {target}");
             return Ok(());
         }
-        self.str_line(
+        self.line(
             "attached",
             &[
-                ("object", object),
-                ("program", program),
-                ("section", section),
-                ("kind", kind),
-                ("target", target),
+                ("object", Field::Str(object)),
+                ("program", Field::Str(program)),
+                ("section", Field::Str(section)),
+                ("kind", Field::Str(kind)),
+                ("target", Field::Str(target)),
             ],
         )
     }
@@ -224,24 +244,14 @@ impl<W: Write> Printer<W> {
             eprintln!("loader: verified {object}/{program} ({section})");
             return Ok(());
         }
-        self.str_line(
+        self.line(
             "loaded",
             &[
-                ("object", object),
-                ("program", program),
-                ("section", section),
+                ("object", Field::Str(object)),
+                ("program", Field::Str(program)),
+                ("section", Field::Str(section)),
             ],
         )
-    }
-
-    /// A JSON line of type `ty` whose fields are all strings.
-    fn str_line(&mut self, ty: &str, fields: &[(&str, &str)]) -> io::Result<()> {
-        self.begin(ty);
-        for (k, v) in fields {
-            self.field_str(k, v);
-        }
-        self.buf.push(b'}');
-        self.end_line()
     }
 
     /// Something failed (a program, a map, an object).
@@ -265,16 +275,16 @@ impl<W: Write> Printer<W> {
         if !self.json {
             return Ok(());
         }
-        self.begin("error");
-        self.field_str("object", object);
-        self.field_opt_str("program", program);
-        self.field_opt_str("section", section);
-        self.field_str("error", error);
-        if let Some(log) = verifier_log {
-            self.field_str("verifier_log", log);
-        }
-        self.buf.push(b'}');
-        self.end_line()
+        let fields = [
+            ("object", Field::Str(object)),
+            ("program", Field::opt(program)),
+            ("section", Field::opt(section)),
+            ("error", Field::Str(error)),
+            ("verifier_log", Field::opt(verifier_log)),
+        ];
+        // No verifier log: no key at all.
+        let n = if verifier_log.is_some() { 5 } else { 4 };
+        self.line("error", &fields[..n])
     }
 
     /// One perf record.
@@ -413,13 +423,15 @@ impl<W: Write> Printer<W> {
             eprintln!("loader: lost {count} records of {object}/{map} on CPU {cpu}");
             return Ok(());
         }
-        self.begin("lost");
-        self.field_str("object", object);
-        self.field_str("map", map);
-        self.field_u64("cpu", u64::from(cpu));
-        self.field_u64("count", count);
-        self.buf.push(b'}');
-        self.end_line()
+        self.line(
+            "lost",
+            &[
+                ("object", Field::Str(object)),
+                ("map", Field::Str(map)),
+                ("cpu", Field::U64(u64::from(cpu))),
+                ("count", Field::U64(count)),
+            ],
+        )
     }
 
     /// Packets seen by a socket filter's socket.
@@ -434,13 +446,15 @@ impl<W: Write> Printer<W> {
             eprintln!("loader: {object}/{program} passed {count} packets on {iface}");
             return Ok(());
         }
-        self.begin("packets");
-        self.field_str("object", object);
-        self.field_str("program", program);
-        self.field_str("iface", iface);
-        self.field_u64("count", count);
-        self.buf.push(b'}');
-        self.end_line()
+        self.line(
+            "packets",
+            &[
+                ("object", Field::Str(object)),
+                ("program", Field::Str(program)),
+                ("iface", Field::Str(iface)),
+                ("count", Field::U64(count)),
+            ],
+        )
     }
 
     /// A bpf_trace_printk line.
@@ -450,15 +464,16 @@ impl<W: Write> Printer<W> {
             writeln!(self.buf, "printk: {comm}[{pid}]: {msg}")?;
             return Ok(());
         }
-        self.begin("printk");
-        self.field_u64("pid", u64::from(pid));
-        self.field_str("comm", comm);
-        if let Some(cpu) = cpu {
-            self.field_u64("cpu", u64::from(cpu));
+        let pid = ("pid", Field::U64(u64::from(pid)));
+        let comm = ("comm", Field::Str(comm));
+        let msg = ("msg", Field::Str(msg));
+        match cpu {
+            Some(cpu) => self.line(
+                "printk",
+                &[pid, comm, ("cpu", Field::U64(u64::from(cpu))), msg],
+            ),
+            None => self.line("printk", &[pid, comm, msg]),
         }
-        self.field_str("msg", msg);
-        self.buf.push(b'}');
-        self.end_line()
     }
 
     /// A map dump. `entries` writes the elements of the `entries` array (JSON) into the
