@@ -121,10 +121,7 @@ fn errors_of<'a>(lines: &'a [Value], object: &str) -> Vec<&'a Value> {
 
 #[test]
 fn every_bad_input_fails_alone_and_the_good_programs_run() {
-    if !have_root() {
-        return;
-    }
-    let _g = serial();
+    let Some(_g) = root_serial() else { return };
     let dir = tmp().join("bad_input");
     std::fs::create_dir_all(&dir).unwrap();
     let good = bpf_object("tp_getppid", &[]);
@@ -233,10 +230,7 @@ fn every_bad_input_fails_alone_and_the_good_programs_run() {
 
 #[test]
 fn strict_turns_any_error_into_exit_1_and_nothing_loadable_is_exit_1() {
-    if !have_root() {
-        return;
-    }
-    let _g = serial();
+    let Some(_g) = root_serial() else { return };
     let good = bpf_object("tp_getppid", &[]);
     let mix = bpf_object("bad_mix", &[]);
     let out = Command::new(loader_bin())

@@ -50,10 +50,7 @@ fn our_kprobe_events() -> String {
 
 #[test]
 fn sigint_sigterm_and_sighup_each_detach_everything() {
-    if !have_root() {
-        return;
-    }
-    let _g = serial();
+    let Some(_g) = root_serial() else { return };
     let obj = bpf_object("tp_getppid", &[]);
     let before = loaded_copies();
     for (sig, name) in [
@@ -89,10 +86,7 @@ fn sigint_sigterm_and_sighup_each_detach_everything() {
 
 #[test]
 fn a_second_loader_does_not_disturb_the_first() {
-    if !have_root() {
-        return;
-    }
-    let _g = serial();
+    let Some(_g) = root_serial() else { return };
     let obj = bpf_object("tp_getppid", &[]);
     let before = loaded_copies();
     let args = [
@@ -134,10 +128,7 @@ fn a_second_loader_does_not_disturb_the_first() {
 
 #[test]
 fn kill_9_leaves_nothing_and_the_next_run_works() {
-    if !have_root() {
-        return;
-    }
-    let _g = serial();
+    let Some(_g) = root_serial() else { return };
     let obj = bpf_object("tp_getppid", &[]);
     let before = loaded_copies();
     let mut l = Loader::spawn(&["--json", obj.to_str().unwrap()]);
@@ -174,10 +165,7 @@ fn kill_9_leaves_nothing_and_the_next_run_works() {
 /// and a lock file nobody holds (a killed loader's) is removed at start.
 #[test]
 fn legacy_mode_raises_memlock_and_holds_its_run_lock() {
-    if !have_root() {
-        return;
-    }
-    let _g = serial();
+    let Some(_g) = root_serial() else { return };
     let obj = bpf_object("tp_getppid", &[]);
     let locks = std::path::Path::new("/run/redbpf-loader");
     std::fs::create_dir_all(locks).unwrap();

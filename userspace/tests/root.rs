@@ -11,10 +11,7 @@ use serde_json::Value;
 
 #[test]
 fn c_tracepoint_streams_typed_events_map_dumps_and_printk() {
-    if !have_root() {
-        return;
-    }
-    let _g = serial();
+    let Some(_g) = root_serial() else { return };
     let obj = bpf_object("tp_getppid", &[]);
     let mut l = Loader::spawn(&[
         "--json",
@@ -90,10 +87,7 @@ fn c_tracepoint_streams_typed_events_map_dumps_and_printk() {
 
 #[test]
 fn lost_records_equal_bpf_counter_minus_delivered() {
-    if !have_root() {
-        return;
-    }
-    let _g = serial();
+    let Some(_g) = root_serial() else { return };
     let obj = bpf_object("tp_getppid", &[]);
     // One page per CPU, drained only every 2 s: a burst must overflow.
     let mut l = Loader::spawn(&[
@@ -133,10 +127,7 @@ fn lost_records_equal_bpf_counter_minus_delivered() {
 
 #[test]
 fn uprobe_and_uretprobe_on_a_test_binary() {
-    if !have_root() {
-        return;
-    }
-    let _g = serial();
+    let Some(_g) = root_serial() else { return };
     let bin = host_binary("uprobe_target");
     let define = format!("-DTARGET=\"{}\"", bin.display());
     let obj = bpf_object("uprobe", &[&define]);
@@ -191,10 +182,7 @@ fn ip(args: &[&str]) {
 
 #[test]
 fn xdp_and_socket_filter_on_a_veth_pair_in_a_netns() {
-    if !have_root() {
-        return;
-    }
-    let _g = serial();
+    let Some(_g) = root_serial() else { return };
     let id = std::process::id();
     let (a, b) = (format!("ldra{id}"), format!("ldrb{id}"));
     let _ns = Netns(vec![a.clone(), b.clone()]);
@@ -261,10 +249,7 @@ fn xdp_and_socket_filter_on_a_veth_pair_in_a_netns() {
 
 #[test]
 fn closed_stdout_and_sigint_leave_nothing_attached() {
-    if !have_root() {
-        return;
-    }
-    let _g = serial();
+    let Some(_g) = root_serial() else { return };
     let obj = bpf_object("tp_getppid", &[]);
     // `| head -1`: the loader must notice, detach and exit 0.
     let script = format!(
@@ -306,10 +291,7 @@ fn closed_stdout_and_sigint_leave_nothing_attached() {
 
 #[test]
 fn kprobe_without_kprobe_support_reports_one_clear_error_and_others_run() {
-    if !have_root() {
-        return;
-    }
-    let _g = serial();
+    let Some(_g) = root_serial() else { return };
     let tp = bpf_object("tp_getppid", &[]);
     let kp = bpf_object("kprobe_execve", &[]);
     let mut l = Loader::spawn(&[
@@ -347,10 +329,7 @@ fn kprobe_without_kprobe_support_reports_one_clear_error_and_others_run() {
 
 #[test]
 fn project_probes_execsnoop_and_exectrack() {
-    if !have_root() {
-        return;
-    }
-    let _g = serial();
+    let Some(_g) = root_serial() else { return };
     let (Some(snoop), Some(track)) = (project_probe("execsnoop"), project_probe("exectrack"))
     else {
         eprintln!("skipping: target/bpf/programs/{{execsnoop,exectrack}} not built (run `cargo bpf build` / make)");

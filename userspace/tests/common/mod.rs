@@ -29,6 +29,13 @@ pub fn have_root() -> bool {
     true
 }
 
+/// The preamble of every root test: `None` (after the loud skip line) without root, else
+/// the guard that runs root tests one at a time.
+#[track_caller]
+pub fn root_serial() -> Option<MutexGuard<'static, ()>> {
+    have_root().then(serial)
+}
+
 pub fn tmp() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
 }
