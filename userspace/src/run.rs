@@ -432,6 +432,10 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         sigterm,
         sighup,
     };
+    if let Err(e) = sys::stop::watch() {
+        eprintln!("loader: cannot install signal handlers: {e}");
+        return 1;
+    }
     // `_run_lock` is held until the end, after every kprobe event is removed.
     let (mode, kern_version, _run_lock) = kernel_setup(&cli, &mut st);
 
@@ -876,6 +880,10 @@ async fn event_loop<W: Write>(
             }
             Wake::Readable => st.drain(),
             Wake::Flush => {
+                if let Some(why) = sys::stop::received() {
+                    eprintln!("loader: stopping: {why}");
+                    break;
+                }
                 st.drain();
                 st.flush();
                 ticks += 1;

@@ -6,6 +6,7 @@
 pub mod perf;
 pub mod probe_event;
 pub mod run_lock;
+pub mod stop;
 
 use std::ffi::CString;
 use std::io;
