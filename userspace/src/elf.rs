@@ -3,7 +3,7 @@
 //! redbpf-era objects. Pure: no syscalls.
 
 use object::read::elf::{ElfFile64, FileHeader, SectionHeader};
-use object::{Endianness, Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
+use object::{Endian, Endianness, Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
 
 /// Errors reading an object file.
 #[derive(Debug, thiserror::Error)]
@@ -281,6 +281,9 @@ enum Patch {
     Hide,
     /// Clear SHF_EXECINSTR: aya then ignores the section (program kinds aya cannot parse).
     NotCode,
+    /// Give the section another name, appended to a grown copy of the section name table
+    /// (writing over the old name could clobber a symbol name sharing its tail).
+    Rename(&'static str),
 }
 
 fn patch_for(name: &str, is_code: bool, keep_btf: bool) -> Option<Patch> {
@@ -290,6 +293,10 @@ fn patch_for(name: &str, is_code: bool, keep_btf: bool) -> Option<Patch> {
         }
         if name == "socketfilter" || name.starts_with("socketfilter/") {
             return Some(Patch::Truncate(6));
+        }
+        // redbpf's TC programs are direct-action classifiers: aya's `classifier`.
+        if name.starts_with("tc_action/") {
+            return Some(Patch::Rename("classifier"));
         }
         if !aya_knows_section(name) && name != "xdp" {
             return Some(Patch::NotCode);
@@ -319,6 +326,7 @@ pub fn rewrite_for_aya(data: &[u8], keep_btf: bool) -> Result<Vec<u8>, ElfError>
     let shoff = header.e_shoff(endian) as usize;
     let shentsize = header.e_shentsize(endian) as usize;
     let mut out = data.to_vec();
+    let mut renames = Vec::new();
     for (i, sh) in sections.iter().enumerate() {
         let name_bytes = sections.section_name(endian, sh)?;
         let Ok(name) = std::str::from_utf8(name_bytes) else {
@@ -343,6 +351,7 @@ pub fn rewrite_for_aya(data: &[u8], keep_btf: bool) -> Result<Vec<u8>, ElfError>
                     *b = 0;
                 }
             }
+            Patch::Rename(new) => renames.push((i, new)),
             Patch::Hide => {
                 if let Some(b) = out.get_mut(name_off) {
                     *b = b'_';
@@ -363,7 +372,39 @@ pub fn rewrite_for_aya(data: &[u8], keep_btf: bool) -> Result<Vec<u8>, ElfError>
             }
         }
     }
+    if !renames.is_empty() {
+        // The table moves to the end of the file, grown by the new names; every old offset
+        // (section and symbol names) stays valid in the copy, which is taken from `out` so
+        // that it keeps the in-place patches above.
+        let mut table = out
+            .get(strtab_off..strtab_off + strtab_size)
+            .ok_or_else(|| ElfError::Malformed("section name table out of range".into()))?
+            .to_vec();
+        for (i, new) in renames {
+            let name_at = u32::try_from(table.len())
+                .map_err(|_| ElfError::Malformed("section name table too large".into()))?;
+            table.extend_from_slice(new.as_bytes());
+            table.push(0);
+            put(&mut out, shoff + i * shentsize, &endian.write_u32(name_at))?;
+        }
+        out.resize(out.len().next_multiple_of(8), 0);
+        let table_at = out.len() as u64;
+        let table_len = table.len() as u64;
+        out.extend_from_slice(&table);
+        // sh_offset and sh_size are at 24 and 32 in Elf64_Shdr.
+        let hdr = shoff + strtab_index as usize * shentsize;
+        put(&mut out, hdr + 24, &endian.write_u64(table_at))?;
+        put(&mut out, hdr + 32, &endian.write_u64(table_len))?;
+    }
     Ok(out)
+}
+
+/// Overwrites `out[at..at + bytes.len()]`.
+fn put(out: &mut [u8], at: usize, bytes: &[u8]) -> Result<(), ElfError> {
+    out.get_mut(at..at.saturating_add(bytes.len()))
+        .ok_or_else(|| ElfError::Malformed(format!("section header at {at} out of range")))?
+        .copy_from_slice(bytes);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -378,6 +419,10 @@ mod tests {
         assert_eq!(
             patch_for("socketfilter/f", true, false),
             Some(Patch::Truncate(6))
+        );
+        assert_eq!(
+            patch_for("tc_action/block", true, false),
+            Some(Patch::Rename("classifier"))
         );
         assert_eq!(patch_for("maps.ext", false, false), Some(Patch::Hide));
         assert_eq!(patch_for(".BTF", false, false), Some(Patch::Hide));

@@ -602,7 +602,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
             let kind = section::parse(&p.section).kind().to_owned();
             let msg = format!(
                 "unsupported program section kind '{kind}': not loaded (the loader runs kprobe, \
-                 kretprobe, uprobe, uretprobe, tracepoint, raw_tracepoint, xdp and socketfilter \
+                 kretprobe, uprobe, uretprobe, tracepoint, raw_tracepoint, xdp, socketfilter and tc_action \
                  programs)"
             );
             let r = st

@@ -48,6 +48,8 @@ pub enum AttachSpec {
     Xdp,
     /// Socket filter on a packet socket bound to `--iface`.
     SocketFilter,
+    /// redbpf's `tc_action/NAME`: a direct-action classifier on `--iface` ingress.
+    TcAction,
     /// Anything else.
     Unsupported {
         /// The section kind (text before the first `/`).
@@ -67,6 +69,7 @@ impl AttachSpec {
             AttachSpec::UProbe { ret: true, .. } => "uretprobe",
             AttachSpec::Xdp => "xdp",
             AttachSpec::SocketFilter => "socket_filter",
+            AttachSpec::TcAction => "tc_action",
             AttachSpec::Unsupported { kind } => kind,
         }
     }
@@ -113,6 +116,7 @@ pub fn parse(section: &str) -> AttachSpec {
         }
         "xdp" => AttachSpec::Xdp,
         "socketfilter" | "socket" => AttachSpec::SocketFilter,
+        "tc_action" | "classifier" => AttachSpec::TcAction,
         other => AttachSpec::Unsupported {
             kind: other.to_owned(),
         },

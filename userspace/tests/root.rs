@@ -180,12 +180,12 @@ fn ip(args: &[&str]) {
     assert!(st.success(), "ip {args:?}");
 }
 
-#[test]
-fn xdp_and_socket_filter_on_a_veth_pair_in_a_netns() {
-    let Some(_g) = root_serial() else { return };
+/// Two network namespaces joined by a veth pair: `veth-a` 192.0.2.1 in the first,
+/// `veth-b` 192.0.2.2 in the second. Deleted when the guard drops.
+fn veth_netns() -> (Netns, String, String) {
     let id = std::process::id();
     let (a, b) = (format!("ldra{id}"), format!("ldrb{id}"));
-    let _ns = Netns(vec![a.clone(), b.clone()]);
+    let ns = Netns(vec![a.clone(), b.clone()]);
     ip(&["netns", "add", &a]);
     ip(&["netns", "add", &b]);
     ip(&[
@@ -195,6 +195,13 @@ fn xdp_and_socket_filter_on_a_veth_pair_in_a_netns() {
     ip(&["-n", &b, "addr", "add", "192.0.2.2/24", "dev", "veth-b"]);
     ip(&["-n", &a, "link", "set", "veth-a", "up"]);
     ip(&["-n", &b, "link", "set", "veth-b", "up"]);
+    (ns, a, b)
+}
+
+#[test]
+fn xdp_and_socket_filter_on_a_veth_pair_in_a_netns() {
+    let Some(_g) = root_serial() else { return };
+    let (_ns, a, b) = veth_netns();
 
     let obj = bpf_object("net", &[]);
     let mut l = Loader::spawn_with(
@@ -245,6 +252,69 @@ fn xdp_and_socket_filter_on_a_veth_pair_in_a_netns() {
         .find(|v| v["type"] == "packets")
         .unwrap_or_else(|| panic!("no packets line: {lines:?}"));
     assert!(passed["count"].as_u64().unwrap() >= 10, "{passed}");
+}
+
+/// redbpf's `tc_action/NAME` runs as a classifier on `--iface` ingress and its verdicts
+/// count: datagrams to UDP port 9 are dropped before a listener sees them, port 10 passes.
+#[test]
+fn tc_action_drops_udp_to_port_9_on_a_veth_in_a_netns() {
+    let Some(_g) = root_serial() else { return };
+    let (_ns, a, b) = veth_netns();
+    let obj = bpf_object("tc", &[]);
+    let mut l = Loader::spawn_with(
+        &["ip", "netns", "exec", &a],
+        &["--json", "--iface", "veth-a", obj.to_str().unwrap()],
+    );
+    l.wait_attached(1);
+    // A listener on ports 9 and 10 in the first namespace, counting for 3 s.
+    let listener = Command::new("ip")
+        .args(["netns", "exec", &a, "/usr/bin/python3", "-c"])
+        .arg(
+            "import select, socket, time\n\
+             socks = {}\n\
+             for port in (9, 10):\n\
+             \x20   s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             \x20   s.bind(('192.0.2.1', port)); socks[s] = port\n\
+             got = {9: 0, 10: 0}\n\
+             end = time.time() + 3\n\
+             while time.time() < end:\n\
+             \x20   for s in select.select(list(socks), [], [], 0.1)[0]:\n\
+             \x20       s.recv(64); got[socks[s]] += 1\n\
+             print(got[9], got[10])\n",
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let st = Command::new("ip")
+        .args(["netns", "exec", &b, "bash", "-c"])
+        .arg(
+            "for i in 1 2 3 4 5 6 7 8 9 10; do \
+             echo x > /dev/udp/192.0.2.1/9; echo y > /dev/udp/192.0.2.1/10; done",
+        )
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = listener.wait_with_output().unwrap();
+    let got = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success(), "{lines:?}");
+    let attached = lines
+        .iter()
+        .find(|v| v["type"] == "attached")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(attached["kind"], "tc_action", "{attached}");
+    assert_eq!(attached["section"], "tc_action/drop_udp_9", "{attached}");
+    assert_eq!(attached["target"], "veth-a ingress", "{attached}");
+    assert_eq!(got, "0 10", "the listener's datagrams on ports 9 and 10");
+    let verdicts = last_dump(&lines, "verdicts");
+    let count = |k: u64| {
+        verdicts.iter().find(|e| e["key"] == k).unwrap()["value"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(count(1), 10, "dropped: {lines:?}");
+    assert!(count(0) >= 10, "passed: {lines:?}");
 }
 
 #[test]

@@ -9,9 +9,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// Objects whose program kinds the loader does not handle yet (stream parser/verdict, tc
-/// action): each of their programs must be reported as such, nothing else.
-const NOT_LOADABLE: &[&str] = &["compat_sockmap", "compat_tc"];
+/// Objects whose program kinds the loader does not handle yet (stream parser/verdict):
+/// each of their programs must be reported as such, nothing else.
+const NOT_LOADABLE: &[&str] = &["compat_sockmap"];
 
 fn objects(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)

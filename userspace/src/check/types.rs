@@ -31,7 +31,9 @@ pub fn program_type(section: &str) -> Option<ProgType> {
         "kprobe" | "kretprobe" => pt("kprobe", v(4, 1)),
         "uprobe" | "uretprobe" => pt("uprobe", v(4, 3)),
         "classifier" | "tc" | "tc_cls" => pt("sched_cls", v(4, 1)),
-        "action" | "tc_action" => pt("sched_act", v(4, 1)),
+        // redbpf's tc_action programs are loaded as direct-action classifiers.
+        "tc_action" => pt("sched_cls", v(4, 1)),
+        "action" => pt("sched_act", v(4, 1)),
         "tracepoint" | "tp" => pt("tracepoint", v(4, 7)),
         "xdp" => match rest {
             "devmap" => pt("xdp (devmap)", v(5, 8)),

@@ -4,6 +4,7 @@
 pub mod kprobe;
 pub mod raw_tracepoint;
 pub mod socket_filter;
+pub mod tc;
 pub mod tracepoint;
 pub mod uprobe;
 pub mod xdp;
@@ -53,7 +54,7 @@ pub enum AttachError {
     /// Creating a `kprobe_events` entry failed (legacy mode).
     #[error("kprobe_events: {0}")]
     ProbeEvent(#[from] ProbeEventError),
-    /// XDP/socket filters need `--iface`.
+    /// XDP, socket filters and TC programs need `--iface`.
     #[error("this section attaches to a network interface: pass --iface")]
     NeedIface,
     /// A uprobe section without a binary needs `--uprobe-target`.
@@ -238,6 +239,7 @@ pub fn attach(
         }
         (AttachSpec::Xdp, Program::Xdp(p)) => xdp::attach(p, ctx),
         (AttachSpec::SocketFilter, Program::SocketFilter(p)) => socket_filter::attach(p, ctx),
+        (AttachSpec::TcAction, Program::SchedClassifier(p)) => tc::attach(p, ctx),
         (AttachSpec::Unsupported { kind }, _) => Err(AttachError::Unsupported(kind.clone())),
         _ => Err(AttachError::WrongType),
     }
