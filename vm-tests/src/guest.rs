@@ -340,12 +340,87 @@ fn kill_first_loader(
     Ok(())
 }
 
-/// The companion loader: a copy of the loader binary under another name, so that nothing
-/// but its run lock can tell the checked loader it is alive.
-struct Companion {
+/// Says each line of kprobe_events now under `tag` (a read failure as an error line).
+fn report_kprobe_events(tag: Tag, step: &Step) {
+    match std::fs::read_to_string(tracefs_dir().join("kprobe_events")) {
+        Ok(events) => {
+            for line in events.lines().filter(|l| !l.trim().is_empty()) {
+                say(tag, &step.name, line);
+            }
+        }
+        Err(e) => say(Tag::Err, &step.name, &format!("reading kprobe_events: {e}")),
+    }
+}
+
+/// A loader process whose stdout and stderr are forwarded to the console.
+struct Spawned {
     child: Child,
     forwarders: [thread::JoinHandle<()>; 2],
 }
+
+impl Spawned {
+    /// Starts `bin args...` with stdout under `out_tag` and stderr under `err_tag`, and waits
+    /// up to `attach_timeout` for `wait_attached` `attached` lines. Returns how many came
+    /// (the forwarder drops its sender when stdout closes, so an early exit ends the wait).
+    fn start(
+        bin: &str,
+        args: &[String],
+        step: &Step,
+        (out_tag, err_tag): (Tag, Tag),
+        wait_attached: usize,
+        attach_timeout: Duration,
+    ) -> Result<(Spawned, usize)> {
+        let mut child = Command::new(bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("spawning {bin}"))?;
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().context("loader stdout")?;
+        let err = child.stderr.take().context("loader stderr")?;
+        let forwarders = [
+            forward(out, out_tag, step.name.clone(), Some(tx)),
+            forward(err, err_tag, step.name.clone(), None),
+        ];
+        let deadline = Instant::now() + attach_timeout;
+        let mut seen = 0;
+        while seen < wait_attached {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(()) => seen += 1,
+                Err(_) => break,
+            }
+        }
+        Ok((Spawned { child, forwarders }, seen))
+    }
+
+    /// Whether it has exited already.
+    fn exited(&mut self) -> Result<bool> {
+        Ok(self.child.try_wait()?.is_some())
+    }
+
+    /// Ctrl-C, as a user stops it (the loader drains its rings, dumps its maps, detaches),
+    /// then SIGKILL if it has not exited `stop_timeout` later. Returns how it exited.
+    fn stop(mut self, step: &Step, stop_timeout: Duration) -> Result<String> {
+        if !self.exited()? {
+            interrupt(&self.child)?;
+        }
+        let exit = wait_with_timeout(&mut self.child, Instant::now() + stop_timeout)?;
+        // The pipes close when the loader exits; the forwarders then finish.
+        for h in self.forwarders {
+            if h.join().is_err() {
+                say(Tag::Err, &step.name, "output forwarder panicked");
+            }
+        }
+        Ok(exit)
+    }
+}
+
+/// The companion loader: a copy of the loader binary under another name, so that nothing
+/// but its run lock can tell the checked loader it is alive.
+struct Companion(Spawned);
 
 const COMPANION_BIN: &str = "/vmtests/bin/tracer";
 
@@ -358,55 +433,28 @@ impl Companion {
     ) -> Result<Companion> {
         std::fs::copy(GUEST_LOADER, COMPANION_BIN)
             .with_context(|| format!("copying {GUEST_LOADER} to {COMPANION_BIN}"))?;
-        let mut child = Command::new(COMPANION_BIN)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("spawning {COMPANION_BIN}"))?;
-        let (tx, rx) = mpsc::channel();
-        let out = child.stdout.take().context("companion stdout")?;
-        let err = child.stderr.take().context("companion stderr")?;
-        let out = forward(out, Tag::Companion, step.name.clone(), Some(tx));
-        let err = forward(err, Tag::Info, step.name.clone(), None);
-        let deadline = Instant::now() + attach_timeout;
-        let mut seen = 0;
-        while seen < wait_attached {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(()) => seen += 1,
-                Err(_) => break,
-            }
-        }
+        let tags = (Tag::Companion, Tag::Info);
+        let (spawned, seen) = Spawned::start(
+            COMPANION_BIN,
+            args,
+            step,
+            tags,
+            wait_attached,
+            attach_timeout,
+        )?;
         say(
             Tag::Info,
             &step.name,
             &format!("companion {COMPANION_BIN}: attached_seen={seen}/{wait_attached}"),
         );
-        Ok(Companion {
-            child,
-            forwarders: [out, err],
-        })
+        Ok(Companion(spawned))
     }
 
     /// Reports kprobe_events (the checked loader has exited; the companion has not), then
     /// stops the companion the way the checked loader was stopped.
-    fn finish(mut self, step: &Step, stop_timeout: Duration) -> Result<()> {
-        let events = std::fs::read_to_string(tracefs_dir().join("kprobe_events"))
-            .context("reading kprobe_events")?;
-        for line in events.lines().filter(|l| !l.trim().is_empty()) {
-            say(Tag::KprobeCompanion, &step.name, line);
-        }
-        if self.child.try_wait()?.is_none() {
-            interrupt(&self.child)?;
-        }
-        let exit = wait_with_timeout(&mut self.child, Instant::now() + stop_timeout)?;
-        for h in self.forwarders {
-            if h.join().is_err() {
-                say(Tag::Err, &step.name, "companion output forwarder panicked");
-            }
-        }
+    fn finish(self, step: &Step, stop_timeout: Duration) -> Result<()> {
+        report_kprobe_events(Tag::KprobeCompanion, step);
+        let exit = self.0.stop(step, stop_timeout)?;
         say(Tag::Info, &step.name, &format!("companion exit={exit}"));
         Ok(())
     }
@@ -420,29 +468,15 @@ fn run_loader(
     stop_timeout: Duration,
 ) -> Result<String> {
     let start = Instant::now();
-    let mut child = Command::new(GUEST_LOADER)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("spawning {GUEST_LOADER}"))?;
-    let (tx, rx) = mpsc::channel();
-    let out = child.stdout.take().context("loader stdout")?;
-    let err = child.stderr.take().context("loader stderr")?;
-    let out = forward(out, Tag::Out, step.name.clone(), Some(tx));
-    let err = forward(err, Tag::Err, step.name.clone(), None);
-
-    // The forwarder drops `tx` when stdout closes, so an early exit ends the wait too.
-    let mut seen = 0;
-    let deadline = start + attach_timeout;
-    while seen < wait_attached {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(()) => seen += 1,
-            Err(_) => break,
-        }
-    }
+    let tags = (Tag::Out, Tag::Err);
+    let (mut loader, seen) = Spawned::start(
+        GUEST_LOADER,
+        args,
+        step,
+        tags,
+        wait_attached,
+        attach_timeout,
+    )?;
     say(
         Tag::Info,
         &step.name,
@@ -452,16 +486,8 @@ fn run_loader(
         ),
     );
     // With --legacy the probes live in kprobe_events now; through the perf PMU they don't.
-    match std::fs::read_to_string(tracefs_dir().join("kprobe_events")) {
-        Ok(events) => {
-            for line in events.lines().filter(|l| !l.trim().is_empty()) {
-                say(Tag::KprobeDuring, &step.name, line);
-            }
-        }
-        Err(e) => say(Tag::Err, &step.name, &format!("reading kprobe_events: {e}")),
-    }
-    let exited_early = child.try_wait()?.is_some();
-    if exited_early {
+    report_kprobe_events(Tag::KprobeDuring, step);
+    if loader.exited()? {
         say(
             Tag::Err,
             &step.name,
@@ -483,18 +509,7 @@ fn run_loader(
             Err(e) => say(Tag::Err, &step.name, &format!("workload: {e:#}")),
         }
     }
-    // Ctrl-C, as a user stops it: the loader drains its rings, dumps its maps, detaches.
-    if !exited_early {
-        interrupt(&child)?;
-    }
-    let exit = wait_with_timeout(&mut child, Instant::now() + stop_timeout)?;
-    // The pipes close when the loader exits; the forwarders then finish.
-    for h in [out, err] {
-        if h.join().is_err() {
-            say(Tag::Err, &step.name, "output forwarder panicked");
-        }
-    }
-    Ok(exit)
+    loader.stop(step, stop_timeout)
 }
 
 /// Sends SIGINT to `child`, which must not have been reaped yet.
