@@ -20,27 +20,81 @@ pub enum KernelError {
     NoTracepoint(String, String),
 }
 
-/// `(major, minor, patch)` from a release string like `6.18.44-fc-v595` or `4.9.337`.
-/// Patch is clamped to 255 as in LINUX_VERSION_CODE.
+/// `(major, minor, patch)` from a release string like `6.18.44-fc-v595` or `4.19.316`: the
+/// real numbers, never clamped (the clamp belongs to [`version_code`] alone).
 pub fn parse_release(release: &str) -> Option<(u32, u32, u32)> {
     let mut nums = release
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty());
     let major = nums.next()?.parse().ok()?;
     let minor = nums.next()?.parse().ok()?;
-    let patch = nums
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0u32)
-        .min(255);
+    let patch = nums.next().and_then(|p| p.parse().ok()).unwrap_or(0u32);
     Some((major, minor, patch))
 }
 
+/// The stable series that hard-coded the sublevel of `LINUX_VERSION_CODE` to 255 once they
+/// came near it, and the first release that did: `(major, minor, first sublevel)`. From
+/// then on 4.19.222 reports 4.19.255, and a kprobe carrying 4.19.222 is refused.
+const SUBLEVEL_PINNED: &[(u32, u32, u32)] = &[(4, 4, 257), (4, 9, 257), (4, 14, 252), (4, 19, 222)];
+
 /// `LINUX_VERSION_CODE` of `(major, minor, patch)`: what kprobe programs must carry in
-/// `kern_version` before 5.0. The patch level is clamped to 255, as the kernel does for
-/// stable series that went beyond it (4.4.302, 4.9.337, 4.14.336 ...).
+/// `kern_version` before 5.0, by the stable series' rule: the sublevel is 255 from the
+/// release where the series pinned it ([`SUBLEVEL_PINNED`]), and clamped to 255 anywhere.
+/// The running kernel's own value, where it can be read, is [`running_version_code`].
 pub fn version_code(v: (u32, u32, u32)) -> u32 {
-    (v.0.min(255) << 16) | (v.1.min(255) << 8) | v.2.min(255)
+    let pinned = SUBLEVEL_PINNED
+        .iter()
+        .any(|&(maj, min, from)| v.0 == maj && v.1 == min && v.2 >= from);
+    let sub = if pinned { 255 } else { v.2.min(255) };
+    (v.0.min(255) << 16) | (v.1.min(255) << 8) | sub
+}
+
+/// The `LINUX_VERSION_CODE` the kernel wrote into the vDSO image `vdso` (an ELF note named
+/// `Linux`, type 0, a 4-byte value): exactly what `bpf(BPF_PROG_LOAD)` compares
+/// `kern_version` with, whatever the distribution's version strings say.
+pub fn parse_vdso_version_code(vdso: &[u8]) -> Option<u32> {
+    use object::elf::{FileHeader64, PT_NOTE};
+    use object::read::elf::{FileHeader, ProgramHeader};
+    let header = FileHeader64::<object::Endianness>::parse(vdso).ok()?;
+    let endian = header.endian().ok()?;
+    for segment in header.program_headers(endian, vdso).ok()? {
+        if segment.p_type(endian) != PT_NOTE {
+            continue;
+        }
+        let Ok(Some(mut notes)) = segment.notes(endian, vdso) else {
+            continue;
+        };
+        while let Ok(Some(note)) = notes.next() {
+            if note.name() == b"Linux" && note.n_type(endian) == 0 {
+                let desc: [u8; 4] = note.desc().get(..4)?.try_into().ok()?;
+                return Some(match endian {
+                    object::Endianness::Little => u32::from_le_bytes(desc),
+                    object::Endianness::Big => u32::from_be_bytes(desc),
+                });
+            }
+        }
+    }
+    None
+}
+
+/// The `[vdso]` mapping's address range in a `/proc/self/maps` text.
+pub fn parse_vdso_range(maps: &str) -> Option<(usize, usize)> {
+    let line = maps.lines().find(|l| l.trim_end().ends_with("[vdso]"))?;
+    let range = line.split_whitespace().next()?;
+    let (start, end) = range.split_once('-')?;
+    let start = usize::from_str_radix(start, 16).ok()?;
+    let end = usize::from_str_radix(end, 16).ok()?;
+    (start < end).then_some((start, end))
+}
+
+/// The running kernel's `LINUX_VERSION_CODE`, read from this process's vDSO, if it has one.
+pub fn running_version_code() -> Option<u32> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let (start, end) = parse_vdso_range(&maps)?;
+    // SAFETY: the kernel maps the vDSO readable at [start, end) for the whole life of the
+    // process and never changes it; /proc/self/maps just said where it is.
+    let image = unsafe { std::slice::from_raw_parts(start as *const u8, end - start) };
+    parse_vdso_version_code(image)
 }
 
 /// The upstream version in Ubuntu's `/proc/version_signature`
@@ -237,21 +291,41 @@ pub struct PrintkLine<'a> {
     pub msg: &'a str,
 }
 
-/// Parses `  comm-123  [001] d..31 456.789: bpf_trace_printk: msg`.
+/// Parses a bpf_trace_printk line of trace_pipe, in each form kernels since 4.x write:
+/// `comm-123 [001] d..31 456.789: bpf_trace_printk: msg` (4.20+),
+/// `comm-123 [001] d... 456.789: 0: msg` (4.15-4.19) and
+/// `comm-123 [001] d... 456.789: 0x00000001: msg` (4.14 and older). Lines of other
+/// tracers (`...: some_function: msg`) are not ours: None.
 pub fn parse_trace_pipe_line(line: &str) -> Option<PrintkLine<'_>> {
-    let (head, msg) = line.split_once(": bpf_trace_printk: ")?;
-    let bracket = head.find(" [")?;
-    let task = head.get(..bracket)?.trim();
+    let bracket = line.find(" [")?;
+    let task = line.get(..bracket)?.trim();
     let (comm, pid) = task.rsplit_once('-')?;
     let pid = pid.parse().ok()?;
-    let after = head.get(bracket + 2..)?;
-    let cpu = after.split(']').next().and_then(|c| c.trim().parse().ok());
+    let after = line.get(bracket + 2..)?;
+    let (cpu, rest) = after.split_once(']')?;
+    let cpu = cpu.trim().parse().ok();
+    // `<flags> <timestamp>: <origin>: <msg>`
+    let (_, rest) = rest.split_once(": ")?;
+    let (origin, msg) = rest.split_once(": ")?;
+    if !is_printk_origin(origin) {
+        return None;
+    }
     Some(PrintkLine {
         comm,
         pid,
         cpu,
         msg: msg.trim_end_matches('\n'),
     })
+}
+
+/// What stands before a bpf_trace_printk message: the helper's name, or the instruction
+/// pointer older kernels print there (`0`, `0x00000001`).
+fn is_printk_origin(origin: &str) -> bool {
+    if origin == "bpf_trace_printk" {
+        return true;
+    }
+    let digits = origin.strip_prefix("0x").unwrap_or(origin);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
@@ -261,7 +335,7 @@ mod tests {
     #[test]
     fn releases() {
         assert_eq!(parse_release("6.18.44-fc-v595"), Some((6, 18, 44)));
-        assert_eq!(parse_release("4.9.337-1"), Some((4, 9, 255)));
+        assert_eq!(parse_release("4.9.337-1"), Some((4, 9, 337)));
         assert_eq!(parse_release("5.10"), Some((5, 10, 0)));
         assert_eq!(parse_release("garbage"), None);
     }
@@ -274,6 +348,42 @@ mod tests {
     }
 
     #[test]
+    fn stable_series_pin_the_sublevel() {
+        // Measured on a real 4.19.222: its kern_version must be 267263 (4.19.255).
+        assert_eq!(version_code((4, 19, 222)), 267263);
+        assert_eq!(version_code((4, 19, 221)), 267229);
+        assert_eq!(version_code((4, 14, 252)), 0x040eff);
+        assert_eq!(version_code((4, 14, 98)), 0x040e62);
+        assert_eq!(version_code((4, 9, 257)), 0x0409ff);
+        assert_eq!(version_code((4, 4, 256)), 0x040400 + 255);
+        assert_eq!(version_code((4, 4, 210)), 0x0404d2);
+        assert_eq!(version_code((4, 15, 18)), 266002);
+        assert_eq!(version_code((5, 4, 300)), 0x0504ff);
+    }
+
+    #[test]
+    fn vdso_of_this_process_names_the_running_kernel() {
+        // The host's own vDSO: an input written by the kernel, not by this test.
+        let code = running_version_code().expect("this process has a vDSO with a Linux note");
+        let uname = parse_release(&release()).unwrap();
+        assert_eq!(code >> 16, uname.0, "{code:#x}");
+        assert_eq!((code >> 8) & 0xff, uname.1, "{code:#x}");
+    }
+
+    #[test]
+    fn vdso_parsing_rejects_garbage() {
+        assert_eq!(parse_vdso_version_code(b""), None);
+        assert_eq!(
+            parse_vdso_version_code(&[0x7f, b'E', b'L', b'F', 0, 0]),
+            None
+        );
+        let maps = "7ffd1000-7ffd3000 r--p 00000000 00:00 0                          [vvar]\n\
+                    7ffd3000-7ffd5000 r-xp 00000000 00:00 0                          [vdso]\n";
+        assert_eq!(parse_vdso_range(maps), Some((0x7ffd3000, 0x7ffd5000)));
+        assert_eq!(parse_vdso_range("junk"), None);
+    }
+
+    #[test]
     fn distribution_version_strings() {
         assert_eq!(
             parse_version_signature("Ubuntu 4.15.0-213.224-generic 4.15.18\n"),
@@ -283,8 +393,8 @@ mod tests {
         assert_eq!(parse_version_signature("garbage words"), None);
         let debian = "Linux version 4.19.0-27-amd64 (debian-kernel@lists.debian.org) \
                       (gcc version 8.3.0 (Debian 8.3.0-6)) #1 SMP Debian 4.19.316-1 (2024-06-25)\n";
-        // The sublevel is clamped as in LINUX_VERSION_CODE.
-        assert_eq!(parse_debian_proc_version(debian), Some((4, 19, 255)));
+        // The real sublevel: only LINUX_VERSION_CODE is clamped.
+        assert_eq!(parse_debian_proc_version(debian), Some((4, 19, 316)));
         let bookworm = "Linux version 6.1.0-56-cloud-amd64 (debian-kernel@lists.debian.org) \
                         (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) \
                         #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-05-02)";
@@ -343,5 +453,28 @@ mod tests {
             })
         );
         assert_eq!(parse_trace_pipe_line("junk"), None);
+    }
+
+    #[test]
+    fn trace_pipe_lines_of_legacy_kernels() {
+        // As written by a real 4.14.98 and a real 4.19.222 (busybox in a qemu guest).
+        let k414 = "         busybox-2190  [000] d...   535.092217: 0x00000001: Hello World\n";
+        let p = parse_trace_pipe_line(k414).unwrap();
+        assert_eq!(
+            (p.comm, p.pid, p.cpu, p.msg),
+            ("busybox", 2190, Some(0), "Hello World")
+        );
+        let k419 = "            true-231   [001] d...    12.345678: 0: Hello World";
+        let p = parse_trace_pipe_line(k419).unwrap();
+        assert_eq!(
+            (p.comm, p.pid, p.cpu, p.msg),
+            ("true", 231, Some(1), "Hello World")
+        );
+        // A message holding ": " keeps it.
+        let p = parse_trace_pipe_line("a-1 [000] d... 1.0: 0: k: v").unwrap();
+        assert_eq!(p.msg, "k: v");
+        // Another tracer's trace_printk names its function: not a BPF program's line.
+        let other = "  kworker/0:1-42  [000] .... 9.9: my_module_fn: something";
+        assert_eq!(parse_trace_pipe_line(other), None);
     }
 }

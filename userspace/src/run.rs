@@ -723,6 +723,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         l.probe_events.clear();
         l.ebpf = None;
     }
+    remove_own_probe_events();
     st.drain();
     st.final_lost();
     if !st.broken {
@@ -793,7 +794,9 @@ fn kernel_setup<W: Write>(cli: &Cli, st: &mut State<W>) -> (Mode, u32, Option<Ru
     // After the events: a free lock file is what tells a reused pid's events are stale.
     run_lock::remove_stale(locks);
     let v = version.unwrap_or((0, 0, 0));
-    let code = kernel::version_code(v);
+    // The vDSO's note is the kernel's own LINUX_VERSION_CODE; the stable series' rule
+    // applied to the version strings is the fallback where there is no vDSO.
+    let code = kernel::running_version_code().unwrap_or_else(|| kernel::version_code(v));
     let release = kernel::release();
     let line = KernelLine {
         release: &release,
@@ -809,6 +812,22 @@ fn kernel_setup<W: Write>(cli: &Cli, st: &mut State<W>) -> (Mode, u32, Option<Ru
     let r = st.printer.kernel(&line);
     st.check(r);
     (mode, code, run_lock)
+}
+
+/// Deletes what is left of this process's kprobe/uprobe events once every program is
+/// detached: aya's tracefs uprobes (< 4.17) are not always removed by aya itself.
+fn remove_own_probe_events() {
+    // Only where tracefs is mounted already: nothing can have been created otherwise.
+    let Some(tracefs) = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.join("events").is_dir())
+    else {
+        return;
+    };
+    for ev in probe_event::remove_leftovers(tracefs, Path::new(run_lock::DIR)) {
+        eprintln!("loader: removed probe event {} at exit", ev.id);
+    }
 }
 
 /// The signals that stop the loader.
