@@ -157,8 +157,9 @@ pub fn is_leftover(ev: &LeftoverEvent, me: u32, pid_running: bool, lock: LockSta
     ev.ours && lock == LockState::Free
 }
 
-/// Our events (group [`EVENT_GROUP`]) and aya's (`kprobes/aya_<pid>_...`) listed in the
-/// text of `kprobe_events` (`p:group/event symbol` per line), with the pid that made each.
+/// Our events (group [`EVENT_GROUP`]) and aya's (`kprobes/aya_<pid>_...`, and
+/// `uprobes/aya_<pid>_...` for uprobes below 4.17) listed in the text of `kprobe_events` or
+/// `uprobe_events` (`p:group/event target` per line), with the pid that made each.
 pub fn loader_events(kprobe_events: &str) -> Vec<LeftoverEvent> {
     kprobe_events
         .lines()
@@ -169,7 +170,7 @@ pub fn loader_events(kprobe_events: &str) -> Vec<LeftoverEvent> {
             let ours = group == EVENT_GROUP;
             let pid = if ours {
                 event.get(1..)?.split('_').next()?.parse().ok()?
-            } else if group == "kprobes" {
+            } else if group == "kprobes" || group == "uprobes" {
                 event
                     .strip_prefix("aya_")?
                     .split('_')
@@ -253,6 +254,7 @@ mod tests {
         let text = "p:redbpf_loader/p77_0___x64_sys_execve __x64_sys_execve\n\
                     r:redbpf_loader/r77_1_tcp_v4_connect tcp_v4_connect\n\
                     p:kprobes/aya_900_p_do_sys_open_0x0_0 do_sys_open\n\
+                    p:uprobes/aya_901_p__bin_ufunc_0x4f0_1 /bin/ufunc:0x00000000000004f0\n\
                     p:kprobes/myprobe vfs_read\n\
                     p:other/p12_0_x x\n\
                     garbage\n";
@@ -273,6 +275,11 @@ mod tests {
                 LeftoverEvent {
                     id: "kprobes/aya_900_p_do_sys_open_0x0_0".into(),
                     pid: 900,
+                    ours: false,
+                },
+                LeftoverEvent {
+                    id: "uprobes/aya_901_p__bin_ufunc_0x4f0_1".into(),
+                    pid: 901,
                     ours: false,
                 },
             ]

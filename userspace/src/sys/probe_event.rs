@@ -42,9 +42,18 @@ fn tracefs_err(path: &Path) -> impl FnOnce(io::Error) -> ProbeEventError + '_ {
     }
 }
 
+/// The tracefs files whose entries outlive their creator: kprobes, and aya's uprobes on
+/// kernels without the uprobe PMU (< 4.17).
+const EVENT_FILES: [&str; 2] = ["kprobe_events", "uprobe_events"];
+
 /// Appends one command to `kprobe_events` (append: a plain write would clear the file).
 fn write_events(tracefs: &Path, cmd: &str) -> Result<(), ProbeEventError> {
-    let path = tracefs.join("kprobe_events");
+    write_events_to(tracefs, "kprobe_events", cmd)
+}
+
+/// Appends one command to the tracefs events file `file`.
+fn write_events_to(tracefs: &Path, file: &str, cmd: &str) -> Result<(), ProbeEventError> {
+    let path = tracefs.join(file);
     let mut f = OpenOptions::new()
         .append(true)
         .open(&path)
@@ -122,29 +131,32 @@ pub fn attach_kprobe(
     Ok(event)
 }
 
-/// Deletes the kprobe events of loaders that are no longer running (killed with -9, or
-/// crashed), judged by [`legacy::is_leftover`] from `/proc/<pid>` and the run locks in
-/// `locks` (so call [`run_lock::remove_stale`] only after this). Returns what was removed;
-/// failures are reported and skipped.
+/// Deletes the kprobe and uprobe events of loaders that are no longer running (killed
+/// with -9, or crashed), judged by [`legacy::is_leftover`] from `/proc/<pid>` and the run
+/// locks in `locks` (so call [`run_lock::remove_stale`] only after this), and this
+/// process's own (at start a dead loader's whose pid came round; at exit those aya left
+/// behind). Returns what was removed; failures are reported and skipped.
 pub fn remove_leftovers(tracefs: &Path, locks: &Path) -> Vec<LeftoverEvent> {
-    let Ok(text) = std::fs::read_to_string(tracefs.join("kprobe_events")) else {
-        return Vec::new();
-    };
     let me = std::process::id();
     let mut removed = Vec::new();
-    for ev in legacy::loader_events(&text) {
-        let running = Path::new(&format!("/proc/{}", ev.pid)).exists();
-        let lock = if running {
-            run_lock::probe(locks, ev.pid)
-        } else {
-            LockState::Missing
-        };
-        if !legacy::is_leftover(&ev, me, running, lock) {
+    for file in EVENT_FILES {
+        let Ok(text) = std::fs::read_to_string(tracefs.join(file)) else {
             continue;
-        }
-        match write_events(tracefs, &format!("-:{}", ev.id)) {
-            Ok(()) => removed.push(ev),
-            Err(e) => eprintln!("loader: cannot remove leftover kprobe event {}: {e}", ev.id),
+        };
+        for ev in legacy::loader_events(&text) {
+            let running = Path::new(&format!("/proc/{}", ev.pid)).exists();
+            let lock = if running {
+                run_lock::probe(locks, ev.pid)
+            } else {
+                LockState::Missing
+            };
+            if !legacy::is_leftover(&ev, me, running, lock) {
+                continue;
+            }
+            match write_events_to(tracefs, file, &format!("-:{}", ev.id)) {
+                Ok(()) => removed.push(ev),
+                Err(e) => eprintln!("loader: cannot remove leftover event {}: {e}", ev.id),
+            }
         }
     }
     removed
