@@ -72,6 +72,17 @@ pub fn syscall_args(regs: &Registers) -> (u64, u64) {
     }
 }
 
+/// `v & (ARGS_SPACE - 1)`, the mask kept in the program whatever LLVM proves: LLVM drops a
+/// mask it finds redundant on one path (it did, for the size below), and the 4.14/4.15
+/// verifiers then reject an unbounded size (`R5 min value is negative`). The volatile
+/// reload hides `v`'s range from LLVM; the verifier sees the mask.
+#[inline(always)]
+fn in_args_space(v: usize) -> usize {
+    // SAFETY: a volatile read of a local that lives for the whole call.
+    let v = unsafe { core::ptr::read_volatile(&v) };
+    v & (ARGS_SPACE - 1)
+}
+
 #[inline(always)]
 fn read_str(dst: *mut u8, len: usize, src: *const u8) -> i64 {
     // SAFETY: bpf_probe_read_str checks `src`; `dst..dst+len` is inside the caller's buffer.
@@ -106,7 +117,7 @@ pub fn emit_exec<C>(
             if p.is_null() || off >= ARGS_SPACE {
                 return send(ctx, buf, events, off, argc);
             }
-            let n = read_str(buf.args.as_mut_ptr().wrapping_add(off & (ARGS_SPACE - 1)), ARG_LEN, p);
+            let n = read_str(buf.args.as_mut_ptr().wrapping_add(in_args_space(off)), ARG_LEN, p);
             if n <= 0 {
                 return send(ctx, buf, events, off, argc);
             }
@@ -121,7 +132,7 @@ pub fn emit_exec<C>(
 #[inline(always)]
 fn send<C>(ctx: *mut C, buf: &mut ExecBuf, events: &mut PerfMap<ExecEvent>, off: usize, argc: u32) {
     buf.event.argc = argc;
-    let size = core::mem::size_of::<ExecEvent>() + (off & (ARGS_SPACE - 1));
+    let size = core::mem::size_of::<ExecEvent>() + in_args_space(off);
     // PerfMap<T> is a bpf_map_def underneath (repr(transparent)).
     bpf_perf_event_output(
         ctx as *mut c_void,

@@ -5,3 +5,4 @@
 
 pub mod exec;
 pub mod net;
+pub mod perf;

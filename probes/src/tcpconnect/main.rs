@@ -15,10 +15,30 @@ program!(0xFFFFFFFE, "GPL");
 #[map]
 static mut EVENTS: PerfMap<ConnectEvent> = PerfMap::with_max_entries(1024);
 
+/// Reads a `T` at `sk + offset`, 0 on failure. The destination is zeroed first: before
+/// 4.6 the verifier refuses a helper writing to uninitialised stack ("invalid indirect read
+/// from stack", seen on Ubuntu's 4.4), which redbpf's `bpf_probe_read` hands it.
 #[inline(always)]
 fn read<T: Copy + Default>(sk: u64, offset: u64) -> T {
-    // SAFETY: bpf_probe_read checks the kernel address.
-    unsafe { bpf_probe_read((sk + offset) as *const T) }.unwrap_or_default()
+    let mut v = T::default();
+    // SAFETY: bpf_probe_read checks the kernel address and writes at most size_of::<T>().
+    unsafe {
+        gen::bpf_probe_read(
+            &mut v as *mut T as *mut c_void,
+            core::mem::size_of::<T>() as u32,
+            (sk + offset) as *const c_void,
+        )
+    };
+    v
+}
+
+/// The task's comm, into a zeroed buffer (see [`read`]).
+#[inline(always)]
+fn comm() -> [u8; 16] {
+    let mut c = [0u8; 16];
+    // SAFETY: `c` is 16 bytes, as passed.
+    unsafe { gen::bpf_get_current_comm(c.as_mut_ptr() as *mut c_void, 16) };
+    c
 }
 
 /// `parms` are tcp_v4_connect's arguments (sk, uaddr, addr_len), saved at entry.
@@ -34,8 +54,8 @@ fn tcp_v4_connect(regs: Registers, parms: [u64; 5]) {
         dport: u16::from_be(read(sk, 12)),
         sport: read(sk, 14),
         ret: regs.rc() as i32,
-        comm: bpf_get_current_comm().map(|c| c as u8),
+        comm: comm(),
     };
     // SAFETY: maps are shared with the kernel, which serialises updates.
-    unsafe { EVENTS.insert(regs.ctx, &event) };
+    probes::perf::output(regs.ctx, unsafe { &mut EVENTS }, &event);
 }
