@@ -144,6 +144,14 @@ pub fn parse_mirrors(texts: &[String]) -> Mirrors {
     m
 }
 
+/// Ubuntu's archive on the same host as a Debian mirror: the last `debian` path component
+/// becomes `ubuntu` (`http://deb.debian.org/debian` -> `http://deb.debian.org/ubuntu`).
+pub fn ubuntu_archive(debian_mirror: &str) -> Option<String> {
+    let base = debian_mirror.trim_end_matches('/');
+    let (head, last) = base.rsplit_once('/')?;
+    (last == "debian" && head.contains("://")).then(|| format!("{head}/ubuntu"))
+}
+
 /// One versioned package name, e.g. ABI 32 of `linux-image-5.10.0-32-cloud-amd64-unsigned`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -191,18 +199,9 @@ impl Apt {
         }
     }
 
-    /// A private configuration for `release` in `dir`, from the host's mirrors.
+    /// A private configuration for Debian's `release` in `dir`, from the host's mirrors.
     pub fn private(dir: &Path, release: &str, mirrors: &Mirrors) -> Result<Self, AptError> {
         let main = mirrors.main.as_deref().ok_or(AptError::NoMirror)?;
-        for sub in [
-            "lists/partial",
-            "archives/partial",
-            "apt.conf.d",
-            "preferences.d",
-        ] {
-            let d = dir.join(sub);
-            std::fs::create_dir_all(&d).map_err(io_err(&d))?;
-        }
         let keyring = "/usr/share/keyrings/debian-archive-keyring.gpg";
         let signed = if Path::new(keyring).exists() {
             format!(" [signed-by={keyring}]")
@@ -213,6 +212,37 @@ impl Apt {
         if let Some(sec) = &mirrors.security {
             sources.push_str(&format!("deb{signed} {sec} {release}-security main\n"));
         }
+        Self::with_sources(dir, release, &sources)
+    }
+
+    /// A private configuration for Ubuntu's `suites` in `dir`: Ubuntu's archive on the
+    /// host's Debian mirror ([`ubuntu_archive`]). Not signed by a key this machine has,
+    /// hence `trusted=yes`; what is fetched is only unpacked, never installed.
+    pub fn private_ubuntu(
+        dir: &Path,
+        suites: &[&str],
+        mirrors: &Mirrors,
+    ) -> Result<Self, AptError> {
+        let main = mirrors.main.as_deref().ok_or(AptError::NoMirror)?;
+        let archive = ubuntu_archive(main).ok_or(AptError::NoMirror)?;
+        let sources: String = suites
+            .iter()
+            .map(|s| format!("deb [trusted=yes arch=amd64] {archive} {s} main\n"))
+            .collect();
+        Self::with_sources(dir, &suites.join("+"), &sources)
+    }
+
+    fn with_sources(dir: &Path, label: &str, sources: &str) -> Result<Self, AptError> {
+        for sub in [
+            "lists/partial",
+            "archives/partial",
+            "apt.conf.d",
+            "preferences.d",
+        ] {
+            let d = dir.join(sub);
+            std::fs::create_dir_all(&d).map_err(io_err(&d))?;
+        }
+        let release = label;
         let d = dir.display();
         let conf = format!(
             "Dir::Etc::sourcelist \"{d}/sources.list\";\n\
@@ -226,7 +256,7 @@ impl Apt {
              Acquire::Languages \"none\";\n\
              APT::Sandbox::User \"root\";\n"
         );
-        write_if_changed(&dir.join("sources.list"), &sources)?;
+        write_if_changed(&dir.join("sources.list"), sources)?;
         write_if_changed(&dir.join("apt.conf"), &conf)?;
         Ok(Self {
             config: Some(dir.join("apt.conf")),
@@ -498,6 +528,31 @@ linux-image-6.1.0-50-cloud-amd64-unsigned - Linux 6.1 for x86-64 cloud
         let conf = std::fs::read_to_string(dir.path().join("apt.conf")).unwrap();
         assert!(conf.contains("Dir::State::Lists"), "{conf}");
         assert!(conf.contains("apt.conf.d"), "{conf}");
+    }
+
+    #[test]
+    fn ubuntu_archive_beside_the_debian_mirror() {
+        assert_eq!(
+            ubuntu_archive("http://deb.debian.org/debian/").as_deref(),
+            Some("http://deb.debian.org/ubuntu")
+        );
+        assert_eq!(
+            ubuntu_archive("http://m.example/mirror/debian").as_deref(),
+            Some("http://m.example/mirror/ubuntu")
+        );
+        assert_eq!(ubuntu_archive("http://m.example/debian-security"), None);
+        let dir = tempfile::tempdir().unwrap();
+        let m = Mirrors {
+            main: Some("http://m/debian".into()),
+            security: None,
+        };
+        Apt::private_ubuntu(dir.path(), &["bionic", "bionic-updates"], &m).unwrap();
+        let sources = std::fs::read_to_string(dir.path().join("sources.list")).unwrap();
+        assert_eq!(
+            sources,
+            "deb [trusted=yes arch=amd64] http://m/ubuntu bionic main\n\
+             deb [trusted=yes arch=amd64] http://m/ubuntu bionic-updates main\n"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What the guest boots from, fetched once into the cache directory: Debian cloud kernels
-//! (newest available ABI, resolved at run time) and a static busybox.
+//! and Ubuntu's generic 4.15 and 4.4 (newest available ABI, resolved at run time), or a
+//! kernel image the user gives; and a static busybox.
 //!
 //! Cache layout (`$VMTESTS_CACHE_DIR`, default `$XDG_CACHE_HOME/redbpf-vm` or
 //! `~/.cache/redbpf-vm`):
@@ -9,6 +10,7 @@
 //! debs/<package>.unavailable           a failed download, not retried for a day
 //! kernels/<deb stem>/boot/vmlinuz-*    unpacked with dpkg-deb (nothing else)
 //! apt-bullseye/                        private apt configuration, lists, archives
+//! apt-ubuntu-bionic/                   the same for Ubuntu's archive
 //! busybox/bin/busybox                  only if the host's /bin/busybox is not static
 //! ```
 
@@ -19,30 +21,69 @@ use anyhow::{bail, Context, Result};
 use crate::apt::{self, Apt, Mirrors};
 use crate::elf;
 
-/// A Debian kernel series this harness boots.
+/// Whose archive a kernel package comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distro {
+    Debian,
+    /// Ubuntu's archive, beside the host's Debian mirror (`apt::ubuntu_archive`).
+    Ubuntu,
+}
+
+/// A distribution kernel series this harness boots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KernelSpec {
-    /// What users type: `6.1`, `5.10`.
+    /// What users type: `6.1`, `5.10`, `4.15`, `4.4`.
     pub series: &'static str,
-    /// The Debian release whose archive has it.
+    pub distro: Distro,
+    /// The release whose archive has it (`bookworm`, `bionic`).
     pub release: &'static str,
+    /// Ubuntu suites to list (Debian: the release and its security suite).
+    pub suites: &'static [&'static str],
     /// Package name around the ABI number.
     pub prefix: &'static str,
     pub suffix: &'static str,
+    /// `(major, minor)`: which scenarios make sense there.
+    pub version: (u32, u32),
 }
 
 pub const KERNELS: &[KernelSpec] = &[
     KernelSpec {
         series: "6.1",
+        distro: Distro::Debian,
         release: "bookworm",
+        suites: &[],
         prefix: "linux-image-6.1.0-",
         suffix: "-cloud-amd64-unsigned",
+        version: (6, 1),
     },
     KernelSpec {
         series: "5.10",
+        distro: Distro::Debian,
         release: "bullseye",
+        suites: &[],
         prefix: "linux-image-5.10.0-",
         suffix: "-cloud-amd64-unsigned",
+        version: (5, 10),
+    },
+    // Ubuntu 18.04's kernel: no kprobe PMU (< 4.17), no BTF, the 4.x verifier.
+    KernelSpec {
+        series: "4.15",
+        distro: Distro::Ubuntu,
+        release: "bionic",
+        suites: &["bionic", "bionic-updates"],
+        prefix: "linux-image-unsigned-4.15.0-",
+        suffix: "-generic",
+        version: (4, 15),
+    },
+    // Ubuntu 16.04's kernel: no bpf_probe_read_str (4.11), no tracepoint programs (4.7).
+    KernelSpec {
+        series: "4.4",
+        distro: Distro::Ubuntu,
+        release: "xenial",
+        suites: &["xenial", "xenial-updates"],
+        prefix: "linux-image-4.4.0-",
+        suffix: "-generic",
+        version: (4, 4),
     },
 ];
 
@@ -53,9 +94,54 @@ const MAX_TRIES: usize = 8;
 /// A kernel ready to boot.
 #[derive(Debug, Clone)]
 pub struct Kernel {
-    pub series: &'static str,
+    /// `4.15`, or the version an image names.
+    pub series: String,
+    /// The package, or the image's path.
     pub package: String,
     pub vmlinuz: PathBuf,
+    /// `(major, minor)`.
+    pub version: (u32, u32),
+}
+
+/// A kernel image given by the user (`--kernel-image`): its version is read from the
+/// bzImage's setup header.
+pub fn kernel_image(path: &Path) -> Result<Kernel> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let version = bzimage_version(&bytes).with_context(|| {
+        format!(
+            "{}: not an x86 bzImage with a version string (qemu -kernel needs one)",
+            path.display()
+        )
+    })?;
+    let (major, minor) = parse_major_minor(&version)
+        .with_context(|| format!("{}: version {version:?} has no x.y", path.display()))?;
+    Ok(Kernel {
+        series: format!("{major}.{minor}"),
+        package: format!("{} ({version})", path.display()),
+        vmlinuz: path.to_owned(),
+        version: (major, minor),
+    })
+}
+
+/// The version string of an x86 bzImage (`4.15.0-213-generic (buildd@...) #224-Ubuntu`):
+/// the setup header (`HdrS` at 0x202) points to it with `kernel_version` at 0x20e,
+/// relative to 0x200.
+pub fn bzimage_version(image: &[u8]) -> Option<String> {
+    if image.get(0x202..0x206)? != b"HdrS" {
+        return None;
+    }
+    let ptr = u16::from_le_bytes(image.get(0x20e..0x210)?.try_into().ok()?);
+    let start = usize::from(ptr).checked_add(0x200)?;
+    let text = image.get(start..)?;
+    let end = text.iter().position(|&b| b == 0)?;
+    let s = std::str::from_utf8(&text[..end]).ok()?;
+    Some(s.split_whitespace().next()?.to_owned())
+}
+
+/// `(major, minor)` of a release like `4.19.222` or `4.15.0-213-generic`.
+pub fn parse_major_minor(release: &str) -> Option<(u32, u32)> {
+    let mut nums = release.split(|c: char| !c.is_ascii_digit());
+    Some((nums.next()?.parse().ok()?, nums.next()?.parse().ok()?))
 }
 
 /// The cache directory and what lives in it.
@@ -102,16 +188,19 @@ fn host_codename() -> Option<String> {
 
 /// Resolves, downloads (once) and unpacks the newest available kernel of `spec`.
 pub fn fetch_kernel(spec: &KernelSpec, cache: &Cache) -> Result<Kernel> {
-    let on_host = host_codename().as_deref() == Some(spec.release);
-    let apt = if on_host {
-        Apt::host()
-    } else {
-        let mirrors = Mirrors::from_host()?;
-        Apt::private(
+    let on_host = spec.distro == Distro::Debian && host_codename().as_deref() == Some(spec.release);
+    let apt = match spec.distro {
+        _ if on_host => Apt::host(),
+        Distro::Debian => Apt::private(
             &cache.root.join(format!("apt-{}", spec.release)),
             spec.release,
-            &mirrors,
-        )?
+            &Mirrors::from_host()?,
+        )?,
+        Distro::Ubuntu => Apt::private_ubuntu(
+            &cache.root.join(format!("apt-ubuntu-{}", spec.release)),
+            spec.suites,
+            &Mirrors::from_host()?,
+        )?,
     };
     let pattern = format!("{}<abi>{}", spec.prefix, spec.suffix);
     let mut updated = false;
@@ -163,9 +252,10 @@ pub fn fetch_kernel(spec: &KernelSpec, cache: &Cache) -> Result<Kernel> {
             let vmlinuz = unpack_kernel(&deb, cache)
                 .with_context(|| format!("kernel {}: unpacking {}", spec.series, deb.display()))?;
             return Ok(Kernel {
-                series: spec.series,
+                series: spec.series.to_owned(),
                 package: c.name.clone(),
                 vmlinuz,
+                version: spec.version,
             });
         }
         if !on_host && !updated {
@@ -260,4 +350,32 @@ pub fn fetch_busybox(cache: &Cache) -> Result<PathBuf> {
         .with_context(|| format!("unpacking {}", deb.display()))?;
     elf::check_static(&unpacked)?;
     Ok(unpacked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bzimage_version_from_the_setup_header() {
+        let mut img = vec![0u8; 0x400];
+        img[0x202..0x206].copy_from_slice(b"HdrS");
+        img[0x20e..0x210].copy_from_slice(&0x100u16.to_le_bytes());
+        let v = b"4.19.222 (me@host) #1 SMP Tue\0";
+        img[0x300..0x300 + v.len()].copy_from_slice(v);
+        assert_eq!(bzimage_version(&img).as_deref(), Some("4.19.222"));
+        img[0x202] = b'X';
+        assert_eq!(bzimage_version(&img), None);
+        assert_eq!(bzimage_version(b"short"), None);
+        assert_eq!(parse_major_minor("4.15.0-213-generic"), Some((4, 15)));
+        assert_eq!(parse_major_minor("x"), None);
+    }
+
+    #[test]
+    fn series_names_are_unique() {
+        let mut s: Vec<_> = KERNELS.iter().map(|k| k.series).collect();
+        s.sort();
+        s.dedup();
+        assert_eq!(s.len(), KERNELS.len());
+    }
 }

@@ -28,6 +28,14 @@ fn type_of(v: &Value) -> &str {
 }
 
 pub fn check(s: &Scenario, out: Option<&StepOutput>) -> Outcome {
+    check_on(s, out, (6, 1))
+}
+
+/// Kernels below 4.17 have no kprobe PMU: the loader takes kprobe_events by itself there.
+const KPROBE_PMU: (u32, u32) = (4, 17);
+
+/// [`check`] for a scenario that ran on kernel `(major, minor)`.
+pub fn check_on(s: &Scenario, out: Option<&StepOutput>, kernel: (u32, u32)) -> Outcome {
     let mut o = Outcome {
         scenario: s.name,
         attached: 0,
@@ -78,6 +86,7 @@ pub fn check(s: &Scenario, out: Option<&StepOutput>) -> Outcome {
         ));
     }
     if let Probe::Loader { legacy, .. } = s.probe {
+        let legacy = legacy || kernel < KPROBE_PMU;
         check_kernel_line(s, legacy, out, &lines, &mut o.failures);
         let during = out.kprobe_during.len();
         if legacy && during < s.attached {
@@ -350,6 +359,23 @@ fn check_tcpconnect(w: Workload, events: &[&Value], failures: &mut Vec<String>) 
     }
 }
 
+/// LINUX_VERSION_CODE by the stable series' rule: the sublevel pinned to 255 from 4.4.257,
+/// 4.9.257, 4.14.252 and 4.19.222 on, clamped to 255 elsewhere.
+fn version_code(major: u32, minor: u32, patch: u32) -> u32 {
+    let pinned_from = match (major, minor) {
+        (4, 4) | (4, 9) => 257,
+        (4, 14) => 252,
+        (4, 19) => 222,
+        _ => u32::MAX,
+    };
+    let sub = if patch >= pinned_from {
+        255
+    } else {
+        patch.min(255)
+    };
+    (major << 16) | (minor << 8) | sub
+}
+
 /// The loader's `kernel` line: the upstream version read from Debian's /proc/version (the
 /// release string only says `6.1.0-56`), its LINUX_VERSION_CODE, the mode the scenario
 /// asked for, and after a killed run, the leftovers it removed.
@@ -371,7 +397,7 @@ fn check_kernel_line(
     let series = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
     match nums.as_slice() {
         [major, minor, patch] if series(release) == format!("{major}.{minor}") && *patch > 0 => {
-            let code = (major << 16) | (minor << 8) | patch.min(&255);
+            let code = version_code(*major, *minor, *patch);
             if k.get("version_code").and_then(Value::as_u64) != Some(u64::from(code)) {
                 failures.push(format!("kernel line: version_code is not {code} for {version}: {k}"));
             }

@@ -249,7 +249,9 @@ fn run_workload(w: &Workload) -> Result<String> {
 }
 
 /// Forwards a child's output, line by line, as `tag` lines; tells `attached` about each
-/// `{"type":"attached"...}` line.
+/// program that settled: an `attached` line, or an `error` line naming a program (it will
+/// never attach, so waiting for it only wastes the attach timeout; the host fails the
+/// scenario on the error line).
 fn forward(
     stream: impl Read + Send + 'static,
     tag: Tag,
@@ -275,7 +277,10 @@ fn forward(
             if let Some(tx) = &attached {
                 let is_attached = serde_json::from_str::<serde_json::Value>(line)
                     .ok()
-                    .is_some_and(|v| v["type"] == "attached");
+                    .is_some_and(|v| {
+                        v["type"] == "attached"
+                            || (v["type"] == "error" && v["program"].is_string())
+                    });
                 if is_attached {
                     // The receiver stops listening once the workload started.
                     tx.send(()).ok();

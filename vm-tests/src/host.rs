@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::assets::{self, Cache, KernelSpec};
+use crate::assets::{self, Cache, Kernel, KernelSpec};
 use crate::check::{self, Outcome};
 use crate::console;
 use crate::elf;
@@ -15,9 +15,25 @@ use crate::qemu::{self, VmConfig};
 use crate::report::{self, KernelReport};
 use crate::scenario::{self, LoaderTiming, Probe, Scenario, GUEST_OBJECTS};
 
+/// A kernel to boot: a distribution's package, or an image the user gives.
+#[derive(Debug, Clone)]
+pub enum KernelChoice {
+    Package(KernelSpec),
+    Image(PathBuf),
+}
+
+impl KernelChoice {
+    fn resolve(&self, cache: &Cache) -> Result<Kernel> {
+        match self {
+            KernelChoice::Package(spec) => assets::fetch_kernel(spec, cache),
+            KernelChoice::Image(path) => assets::kernel_image(path),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub kernels: Vec<KernelSpec>,
+    pub kernels: Vec<KernelChoice>,
     pub scenarios: Vec<Scenario>,
     pub loader: Option<PathBuf>,
     pub objects: Option<PathBuf>,
@@ -28,13 +44,12 @@ pub struct Options {
 }
 
 /// Checks every input up front, so a missing one fails before any download or boot.
-fn contents(o: &Options) -> Result<Contents> {
+fn contents(o: &Options, scenarios: &[Scenario]) -> Result<Contents> {
     elf::check_static(&o.guest_bin).context(
         "the guest driver (this binary unless --guest-bin) must be static; build vm-tests with \
          RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu -p vm-tests",
     )?;
-    let needs_loader: Vec<_> = o
-        .scenarios
+    let needs_loader: Vec<_> = scenarios
         .iter()
         .filter(|s| s.needs_loader())
         .map(|s| s.name)
@@ -56,7 +71,7 @@ fn contents(o: &Options) -> Result<Contents> {
             bail!("no probe object directory: pass --objects DIR or set VMTESTS_OBJECTS ({why})");
         }
     }
-    for s in &o.scenarios {
+    for s in scenarios {
         let mut guest_paths = Vec::new();
         if let Probe::Loader {
             objects: wanted, ..
@@ -90,40 +105,62 @@ fn contents(o: &Options) -> Result<Contents> {
 
 /// Runs everything; Ok(true) when every scenario passed on every kernel.
 pub fn run(o: &Options) -> Result<bool> {
-    let contents = contents(o)?;
+    // Every input checked before any download or boot.
+    contents(o, &o.scenarios)?;
     let work = tempfile::Builder::new()
         .prefix("vm-tests-")
         .tempdir()
         .context("creating a temporary directory")?;
-    let initrd = work.path().join("initramfs.cpio");
-    let size = initramfs::build(&contents, &initrd)?;
-    eprintln!(
-        "vm-tests: initramfs {:.1} MiB, {} scenario(s): {}",
-        size as f64 / (1 << 20) as f64,
-        o.scenarios.len(),
-        o.scenarios
-            .iter()
-            .map(|s| s.name)
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
     let mut reports = Vec::new();
-    for spec in &o.kernels {
-        let kernel = assets::fetch_kernel(spec, &o.cache)?;
-        let label = format!("linux {}", spec.series);
+    for (i, choice) in o.kernels.iter().enumerate() {
+        let kernel = choice.resolve(&o.cache)?;
+        let (scenarios, not_here) = scenario::for_kernel(&o.scenarios, kernel.version);
+        for (s, why) in &not_here {
+            eprintln!(
+                "vm-tests: linux {}: scenario {} does not apply: {why}",
+                kernel.series, s.name
+            );
+        }
+        let initrd = work.path().join(format!("initramfs-{i}.cpio"));
+        let size = initramfs::build(&contents(o, &scenarios)?, &initrd)?;
+        eprintln!(
+            "vm-tests: linux {}: initramfs {:.1} MiB, {} scenario(s): {}",
+            kernel.series,
+            size as f64 / (1 << 20) as f64,
+            scenarios.len(),
+            scenarios
+                .iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        reports.push(boot_and_check(o, &kernel, &scenarios, &initrd)?);
+    }
+    print!("{}", report::table(&reports));
+    Ok(reports.iter().all(|r| r.problems.is_empty()))
+}
+
+/// Boots `kernel` on `initrd` and checks each scenario's output.
+fn boot_and_check(
+    o: &Options,
+    kernel: &Kernel,
+    scenarios: &[Scenario],
+    initrd: &std::path::Path,
+) -> Result<KernelReport> {
+    {
+        let label = format!("linux {}", kernel.series);
         eprintln!(
             "vm-tests: booting {} ({}, {:?})",
             kernel.package,
             kernel.vmlinuz.display(),
             o.vm.accel
         );
-        let vm = qemu::boot(&kernel.vmlinuz, &initrd, &o.vm, &label)
+        let vm = qemu::boot(&kernel.vmlinuz, initrd, &o.vm, &label)
             .with_context(|| format!("kernel {}", kernel.package))?;
         let parsed = console::parse(&vm.console);
-        let outcomes: Vec<Outcome> = o
-            .scenarios
+        let outcomes: Vec<Outcome> = scenarios
             .iter()
-            .map(|s| check::check(s, parsed.steps.get(s.name)))
+            .map(|s| check::check_on(s, parsed.steps.get(s.name), kernel.version))
             .collect();
         let mut problems = Vec::new();
         match (&vm.marker, vm.timed_out) {
@@ -156,8 +193,8 @@ pub fn run(o: &Options) -> Result<bool> {
                 eprintln!("  - {p}");
             }
         }
-        reports.push(KernelReport {
-            series: spec.series,
+        Ok(KernelReport {
+            series: kernel.series.clone(),
             package: kernel.package.clone(),
             boot_to_result: vm.boot_to_result,
             guest_uptime: vm
@@ -168,8 +205,6 @@ pub fn run(o: &Options) -> Result<bool> {
             info: parsed.info.join(" "),
             outcomes,
             problems,
-        });
+        })
     }
-    print!("{}", report::table(&reports));
-    Ok(reports.iter().all(|r| r.problems.is_empty()))
 }

@@ -8,11 +8,11 @@ use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 
 use vm_tests::assets::{Cache, KERNELS};
-use vm_tests::host::{self, Options};
+use vm_tests::host::{self, KernelChoice, Options};
 use vm_tests::qemu::{Accel, VmConfig};
 use vm_tests::scenario::{self, LoaderTiming, Probe};
 
-/// Boot Debian's 6.1 and 5.10 cloud kernels under qemu with a busybox initramfs holding
+/// Boot Debian's 6.1 and 5.10 cloud kernels and Ubuntu's 4.15 and 4.4 under qemu with a busybox initramfs holding
 /// the static loader, the probe objects and a workload; check the JSON on the console.
 ///
 /// This binary must be static (it also runs inside the guest): build it with
@@ -24,14 +24,15 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
 
-    /// Kernel series to boot: 6.1, 5.10 or all (comma-separated list allowed).
-    #[arg(
-        long,
-        env = "VMTESTS_KERNEL",
-        default_value = "all",
-        value_delimiter = ','
-    )]
+    /// Kernel series to boot: 6.1, 5.10, 4.15, 4.4 or all (comma-separated list allowed);
+    /// default all, or none when --kernel-image is given.
+    #[arg(long, env = "VMTESTS_KERNEL", value_delimiter = ',')]
     kernel: Vec<String>,
+
+    /// Also boot this kernel image (an x86 bzImage: a distribution's vmlinuz or one built
+    /// locally, everything needed built in); repeatable. Scenarios follow its version.
+    #[arg(long, value_name = "PATH")]
+    kernel_image: Vec<PathBuf>,
 
     /// Scenarios to run: all, or names (a base name like `execsnoop` also selects its
     /// `-legacy` twin). `kprobe-selftest` needs neither loader nor objects.
@@ -138,13 +139,15 @@ fn run(cli: Cli) -> Result<bool> {
         }
         return Ok(true);
     }
-    let kernels = if cli.kernel.iter().any(|k| k == "all") {
-        KERNELS.to_vec()
+    let all = cli.kernel.iter().any(|k| k == "all")
+        || (cli.kernel.is_empty() && cli.kernel_image.is_empty());
+    let mut kernels: Vec<KernelChoice> = if all {
+        KERNELS.iter().copied().map(KernelChoice::Package).collect()
     } else {
         let mut picked = Vec::new();
         for k in &cli.kernel {
             match KERNELS.iter().find(|s| s.series == k) {
-                Some(s) => picked.push(*s),
+                Some(s) => picked.push(KernelChoice::Package(*s)),
                 None => bail!(
                     "unknown kernel {k:?}; known: all, {}",
                     KERNELS
@@ -157,6 +160,12 @@ fn run(cli: Cli) -> Result<bool> {
         }
         picked
     };
+    for image in &cli.kernel_image {
+        if !image.is_file() {
+            bail!("--kernel-image {}: no such file", image.display());
+        }
+        kernels.push(KernelChoice::Image(image.clone()));
+    }
     let guest_bin = match cli.guest_bin {
         Some(p) => p,
         None => std::env::current_exe()?,

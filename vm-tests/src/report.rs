@@ -7,7 +7,7 @@ use crate::check::Outcome;
 
 #[derive(Debug, Clone)]
 pub struct KernelReport {
-    pub series: &'static str,
+    pub series: String,
     pub package: String,
     /// Host wall clock from starting qemu to the result line.
     pub boot_to_result: Option<Duration>,
@@ -68,7 +68,7 @@ pub fn table(reports: &[KernelReport]) -> String {
     for r in reports {
         let verdict = |ok: bool| if ok { "ok" } else { "FAIL" }.to_owned();
         k.push(vec![
-            r.series.to_owned(),
+            r.series.clone(),
             r.package.clone(),
             verdict(r.problems.is_empty()),
             secs(r.boot_to_result),
@@ -82,7 +82,7 @@ pub fn table(reports: &[KernelReport]) -> String {
         ]);
         for o in &r.outcomes {
             s.push(vec![
-                r.series.to_owned(),
+                r.series.clone(),
                 o.scenario.to_owned(),
                 verdict(o.ok()),
                 o.attached.to_string(),
@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn table_lines_up_and_counts() {
         let r = KernelReport {
-            series: "5.10",
+            series: "5.10".to_owned(),
             package: "linux-image-5.10.0-32-cloud-amd64-unsigned".into(),
             boot_to_result: Some(Duration::from_millis(4321)),
             guest_uptime: None,

@@ -127,7 +127,12 @@ pub struct Scenario {
     /// leave the companion's kprobe events alone (its run lock, not its name, tells it that
     /// loader is alive), and the companion must count the workload too.
     pub companion: bool,
+    /// The oldest kernel `(major, minor)` the scenario makes sense on, and why.
+    pub since: ((u32, u32), &'static str),
 }
+
+/// Any kernel this harness boots (kprobes through kprobe_events came in 4.1).
+const ANY: ((u32, u32), &str) = ((4, 1), "");
 
 impl Scenario {
     pub fn needs_loader(&self) -> bool {
@@ -163,8 +168,31 @@ const fn loader(
         attached,
         kill_first: false,
         companion: false,
+        since: ANY,
     }
 }
+
+/// The scenarios of `all` that apply to a kernel `(major, minor)`, and the others with the
+/// reason they do not.
+pub fn for_kernel(
+    all: &[Scenario],
+    version: (u32, u32),
+) -> (Vec<Scenario>, Vec<(Scenario, String)>) {
+    let mut here = Vec::new();
+    let mut not_here = Vec::new();
+    for s in all {
+        let ((major, minor), why) = s.since;
+        if version >= (major, minor) {
+            here.push(*s);
+        } else {
+            not_here.push((*s, format!("needs {major}.{minor}: {why}")));
+        }
+    }
+    (here, not_here)
+}
+
+/// execsnoop reads the filename and argv with bpf_probe_read_str.
+const STR_READ: ((u32, u32), &str) = ((4, 11), "bpf_probe_read_str");
 
 /// Every scenario, in the order they run in the guest.
 pub const CATALOGUE: &[Scenario] = &[
@@ -176,6 +204,7 @@ pub const CATALOGUE: &[Scenario] = &[
         attached: 1,
         kill_first: false,
         companion: false,
+        since: ANY,
     },
     loader("execcount", EXECCOUNT, false, EXEC, Expect::ExecCount, 1),
     loader(
@@ -186,15 +215,21 @@ pub const CATALOGUE: &[Scenario] = &[
         Expect::ExecCount,
         1,
     ),
-    loader("execsnoop", EXECSNOOP, false, EXEC, Expect::ExecSnoop, 1),
-    loader(
-        "execsnoop-legacy",
-        EXECSNOOP,
-        true,
-        EXEC,
-        Expect::ExecSnoop,
-        1,
-    ),
+    Scenario {
+        since: STR_READ,
+        ..loader("execsnoop", EXECSNOOP, false, EXEC, Expect::ExecSnoop, 1)
+    },
+    Scenario {
+        since: STR_READ,
+        ..loader(
+            "execsnoop-legacy",
+            EXECSNOOP,
+            true,
+            EXEC,
+            Expect::ExecSnoop,
+            1,
+        )
+    },
     loader("tcpconnect", TCPCONNECT, false, TCP, Expect::TcpConnect, 2),
     loader(
         "tcpconnect-legacy",
@@ -377,6 +412,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("tcpconnect"), "{e}");
+    }
+
+    #[test]
+    fn scenarios_follow_the_kernel_version() {
+        let (here, not_here) = for_kernel(CATALOGUE, (4, 4));
+        assert!(here.iter().any(|s| s.name == "execcount"));
+        assert!(here.iter().all(|s| !s.name.starts_with("execsnoop")));
+        assert_eq!(not_here.len(), 2);
+        assert!(not_here[0].1.contains("4.11"), "{}", not_here[0].1);
+        let (here, not_here) = for_kernel(CATALOGUE, (4, 15));
+        assert_eq!(here.len(), CATALOGUE.len());
+        assert!(not_here.is_empty());
     }
 
     #[test]
