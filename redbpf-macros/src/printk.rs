@@ -92,6 +92,15 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         })
         .collect();
     passed.resize_with(3, || quote!(0u64));
+    // Kernels before 4.20 print bpf_trace_printk messages into trace_pipe as they are, so a
+    // message without a newline runs into the next one (seen on 4.4, 4.14 and 4.15: no
+    // line ever ended); newer ones end every message themselves and show the extra one as
+    // a blank line, which the loader skips.
+    let fmt = if fmt.value().ends_with('\n') {
+        fmt
+    } else {
+        LitStr::new(&format!("{}\n", fmt.value()), fmt.span())
+    };
     let (fmt_ty, fmt_bytes) = crate::program::c_string(&fmt);
     Ok(quote! {{
         // The format lives on the stack: no .rodata, so legacy kernels load it.
@@ -118,6 +127,15 @@ mod tests {
         assert!(placeholders("%s %s").is_err());
         assert!(placeholders("%q").is_err());
         assert!(placeholders("50%").is_err());
+    }
+
+    #[test]
+    fn messages_end_with_a_newline() {
+        let out = expand(quote!("Hello World")).unwrap().to_string();
+        // "Hello World\n\0": 13 bytes.
+        assert!(out.contains("13usize") || out.contains("; 13]"), "{out}");
+        let out = expand(quote!("done\n")).unwrap().to_string();
+        assert!(out.contains("; 6]") || out.contains("6usize"), "{out}");
     }
 
     #[test]
