@@ -294,7 +294,8 @@ pub struct PrintkLine<'a> {
 /// Parses a bpf_trace_printk line of trace_pipe, in each form kernels since 4.x write:
 /// `comm-123 [001] d..31 456.789: bpf_trace_printk: msg` (4.20+),
 /// `comm-123 [001] d... 456.789: 0: msg` (4.15-4.19) and
-/// `comm-123 [001] d... 456.789: 0x00000001: msg` (4.14 and older). Lines of other
+/// `comm-123 [001] d... 456.789: 0x00000001: msg` (4.14 and older) and
+/// `comm-123 [001] d... 456.789: : msg` (Ubuntu's 4.4). Lines of other
 /// tracers (`...: some_function: msg`) are not ours: None.
 pub fn parse_trace_pipe_line(line: &str) -> Option<PrintkLine<'_>> {
     let bracket = line.find(" [")?;
@@ -319,9 +320,9 @@ pub fn parse_trace_pipe_line(line: &str) -> Option<PrintkLine<'_>> {
 }
 
 /// What stands before a bpf_trace_printk message: the helper's name, or the instruction
-/// pointer older kernels print there (`0`, `0x00000001`).
+/// pointer older kernels print there (`0`, `0x00000001`, nothing at all on 4.4).
 fn is_printk_origin(origin: &str) -> bool {
-    if origin == "bpf_trace_printk" {
+    if origin == "bpf_trace_printk" || origin.is_empty() {
         return true;
     }
     let digits = origin.strip_prefix("0x").unwrap_or(origin);
@@ -469,6 +470,13 @@ mod tests {
         assert_eq!(
             (p.comm, p.pid, p.cpu, p.msg),
             ("true", 231, Some(1), "Hello World")
+        );
+        // Ubuntu 16.04's 4.4.0-210, in a qemu guest.
+        let k44 = "        vm-tests-104   [000] d...     2.307232: : Hello World";
+        let p = parse_trace_pipe_line(k44).unwrap();
+        assert_eq!(
+            (p.comm, p.pid, p.cpu, p.msg),
+            ("vm-tests", 104, Some(0), "Hello World")
         );
         // A message holding ": " keeps it.
         let p = parse_trace_pipe_line("a-1 [000] d... 1.0: 0: k: v").unwrap();

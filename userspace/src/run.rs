@@ -256,6 +256,8 @@ fn start_printk_reader(tracefs: &Path) -> io::Result<tokio::sync::mpsc::Unbounde
 /// Everything the event loop owns.
 struct State<W: Write> {
     printer: Printer<W>,
+    /// trace_pipe lines that were not printk lines, reported so far.
+    unparsed_printk: u32,
     loaded: Vec<Loaded>,
     maps: Vec<OwnedMap>,
     sources: Vec<PerfSource>,
@@ -391,6 +393,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     let started = Instant::now();
     let stdout = io::stdout();
     let mut st = State {
+        unparsed_printk: 0,
         printer: Printer::new(stdout.lock(), cli.json),
         loaded: Vec::new(),
         maps: Vec::new(),
@@ -912,16 +915,43 @@ async fn event_loop<W: Write>(
             }
             Wake::Dump => st.dump_maps(),
             Wake::Printk(None) => printk_rx = None,
-            Wake::Printk(Some(line)) => {
-                if let Some(p) = kernel::parse_trace_pipe_line(&line) {
-                    let r = st.printer.printk(p.pid, p.comm, p.cpu, p.msg);
-                    st.check(r);
-                }
-            }
+            Wake::Printk(Some(line)) => print_printk(st, &line),
         }
         if st.broken {
             eprintln!("loader: stopping: stdout closed");
             break;
+        }
+    }
+    if let Some(rx) = printk_rx.as_mut() {
+        if !st.broken {
+            drain_printk(st, rx).await;
+        }
+    }
+}
+
+fn print_printk<W: Write>(st: &mut State<W>, line: &str) {
+    if let Some(p) = kernel::parse_trace_pipe_line(line) {
+        let r = st.printer.printk(p.pid, p.comm, p.cpu, p.msg);
+        st.check(r);
+    } else if !line.trim().is_empty() && st.unparsed_printk < 3 {
+        // Another tracer's line, or a kernel format not known yet: say so, a few times.
+        st.unparsed_printk += 1;
+        eprintln!("loader: trace_pipe: not a bpf_trace_printk line: {line}");
+    }
+}
+
+/// At stop, the printk lines the kernel wrote before it are still on their way from
+/// trace_pipe (a workload ended by Ctrl-C right after its last exec lost them all on a
+/// 4.4 guest): read until the reader has been quiet for 100 ms, 1 s at most.
+async fn drain_printk<W: Write>(
+    st: &mut State<W>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(1);
+    while tokio::time::Instant::now() < until {
+        match tokio::time::timeout(Duration::from_millis(100), rx.recv()).await {
+            Ok(Some(line)) => print_printk(st, &line),
+            Ok(None) | Err(_) => break,
         }
     }
 }
