@@ -135,12 +135,38 @@ pub fn check_on(s: &Scenario, out: Option<&StepOutput>, kernel: (u32, u32)) -> O
         }
         Expect::ExecSnoop => check_execsnoop(s.workload, &events, &mut o.failures),
         Expect::TcpConnect => check_tcpconnect(s.workload, &events, &mut o.failures),
+        Expect::Printk(msg) => {
+            o.events = check_printk(msg, expected_execs, &lines, &mut o.failures);
+        }
     }
     o
 }
 
 /// The exec count in the map dumps among `lines`: `expected` if one holds it, else the
 /// first count found, with a failure.
+/// Exactly `expected` printk lines carrying `msg`, each with a pid and comm; returns how many.
+fn check_printk(msg: &str, expected: u64, lines: &[Value], failures: &mut Vec<String>) -> u64 {
+    let printk: Vec<&Value> = lines.iter().filter(|v| type_of(v) == "printk").collect();
+    let ours = printk
+        .iter()
+        .filter(|v| v.get("msg").and_then(Value::as_str) == Some(msg))
+        .filter(|v| v.get("pid").and_then(Value::as_u64).is_some_and(|p| p > 0))
+        .filter(|v| {
+            v.get("comm")
+                .and_then(Value::as_str)
+                .is_some_and(|c| !c.is_empty())
+        })
+        .count() as u64;
+    if ours != expected {
+        let shown: Vec<String> = printk.iter().take(8).map(|v| v.to_string()).collect();
+        failures.push(format!(
+            "{ours} printk lines {msg:?} with pid and comm, expected exactly {expected} (one per exec); printk lines: {}",
+            if shown.is_empty() { "none".to_owned() } else { shown.join(" | ") }
+        ));
+    }
+    ours
+}
+
 fn exec_count(lines: &[Value], expected: u64) -> (u64, Option<String>) {
     let maps: Vec<&Value> = lines.iter().filter(|v| type_of(v) == "map").collect();
     // The count: a value equal to the expectation, else the sum of the values (per-CPU

@@ -97,6 +97,9 @@ pub enum Expect {
     ExecSnoop,
     /// One event per loopback connect to the workload's port.
     TcpConnect,
+    /// One `printk` line per workload exec with the probe's message (trace_pipe's format
+    /// differs per kernel: 4.14, 4.15-4.19 and 4.20+ each have their own).
+    Printk(&'static str),
 }
 
 /// How a scenario probes.
@@ -143,6 +146,8 @@ impl Scenario {
 const EXECCOUNT: &[&[&str]] = &[&["execcount"]];
 const EXECSNOOP: &[&[&str]] = &[&["execsnoop_kprobe", "execsnoop-kprobe", "execsnoop"]];
 const TCPCONNECT: &[&[&str]] = &[&["tcpconnect"]];
+const HELLO: &[&[&str]] = &[&["hello"]];
+const HELLO_MSG: Expect = Expect::Printk("Hello World");
 
 const EXEC: Workload = Workload::Exec { rounds: 3 };
 const TCP: Workload = Workload::TcpConnect {
@@ -239,6 +244,8 @@ pub const CATALOGUE: &[Scenario] = &[
         Expect::TcpConnect,
         2,
     ),
+    loader("printk", HELLO, false, EXEC, HELLO_MSG, 1),
+    loader("printk-legacy", HELLO, true, EXEC, HELLO_MSG, 1),
     // kill -9 of a --legacy loader leaves its kprobe_events entries; the next run removes them.
     Scenario {
         kill_first: true,
