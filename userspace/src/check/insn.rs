@@ -72,6 +72,39 @@ impl Insn {
     }
 }
 
+/// The constant `reg` holds at slot `at`, when the straight-line code just before sets it
+/// with `mov reg, imm` or `ld_imm64` (no branch, call or other write to `reg` in
+/// between). A scan backwards: conservative, so None is "not known", never "not constant".
+pub fn const_reg_before(body: &[Insn], at: usize, reg: u8) -> Option<i64> {
+    let mut i = at;
+    while i > 0 {
+        i -= 1;
+        // The second slot of an ld_imm64 belongs to the slot before it.
+        let (start, insn) = match (i.checked_sub(1).map(|j| body[j]), body[i]) {
+            (Some(prev), cur) if prev.code == LD_IMM64 && cur.code == 0 => (i - 1, prev),
+            (_, cur) => (i, cur),
+        };
+        i = start;
+        let class = insn.class();
+        if class == 0x05 || class == 0x06 {
+            return None; // a jump, a call or an exit: control flow not followed
+        }
+        if insn.dst != reg {
+            continue;
+        }
+        return match insn.code {
+            0xb7 => Some(i64::from(insn.imm)),
+            0xb4 => Some(i64::from(insn.imm as u32)),
+            LD_IMM64 => {
+                let hi = body.get(start + 1)?.imm as u32;
+                Some(((u64::from(hi) << 32) | u64::from(insn.imm as u32)) as i64)
+            }
+            _ => None,
+        };
+    }
+    None
+}
+
 /// Decodes a code section; a trailing partial slot is ignored.
 pub fn decode(code: &[u8]) -> Vec<Insn> {
     code.chunks_exact(INSN_SIZE)
@@ -253,6 +286,35 @@ pub fn back_edges(insns: &[Insn]) -> Vec<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ins(code: u8, dst: u8, imm: i32) -> Insn {
+        Insn {
+            code,
+            dst,
+            imm,
+            ..Insn::default()
+        }
+    }
+
+    #[test]
+    fn constants_before_a_call() {
+        // As in execsnoop: r3 = 0xffffffff ll; r4 = r6; call 25.
+        let body = [
+            ins(LD_IMM64, 3, -1),
+            ins(0, 0, 0),
+            ins(0xbf, 4, 0),
+            ins(0x85, 0, 25),
+        ];
+        assert_eq!(const_reg_before(&body, 3, 3), Some(0xffff_ffff));
+        let body = [ins(0xb7, 3, 2), ins(0x85, 0, 25)];
+        assert_eq!(const_reg_before(&body, 1, 3), Some(2));
+        // Set from another register, or across a branch: not known.
+        let body = [ins(0xb7, 3, 2), ins(0xbf, 3, 0), ins(0x85, 0, 25)];
+        assert_eq!(const_reg_before(&body, 2, 3), None);
+        let body = [ins(0xb7, 3, 2), ins(0x15, 1, 0), ins(0x85, 0, 25)];
+        assert_eq!(const_reg_before(&body, 2, 3), None);
+        assert_eq!(const_reg_before(&[], 0, 3), None);
+    }
 
     fn i(code: u8, regs: u8, off: i16, imm: i32) -> Insn {
         let mut b = [0u8; 8];

@@ -14,6 +14,8 @@
 //! | `program_type` | the section's program type (see [`types`]) | per type |
 //! | `map_type` | the object's maps, legacy `maps*` and BTF `.maps` | per type |
 //! | `ringbuf` | ring buffer maps and `bpf_ringbuf_*` helpers | 5.8 |
+//! | `helper_flag` | `bpf_perf_event_output` with `BPF_F_CURRENT_CPU` (redbpf's `PerfMap::insert`) | 4.8 |
+//! | `attach_type` | XDP programs: aya sets `expected_attach_type`, a `bpf_attr` field older kernels refuse | 4.17 |
 //! | `cpu` | jlt/jle/jslt/jsle (cpu v2, 4.14), jmp32 (v3, 5.1), atomics (5.12), sdiv/smod, movsx, ldsx, bswap, gotol (v4, 6.6) | per instruction |
 //!
 //! Maps belong to the object, so a map type the kernel lacks is reported on every program
@@ -33,6 +35,9 @@ use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget, SectionKind,
 
 use crate::elf::{self, ElfError};
 use insn::{Call, Insn, INSN_SIZE};
+
+/// `BPF_FUNC_perf_event_output`.
+const HELPER_PERF_EVENT_OUTPUT: i32 = 25;
 
 /// `BPF_MAXINSNS`: the per-program limit before 5.2.
 pub const MAX_INSNS_OLD: usize = 4096;
@@ -117,6 +122,10 @@ pub enum Kind {
     MapType,
     /// Ring buffer maps or helpers.
     Ringbuf,
+    /// A helper flag older kernels take for something else.
+    HelperFlag,
+    /// A load attribute older kernels do not have.
+    AttachType,
     /// An instruction-set extension.
     Cpu,
 }
@@ -134,6 +143,8 @@ impl Kind {
             Kind::ProgramType => "program_type",
             Kind::MapType => "map_type",
             Kind::Ringbuf => "ringbuf",
+            Kind::HelperFlag => "helper_flag",
+            Kind::AttachType => "attach_type",
             Kind::Cpu => "cpu",
         }
     }
@@ -429,6 +440,21 @@ fn analyze_program(
                 Some(Call::Helper(id)) => {
                     tail_calls |= id == 12;
                     reqs.insert(helper_requirement(id));
+                    let flags = insn::const_reg_before(body, pc, 3);
+                    if id == HELPER_PERF_EVENT_OUTPUT
+                        && flags.is_some_and(|f| f & 0xffff_ffff == 0xffff_ffff)
+                    {
+                        // Before 4.8 the index is taken as is: slot 0xffffffff, -E2BIG, every
+                        // record dropped while the program loads and runs.
+                        reqs.insert(req(
+                            Kind::HelperFlag,
+                            format!(
+                                "{}: bpf_perf_event_output with BPF_F_CURRENT_CPU",
+                                func.name
+                            ),
+                            Version::new(4, 8),
+                        ));
+                    }
                 }
                 Some(Call::Kfunc(id)) => {
                     reqs.insert(req(
@@ -536,6 +562,13 @@ pub fn analyze(data: &[u8]) -> Result<Vec<ProgramAnalysis>, CheckError> {
         }
         if let Some(t) = types::program_type(&p.section) {
             reqs.insert(req(Kind::ProgramType, t.name, t.since));
+            if t.name.starts_with("xdp") {
+                reqs.insert(req(
+                    Kind::AttachType,
+                    "xdp: expected_attach_type (set by aya 0.14 for every XDP program)",
+                    Version::new(4, 17),
+                ));
+            }
         }
         for (name, t) in &maps {
             reqs.insert(map_requirement(name, *t));
