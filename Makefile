@@ -9,8 +9,8 @@ CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
 # Kernel headers for redbpf-probes' bindgen: KERNEL_SOURCE / KERNEL_VERSION from the
-# environment win; otherwise Debian's, fetched into kernel-headers/ (bookworm = 6.1 or
-# bullseye = 5.10).
+# environment win; otherwise a distribution's, fetched into kernel-headers/ (Debian's
+# bookworm = 6.1 or bullseye = 5.10, Ubuntu's bionic = 4.15 or focal = 5.4).
 KERNEL_HEADERS_RELEASE ?= bookworm
 ifeq ($(strip $(KERNEL_SOURCE)$(KERNEL_VERSION)),)
 export KERNEL_SOURCE := $(CURDIR)/kernel-headers/$(KERNEL_HEADERS_RELEASE)
@@ -27,7 +27,7 @@ LOADER := target/release/loader
 PROGRAMS := target/bpf/programs
 
 .PHONY: all deps bench-deps kernel-headers cargo-bpf probes compat-probes loader run \
-	test test-unit test-vm bench bench-probe bench-aya-reader soak clean-headers
+	test test-headers probes-bionic test-unit test-vm bench bench-probe bench-aya-reader soak clean-headers
 
 all: loader
 
@@ -64,7 +64,21 @@ loader: probes
 run: loader
 	$(LOADER) --json
 
-test: deps probes compat-probes loader test-unit test-vm fuzz-smoke
+test: deps probes compat-probes loader test-headers probes-bionic test-unit test-vm fuzz-smoke
+
+# fetch.sh's mirror discovery on fabricated apt layouts, then a real Ubuntu 18.04 fetch.
+test-headers:
+	./kernel-headers/test.sh
+
+# The built-in probes compiled against Ubuntu 18.04's 4.15 headers (what a legacy host has
+# locally; its iphdr has no anonymous union), in their own target directory so that the
+# bookworm build stays fresh, then verified by the kernel here.
+BIONIC_PROGRAMS := target/bpf/programs-bionic
+probes-bionic: cargo-bpf loader
+	./kernel-headers/fetch.sh bionic
+	cd probes && KERNEL_SOURCE=$(CURDIR)/kernel-headers/bionic ../$(CARGO_BPF) bpf build \
+		--target-dir ../target/headers-bionic --output-dir ../$(BIONIC_PROGRAMS)
+	$(LOADER) --verify --json $(BIONIC_PROGRAMS)/*/*.elf > target/verify-bionic.json
 
 test-unit:
 	LOADER_BUILTIN_PROBES=$(CURDIR)/$(PROGRAMS) $(CARGO) test --release --workspace
@@ -108,4 +122,5 @@ fuzz: probes
 	CARGO=$(CARGO) fuzz/run.sh $(FUZZ_SECS)
 
 clean-headers:
-	rm -rf kernel-headers/bookworm kernel-headers/bullseye kernel-headers/.cache
+	rm -rf kernel-headers/bookworm kernel-headers/bullseye kernel-headers/bionic \
+		kernel-headers/focal kernel-headers/.cache
