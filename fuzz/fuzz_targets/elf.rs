@@ -1,5 +1,6 @@
 //! ELF object model and the aya rewrite: `elf::parse`, `elf::rewrite_for_aya` and the
-//! section-name parser on every program section found.
+//! section-name parser on every program section found; the vDSO note and netlink ack
+//! parsers on the same bytes.
 
 #![no_main]
 
@@ -8,6 +9,10 @@ use loader::elf::{self, map_type};
 use loader::section;
 
 fuzz_target!(|data: &[u8]| {
+    // The vDSO's Linux note (the running kernel's LINUX_VERSION_CODE) and netlink acks:
+    // byte parsers of kernel output too.
+    loader::kernel::parse_vdso_version_code(data);
+    loader::sys::netlink::parse_ack(data, 1);
     let parsed = elf::parse(data);
     if let Ok(info) = &parsed {
         for p in &info.programs {

@@ -13,9 +13,11 @@ fuzz_target!(|data: &[u8]| {
     let text = text.as_ref();
 
     if let Some(v) = kernel::parse_release(text) {
-        assert!(v.2 <= 255);
-        kernel::version_code(v);
+        // The release is reported as it is; only LINUX_VERSION_CODE packs it into bytes.
+        let code = kernel::version_code(v);
+        assert_eq!(code >> 8, (v.0.min(255) << 8) | v.1.min(255));
     }
+    kernel::parse_vdso_range(text);
     if let Some(v) = kernel::parse_version_signature(text) {
         kernel::version_code(v);
     }

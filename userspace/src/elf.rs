@@ -315,6 +315,17 @@ fn patch_for(name: &str, is_code: bool, keep_btf: bool) -> Option<Patch> {
 /// object BTF hidden, and program sections of kinds aya does not know turned into data
 /// (they are reported as unsupported instead of failing the whole object).
 pub fn rewrite_for_aya(data: &[u8], keep_btf: bool) -> Result<Vec<u8>, ElfError> {
+    rewrite_for_aya_without(data, keep_btf, &[])
+}
+
+/// [`rewrite_for_aya`], with the program sections named in `as_data` also turned into
+/// data: aya then neither loads nor relocates them (a program using `.rodata` on a kernel
+/// without global data would otherwise fail the whole object in relocation).
+pub fn rewrite_for_aya_without(
+    data: &[u8],
+    keep_btf: bool,
+    as_data: &[String],
+) -> Result<Vec<u8>, ElfError> {
     let elf = ElfFile64::<Endianness>::parse(data)?;
     let endian = elf.endian();
     let header = elf.elf_header();
@@ -336,7 +347,12 @@ pub fn rewrite_for_aya(data: &[u8], keep_btf: bool) -> Result<Vec<u8>, ElfError>
         let is_code = sh.sh_type(endian) == object::elf::SHT_PROGBITS
             && flags & u64::from(object::elf::SHF_EXECINSTR) != 0
             && sh.sh_size(endian) > 0;
-        let Some(patch) = patch_for(name, is_code, keep_btf) else {
+        let patch = if is_code && as_data.iter().any(|d| d == name) {
+            Some(Patch::NotCode)
+        } else {
+            patch_for(name, is_code, keep_btf)
+        };
+        let Some(patch) = patch else {
             continue;
         };
         let name_off = strtab_off + sh.sh_name(endian) as usize;

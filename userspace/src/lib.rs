@@ -21,6 +21,7 @@ pub mod legacy;
 pub mod maps;
 pub mod output;
 pub mod programs;
+pub mod relocate;
 pub mod run;
 pub mod section;
 pub mod sys;

@@ -47,6 +47,8 @@ struct Loaded {
     name: String,
     /// Legacy-mode kprobes (kprobe_events entries); dropped before the programs.
     probe_events: Vec<ProbeEvent>,
+    /// XDP programs the loader attached itself (below 4.17); dropped before the programs.
+    xdp_links: Vec<programs::xdp::XdpLink>,
     /// Programs (and their links); dropping it detaches them.
     ebpf: Option<aya::Ebpf>,
 }
@@ -139,17 +141,59 @@ fn object_name(path: &Path) -> String {
 /// kernel's LINUX_VERSION_CODE, which kprobe programs must carry before 5.0.
 /// `aya_loader` is shared by all objects: creating one parses the kernel's BTF (5 MB of
 /// /sys/kernel/btf/vmlinux, ~50 ms), which would otherwise be paid per object.
+/// A program left out of its object because it uses global data the kernel lacks.
+struct GlobalDataProgram {
+    symbol: String,
+    section: String,
+    /// `.rodata`, `FOO in .data`...
+    what: String,
+}
+
+/// The programs of `bytes` that use `.rodata`/`.data`/`.bss` (per `loader check`'s rule).
+fn global_data_programs(bytes: &[u8]) -> Vec<GlobalDataProgram> {
+    let Ok(analyses) = crate::check::analyze(bytes) else {
+        return Vec::new();
+    };
+    analyses
+        .into_iter()
+        .filter_map(|a| {
+            let what: Vec<String> = a
+                .requirements
+                .iter()
+                .filter(|r| r.kind == crate::check::Kind::GlobalData)
+                .map(|r| r.what.clone())
+                .collect();
+            (!what.is_empty()).then(|| GlobalDataProgram {
+                symbol: a.program,
+                section: a.section,
+                what: what.join(", "),
+            })
+        })
+        .collect()
+}
+
+/// One object loaded by aya: the model, aya's handle, the aya-ready bytes, and the
+/// programs left out for global data.
+type LoadedObject = (elf::ObjectInfo, aya::Ebpf, Vec<u8>, Vec<GlobalDataProgram>);
+
 fn load_object(
     aya_loader: &mut aya::EbpfLoader<'_>,
     bytes: &[u8],
     mode: &Mode,
     kern_version: u32,
-) -> Result<(elf::ObjectInfo, aya::Ebpf), LoadError> {
+    no_global_data: bool,
+) -> Result<LoadedObject, LoadError> {
     let info = elf::parse(bytes)?;
     if info.has_btf_maps && !mode.btf {
         return Err(LoadError::BtfMapsInLegacy);
     }
-    let mut patched = elf::rewrite_for_aya(bytes, info.has_btf_maps)?;
+    let left_out = if no_global_data {
+        global_data_programs(bytes)
+    } else {
+        Vec::new()
+    };
+    let as_data: Vec<String> = left_out.iter().map(|p| p.section.clone()).collect();
+    let mut patched = elf::rewrite_for_aya_without(bytes, info.has_btf_maps, &as_data)?;
     if let (Some(0xFFFF_FFFE), Some(off)) = (info.version, info.version_offset) {
         if let Some(dst) = off.checked_add(4).and_then(|end| patched.get_mut(off..end)) {
             dst.copy_from_slice(&kern_version.to_le_bytes());
@@ -167,7 +211,7 @@ fn load_object(
         };
         LoadError::Aya(s, hint)
     })?;
-    Ok((info, ebpf))
+    Ok((info, ebpf, patched, left_out))
 }
 
 /// `error: cause: cause`, skipping causes the message already contains, on one line.
@@ -467,6 +511,12 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         cli.uprobe_pid,
     );
     ctx.kprobes = mode.kprobes;
+    // aya's XDP load sets expected_attach_type (4.17): below, the loader loads XDP itself.
+    let below =
+        |v: (u32, u32)| cli.legacy || kernel::running_version().is_some_and(|r| (r.0, r.1) < v);
+    ctx.own_xdp_load = below((4, 17));
+    // Global data (.rodata/.data/.bss maps) came in 5.2: programs using it are left out.
+    let no_global_data = below((5, 2));
     // Only kprobes resolve symbols; listing /proc/kallsyms costs ~0.1 s of a core.
     let has_kprobes = |b: &[u8]| {
         elf::parse(b).is_ok_and(|info| {
@@ -496,14 +546,15 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
 
     for (name, bytes) in inputs {
         let loaded = bytes.and_then(|b| {
-            let (info, ebpf) = load_object(&mut aya_loader, &b, &mode, kern_version)?;
+            let (info, ebpf, patched, left_out) =
+                load_object(&mut aya_loader, &b, &mode, kern_version, no_global_data)?;
             let table = TypeTable::from_object(&b).unwrap_or_else(|e| {
                 eprintln!("loader: {name}: no usable debug info ({e}); records print as hex");
                 TypeTable::default()
             });
-            Ok((info, ebpf, table))
+            Ok((info, ebpf, table, patched, left_out))
         });
-        let (info, mut ebpf, table) = match loaded {
+        let (info, mut ebpf, table, patched, left_out) = match loaded {
             Ok(v) => v,
             Err(e) => {
                 st.summary.errors += 1;
@@ -515,7 +566,15 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         };
         let obj_idx = st.loaded.len();
         let mut probe_events = Vec::new();
+        let mut xdp_links = Vec::new();
         wants_printk |= info.uses_printk;
+        ctx.raw_object = ctx.own_xdp_load.then(|| programs::RawObject {
+            bytes: patched,
+            map_fds: ebpf
+                .maps()
+                .map(|(n, m)| (n.to_owned(), map_data(m).fd().as_fd().as_raw_fd()))
+                .collect(),
+        });
 
         // Programs.
         let mut names: Vec<String> = ebpf.programs().map(|(n, _)| n.to_owned()).collect();
@@ -538,7 +597,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
                 continue;
             };
             if cli.verify {
-                let r = match programs::load(program) {
+                let r = match programs::load(program, &pname, &ctx) {
                     Ok(()) => st.printer.loaded(&name, &pname, &section_name),
                     Err(e) => {
                         st.summary.errors += 1;
@@ -555,10 +614,11 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
                 st.check(r);
                 continue;
             }
-            match programs::attach(program, &spec, &mut ctx) {
+            match programs::attach(program, &pname, &spec, &mut ctx) {
                 Ok(att) => {
                     st.summary.attached += 1;
                     probe_events.extend(att.probe_event);
+                    xdp_links.extend(att.xdp_link);
                     if let Some(fd) = att.socket {
                         // Packets queued before the filter was attached are not counted.
                         sys::drain_socket(fd.as_fd(), &mut st.scratch);
@@ -603,11 +663,18 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
                 fatal = true;
             }
             let kind = section::parse(&p.section).kind().to_owned();
-            let msg = format!(
-                "unsupported program section kind '{kind}': not loaded (the loader runs kprobe, \
-                 kretprobe, uprobe, uretprobe, tracepoint, raw_tracepoint, xdp, socketfilter and tc_action \
-                 programs)"
-            );
+            let msg = match left_out.iter().find(|g| g.symbol == p.symbol) {
+                Some(g) => format!(
+                    "uses global data ({}), which needs 5.2: not loaded on this kernel (the \
+                     object's other programs are)",
+                    g.what
+                ),
+                None => format!(
+                    "unsupported program section kind '{kind}': not loaded (the loader runs \
+                     kprobe, kretprobe, uprobe, uretprobe, tracepoint, raw_tracepoint, xdp, \
+                     socketfilter and tc_action programs)"
+                ),
+            };
             let r = st
                 .printer
                 .error(&name, Some(&p.symbol), Some(&p.section), &msg, None);
@@ -695,9 +762,11 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
                 ));
             }
         }
+        ctx.raw_object = None;
         st.loaded.push(Loaded {
             name,
             probe_events,
+            xdp_links,
             ebpf: Some(ebpf),
         });
     }
@@ -724,6 +793,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     // lost + delivered then equals what the programs sent.
     for l in &mut st.loaded {
         l.probe_events.clear();
+        l.xdp_links.clear();
         l.ebpf = None;
     }
     remove_own_probe_events();

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -200,14 +201,25 @@ fn veth_netns() -> (Netns, String, String) {
 
 #[test]
 fn xdp_and_socket_filter_on_a_veth_pair_in_a_netns() {
+    xdp_and_socket_filter(&[]);
+}
+
+/// `--legacy`: the loader's own XDP load and netlink attachment (what kernels below 4.17
+/// get, where aya's expected_attach_type is refused), detached again at exit.
+#[test]
+fn xdp_without_aya_attach_type_in_legacy_mode() {
+    xdp_and_socket_filter(&["--legacy"]);
+}
+
+fn xdp_and_socket_filter(extra: &[&str]) {
     let Some(_g) = root_serial() else { return };
     let (_ns, a, b) = veth_netns();
 
     let obj = bpf_object("net", &[]);
-    let mut l = Loader::spawn_with(
-        &["ip", "netns", "exec", &a],
-        &["--json", "--iface", "veth-a", obj.to_str().unwrap()],
-    );
+    let mut args = vec!["--json", "--iface", "veth-a"];
+    args.extend_from_slice(extra);
+    args.push(obj.to_str().unwrap());
+    let mut l = Loader::spawn_with(&["ip", "netns", "exec", &a], &args);
     l.wait_attached(2);
     // Ten UDP datagrams from the other namespace (plus ARP) to veth-a.
     let st = Command::new("ip")
@@ -252,6 +264,13 @@ fn xdp_and_socket_filter_on_a_veth_pair_in_a_netns() {
         .find(|v| v["type"] == "packets")
         .unwrap_or_else(|| panic!("no packets line: {lines:?}"));
     assert!(passed["count"].as_u64().unwrap() >= 10, "{passed}");
+    // Detached at exit: the interface has no XDP program left.
+    let link = Command::new("ip")
+        .args(["-n", &a, "-d", "link", "show", "veth-a"])
+        .output()
+        .unwrap();
+    let link = String::from_utf8_lossy(&link.stdout);
+    assert!(!link.contains("prog/xdp"), "{link}");
 }
 
 /// redbpf's `tc_action/NAME` runs as a classifier on `--iface` ingress and its verdicts
@@ -441,4 +460,40 @@ fn project_probes_execsnoop_and_exectrack() {
         .unwrap_or_else(|| panic!("pid {pid} not tracked: {execs:?}"));
     assert_eq!(e["value"]["pid"].as_u64(), Some(pid));
     assert!(e["value"]["comm"].is_string());
+}
+
+/// A program using `.rodata` fails alone where global data is missing (below 5.2, and with
+/// `--legacy`): compat_tracepoints' sched_process_exit program keeps a string constant in
+/// `.rodata.str1.1` (the redbpf 2.x crate compiled as it is), its getppid program runs.
+#[test]
+fn global_data_program_fails_alone_in_legacy_mode() {
+    let Some(_g) = root_serial() else { return };
+    let obj = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/bpf/compat/compat_tracepoints/compat_tracepoints.elf");
+    if !obj.is_file() {
+        panic!("{} missing: run `make compat-probes`", obj.display());
+    }
+    let mut l = Loader::spawn(&["--json", "--legacy", obj.to_str().unwrap()]);
+    l.wait_attached(1);
+    getppid_n(5);
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success(), "{lines:?}");
+    let attached: Vec<&str> = lines
+        .iter()
+        .filter(|v| v["type"] == "attached")
+        .filter_map(|v| v["program"].as_str())
+        .collect();
+    assert_eq!(attached, ["outer_getppid"], "{lines:?}");
+    let err = lines
+        .iter()
+        .find(|v| v["type"] == "error")
+        .unwrap_or_else(|| panic!("no error line: {lines:?}"));
+    assert_eq!(err["program"], "outer_process_exit", "{err}");
+    assert_eq!(
+        err["section"], "tracepoint/sched:sched_process_exit",
+        "{err}"
+    );
+    let msg = err["error"].as_str().unwrap();
+    assert!(msg.contains(".rodata") && msg.contains("5.2"), "{msg}");
 }

@@ -66,6 +66,9 @@ pub enum AttachError {
     /// No attach support for this section kind.
     #[error("unsupported program section kind '{0}'")]
     Unsupported(String),
+    /// The loader's own relocation (XDP below 4.17) failed.
+    #[error(transparent)]
+    Relocate(#[from] crate::relocate::RelocateError),
 }
 
 impl AttachError {
@@ -132,6 +135,17 @@ pub struct Context {
     tracefs: Option<PathBuf>,
     kallsyms: Option<KernelSymbols>,
     kallsyms_reader: Option<std::thread::JoinHandle<KernelSymbols>>,
+    /// Load XDP programs without aya (kernels < 4.17, or `--legacy`): see [`xdp`].
+    pub own_xdp_load: bool,
+    /// The object being attached, for the loader's own loads.
+    pub raw_object: Option<RawObject>,
+}
+
+/// The aya-ready bytes of the object being attached and the fds of the maps aya created
+/// for it (by aya's map name).
+pub struct RawObject {
+    pub bytes: Vec<u8>,
+    pub map_fds: Vec<(String, std::os::fd::RawFd)>,
 }
 
 impl Context {
@@ -192,22 +206,26 @@ pub struct Attached {
     pub socket: Option<OwnedFd>,
     /// For kprobes in legacy mode: the `kprobe_events` entry (dropping it detaches).
     pub probe_event: Option<ProbeEvent>,
+    /// For XDP below 4.17: the loader's own attachment (dropping it detaches).
+    pub xdp_link: Option<xdp::XdpLink>,
 }
 
 impl Attached {
-    fn to(target: impl Into<String>) -> Self {
+    pub(crate) fn to(target: impl Into<String>) -> Self {
         Attached {
             target: target.into(),
             socket: None,
             probe_event: None,
+            xdp_link: None,
         }
     }
 }
 
 /// Loads `program` and attaches it as `spec` says. The link lives as long as the program.
 /// Loads a program without attaching it: the verifier's verdict, for `--verify`.
-pub fn load(program: &mut Program) -> Result<(), AttachError> {
+pub fn load(program: &mut Program, name: &str, ctx: &Context) -> Result<(), AttachError> {
     match program {
+        Program::Xdp(_) if ctx.own_xdp_load => return xdp::load_own(name, ctx).map(drop),
         Program::KProbe(p) => p.load(),
         Program::UProbe(p) => p.load(),
         Program::TracePoint(p) => p.load(),
@@ -223,6 +241,7 @@ pub fn load(program: &mut Program) -> Result<(), AttachError> {
 
 pub fn attach(
     program: &mut Program,
+    name: &str,
     spec: &AttachSpec,
     ctx: &mut Context,
 ) -> Result<Attached, AttachError> {
@@ -237,7 +256,7 @@ pub fn attach(
         (AttachSpec::UProbe { target, symbol, .. }, Program::UProbe(p)) => {
             uprobe::attach(p, target.as_deref(), symbol, ctx)
         }
-        (AttachSpec::Xdp, Program::Xdp(p)) => xdp::attach(p, ctx),
+        (AttachSpec::Xdp, Program::Xdp(p)) => xdp::attach(p, name, ctx),
         (AttachSpec::SocketFilter, Program::SocketFilter(p)) => socket_filter::attach(p, ctx),
         (AttachSpec::TcAction, Program::SchedClassifier(p)) => tc::attach(p, ctx),
         (AttachSpec::Unsupported { kind }, _) => Err(AttachError::Unsupported(kind.clone())),

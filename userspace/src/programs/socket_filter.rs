@@ -14,9 +14,7 @@ pub fn attach(p: &mut SocketFilter, ctx: &mut Context) -> Result<Attached, Attac
     let socket = sys::packet_socket(index)?;
     p.attach(&socket)
         .map_err(|e| AttachError::attach(&iface, e))?;
-    Ok(Attached {
-        target: iface,
-        socket: Some(socket),
-        probe_event: None,
-    })
+    let mut att = Attached::to(iface);
+    att.socket = Some(socket);
+    Ok(att)
 }

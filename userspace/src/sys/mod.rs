@@ -3,8 +3,10 @@
 //! Kept in one place so the unsafe surface is easy to audit: each `unsafe` block
 //! states why it is sound, and every descriptor is an [`OwnedFd`].
 
+pub mod netlink;
 pub mod perf;
 pub mod probe_event;
+pub mod prog;
 pub mod run_lock;
 pub mod stop;
 
@@ -24,7 +26,7 @@ pub struct SyscallError {
     pub source: io::Error,
 }
 
-fn last_error(call: &'static str) -> SyscallError {
+pub(crate) fn last_error(call: &'static str) -> SyscallError {
     SyscallError {
         call,
         source: io::Error::last_os_error(),
