@@ -89,7 +89,7 @@ pub fn check_on(s: &Scenario, out: Option<&StepOutput>, kernel: (u32, u32)) -> O
         let legacy = legacy || kernel < KPROBE_PMU;
         check_kernel_line(s, legacy, out, &lines, &mut o.failures);
         let during = out.kprobe_during.len();
-        if legacy && during < s.attached {
+        if legacy && s.uses_kprobes() && during < s.attached {
             o.failures.push(format!(
                 "--legacy: {during} kprobe_events entries while the loader ran, expected {} \
                  (one per kprobe/kretprobe)",
@@ -138,12 +138,78 @@ pub fn check_on(s: &Scenario, out: Option<&StepOutput>, kernel: (u32, u32)) -> O
         Expect::Printk(msg) => {
             o.events = check_printk(msg, expected_execs, &lines, &mut o.failures);
         }
+        Expect::PacketCount { map, key, field } => {
+            let min = match s.workload {
+                Workload::TcpConnect { connects, .. } => u64::from(connects) * 3,
+                Workload::Exec { .. } => 1,
+            };
+            o.events = packet_count(&lines, map, key, field);
+            if o.events < min {
+                o.failures.push(format!(
+                    "map {map} counts {} packets at key {key}, expected at least {min} (3 per connect); map lines: {}",
+                    o.events,
+                    map_lines(&lines, map)
+                ));
+            }
+        }
     }
     o
 }
 
 /// The exec count in the map dumps among `lines`: `expected` if one holds it, else the
 /// first count found, with a failure.
+/// The count at `key` in the last dump of map `map`: the largest `field` (or any number of
+/// the value) there, so a per-CPU map's sum counts.
+fn packet_count(lines: &[Value], map: &str, key: u64, field: Option<&str>) -> u64 {
+    let Some(dump) = lines
+        .iter()
+        .rev()
+        .find(|v| type_of(v) == "map" && v.get("map").and_then(Value::as_str) == Some(map))
+    else {
+        return 0;
+    };
+    let entries = dump.get("entries").and_then(Value::as_array);
+    let Some(entry) = entries.and_then(|e| e.iter().find(|e| e["key"] == key)) else {
+        return 0;
+    };
+    let mut nums = Vec::new();
+    match field {
+        Some(f) => collect_field(entry, f, &mut nums),
+        None => collect_values(entry, false, &mut nums),
+    }
+    nums.into_iter().max().unwrap_or(0)
+}
+
+/// Every number under a key named `field`, at any depth.
+fn collect_field(v: &Value, field: &str, out: &mut Vec<u64>) {
+    match v {
+        Value::Array(a) => a.iter().for_each(|x| collect_field(x, field, out)),
+        Value::Object(m) => {
+            for (k, x) in m {
+                if k == field {
+                    collect_values(x, true, out);
+                } else {
+                    collect_field(x, field, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn map_lines(lines: &[Value], map: &str) -> String {
+    let shown: Vec<String> = lines
+        .iter()
+        .filter(|v| type_of(v) == "map" && v.get("map").and_then(Value::as_str) == Some(map))
+        .map(|v| v.to_string())
+        .collect();
+    if shown.is_empty() {
+        "none".to_owned()
+    } else {
+        shown.join(" | ")
+    }
+}
+
 /// Exactly `expected` printk lines carrying `msg`, each with a pid and comm; returns how many.
 fn check_printk(msg: &str, expected: u64, lines: &[Value], failures: &mut Vec<String>) -> u64 {
     let printk: Vec<&Value> = lines.iter().filter(|v| type_of(v) == "printk").collect();

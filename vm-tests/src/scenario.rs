@@ -100,6 +100,14 @@ pub enum Expect {
     /// One `printk` line per workload exec with the probe's message (trace_pipe's format
     /// differs per kernel: 4.14, 4.15-4.19 and 4.20+ each have their own).
     Printk(&'static str),
+    /// A map counts the workload's packets: the last dump of `map` has, at `key`, a
+    /// `field` (any number of the value if None) of at least 3 per loopback connect
+    /// (SYN, SYN-ACK, ACK all cross `lo`).
+    PacketCount {
+        map: &'static str,
+        key: u64,
+        field: Option<&'static str>,
+    },
 }
 
 /// How a scenario probes.
@@ -132,6 +140,8 @@ pub struct Scenario {
     pub companion: bool,
     /// The oldest kernel `(major, minor)` the scenario makes sense on, and why.
     pub since: ((u32, u32), &'static str),
+    /// More loader arguments (`--iface lo`).
+    pub args: &'static [&'static str],
 }
 
 /// Any kernel this harness boots (kprobes through kprobe_events came in 4.1).
@@ -140,6 +150,11 @@ const ANY: ((u32, u32), &str) = ((4, 1), "");
 impl Scenario {
     pub fn needs_loader(&self) -> bool {
         matches!(self.probe, Probe::Loader { .. })
+    }
+
+    /// Whether its programs are kprobes (which make kprobe_events entries in legacy mode).
+    pub fn uses_kprobes(&self) -> bool {
+        !matches!(self.expect, Expect::PacketCount { .. })
     }
 }
 
@@ -174,6 +189,7 @@ const fn loader(
         kill_first: false,
         companion: false,
         since: ANY,
+        args: &[],
     }
 }
 
@@ -196,6 +212,23 @@ pub fn for_kernel(
     (here, not_here)
 }
 
+const XDPCOUNT: &[&[&str]] = &[&["xdpcount"]];
+const SOCKFILTER: &[&[&str]] = &[&["sockfilter"]];
+const LO: &[&str] = &["--iface", "lo"];
+/// TCP is IP protocol 6.
+const XDP_TCP: Expect = Expect::PacketCount {
+    map: "PROTOCOLS",
+    key: 6,
+    field: Some("packets"),
+};
+const SOCKET_TCP: Expect = Expect::PacketCount {
+    map: "SEEN",
+    key: 6,
+    field: None,
+};
+/// XDP on an interface without a driver of its own (generic XDP) came in 4.12.
+const GENERIC_XDP: ((u32, u32), &str) = ((4, 12), "generic (SKB) XDP on lo");
+
 /// execsnoop reads the filename and argv with bpf_probe_read_str.
 const STR_READ: ((u32, u32), &str) = ((4, 11), "bpf_probe_read_str");
 
@@ -210,6 +243,7 @@ pub const CATALOGUE: &[Scenario] = &[
         kill_first: false,
         companion: false,
         since: ANY,
+        args: &[],
     },
     loader("execcount", EXECCOUNT, false, EXEC, Expect::ExecCount, 1),
     loader(
@@ -244,6 +278,24 @@ pub const CATALOGUE: &[Scenario] = &[
         Expect::TcpConnect,
         2,
     ),
+    // XDP and a socket filter on the guest's loopback, counting the TCP workload's packets.
+    // Below 4.17 (and with --legacy) the loader loads XDP itself (aya's
+    // expected_attach_type is refused there).
+    Scenario {
+        since: GENERIC_XDP,
+        args: LO,
+        ..loader("xdp", XDPCOUNT, false, TCP, XDP_TCP, 1)
+    },
+    Scenario {
+        since: GENERIC_XDP,
+        args: LO,
+        ..loader("xdp-legacy", XDPCOUNT, true, TCP, XDP_TCP, 1)
+    },
+    Scenario {
+        since: ((4, 5), "bpf_skb_load_bytes"),
+        args: LO,
+        ..loader("socketfilter", SOCKFILTER, false, TCP, SOCKET_TCP, 1)
+    },
     loader("printk", HELLO, false, EXEC, HELLO_MSG, 1),
     loader("printk-legacy", HELLO, true, EXEC, HELLO_MSG, 1),
     // kill -9 of a --legacy loader leaves its kprobe_events entries; the next run removes them.
@@ -335,6 +387,7 @@ pub fn step(s: &Scenario, objects: &[String], timing: LoaderTiming) -> Step {
             if legacy {
                 args.push("--legacy".to_owned());
             }
+            args.extend(s.args.iter().map(|a| a.to_string()));
             args.extend(objects.iter().cloned());
             Run::Loader {
                 args,
@@ -426,7 +479,11 @@ mod tests {
         let (here, not_here) = for_kernel(CATALOGUE, (4, 4));
         assert!(here.iter().any(|s| s.name == "execcount"));
         assert!(here.iter().all(|s| !s.name.starts_with("execsnoop")));
-        assert_eq!(not_here.len(), 2);
+        assert_eq!(
+            not_here.len(),
+            5,
+            "execsnoop and xdp in both modes, socketfilter"
+        );
         assert!(not_here[0].1.contains("4.11"), "{}", not_here[0].1);
         let (here, not_here) = for_kernel(CATALOGUE, (4, 15));
         assert_eq!(here.len(), CATALOGUE.len());

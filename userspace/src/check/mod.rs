@@ -15,7 +15,6 @@
 //! | `map_type` | the object's maps, legacy `maps*` and BTF `.maps` | per type |
 //! | `ringbuf` | ring buffer maps and `bpf_ringbuf_*` helpers | 5.8 |
 //! | `helper_flag` | `bpf_perf_event_output` with `BPF_F_CURRENT_CPU` (redbpf's `PerfMap::insert`) | 4.8 |
-//! | `attach_type` | XDP programs: aya sets `expected_attach_type`, a `bpf_attr` field older kernels refuse | 4.17 |
 //! | `cpu` | jlt/jle/jslt/jsle (cpu v2, 4.14), jmp32 (v3, 5.1), atomics (5.12), sdiv/smod, movsx, ldsx, bswap, gotol (v4, 6.6) | per instruction |
 //!
 //! Maps belong to the object, so a map type the kernel lacks is reported on every program
@@ -124,8 +123,6 @@ pub enum Kind {
     Ringbuf,
     /// A helper flag older kernels take for something else.
     HelperFlag,
-    /// A load attribute older kernels do not have.
-    AttachType,
     /// An instruction-set extension.
     Cpu,
 }
@@ -144,7 +141,6 @@ impl Kind {
             Kind::MapType => "map_type",
             Kind::Ringbuf => "ringbuf",
             Kind::HelperFlag => "helper_flag",
-            Kind::AttachType => "attach_type",
             Kind::Cpu => "cpu",
         }
     }
@@ -562,13 +558,6 @@ pub fn analyze(data: &[u8]) -> Result<Vec<ProgramAnalysis>, CheckError> {
         }
         if let Some(t) = types::program_type(&p.section) {
             reqs.insert(req(Kind::ProgramType, t.name, t.since));
-            if t.name.starts_with("xdp") {
-                reqs.insert(req(
-                    Kind::AttachType,
-                    "xdp: expected_attach_type (set by aya 0.14 for every XDP program)",
-                    Version::new(4, 17),
-                ));
-            }
         }
         for (name, t) in &maps {
             reqs.insert(map_requirement(name, *t));
