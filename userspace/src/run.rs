@@ -39,7 +39,7 @@ pub enum LoadError {
     #[error("the object could not be parsed (aya panicked on it)")]
     Panic,
     /// BTF-defined maps in legacy mode.
-    #[error("its maps are BTF-defined (section .maps), which needs kernel BTF (4.18+); legacy mode loads no BTF: use legacy `maps` sections or drop --legacy")]
+    #[error("its maps are BTF-defined (section .maps), which needs kernel BTF (4.18+); legacy mode loads no BTF: use legacy `maps` sections (or, on a kernel with BTF that legacy mode was only forced on, drop --legacy)")]
     BtfMapsInLegacy,
 }
 
@@ -607,7 +607,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
                             Some(&pname),
                             Some(&section_name),
                             &e.to_string(),
-                            None,
+                            e.verifier_log(),
                         )
                     }
                 };

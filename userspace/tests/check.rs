@@ -129,6 +129,19 @@ fn check_global_variables() {
 }
 
 #[test]
+fn check_fixed_kern_version() {
+    rule(
+        "kern_version",
+        &[(
+            "kern_version",
+            "kern_version 4.14.0 fixed in the object's version section (before 5.0 only a \
+             kernel whose LINUX_VERSION_CODE is exactly that loads it)",
+            "5.0",
+        )],
+    );
+}
+
+#[test]
 fn check_ring_buffer_map_and_helper() {
     rule(
         "ringbuf",

@@ -15,6 +15,7 @@
 //! | `map_type` | the object's maps, legacy `maps*` and BTF `.maps` | per type |
 //! | `ringbuf` | ring buffer maps and `bpf_ringbuf_*` helpers | 5.8 |
 //! | `helper_flag` | `bpf_perf_event_output` with `BPF_F_CURRENT_CPU` (redbpf's `PerfMap::insert`) | 4.8 |
+//! | `kern_version` | a kprobe/uprobe object whose `version` section names one release (not redbpf's "any", 0xFFFFFFFE): before 5.0 it loads on that release only | 5.0 |
 //! | `cpu` | jlt/jle/jslt/jsle (cpu v2, 4.14), jmp32 (v3, 5.1), atomics (5.12), sdiv/smod, movsx, ldsx, bswap, gotol (v4, 6.6) | per instruction |
 //!
 //! Maps belong to the object, so a map type the kernel lacks is reported on every program
@@ -123,6 +124,8 @@ pub enum Kind {
     Ringbuf,
     /// A helper flag older kernels take for something else.
     HelperFlag,
+    /// A fixed `kern_version`.
+    KernVersion,
     /// An instruction-set extension.
     Cpu,
 }
@@ -141,6 +144,7 @@ impl Kind {
             Kind::MapType => "map_type",
             Kind::Ringbuf => "ringbuf",
             Kind::HelperFlag => "helper_flag",
+            Kind::KernVersion => "kern_version",
             Kind::Cpu => "cpu",
         }
     }
@@ -524,6 +528,30 @@ fn analyze_program(
     total
 }
 
+/// `version` sections that ask for the running kernel's version: redbpf's "any"
+/// (0xFFFFFFFE, which the loader replaces) and 0 (what many C objects leave).
+const ANY_VERSION: [u32; 2] = [0xFFFF_FFFE, 0];
+
+/// Before 5.0 the kernel loads a kprobe-type program (kprobes and uprobes) only if its
+/// kern_version equals LINUX_VERSION_CODE: a `version` section naming one release pins
+/// the object to that release (seen on a real 4.19.222, whose code is 4.19.255).
+fn kern_version_requirement(section: &str, version: Option<u32>) -> Option<Requirement> {
+    let kind = section.split('/').next().unwrap_or_default();
+    if !matches!(kind, "kprobe" | "kretprobe" | "uprobe" | "uretprobe") {
+        return None;
+    }
+    let v = version.filter(|v| !ANY_VERSION.contains(v))?;
+    let (major, minor, sub) = (v >> 16, (v >> 8) & 0xff, v & 0xff);
+    Some(Requirement {
+        kind: Kind::KernVersion,
+        what: format!(
+            "kern_version {major}.{minor}.{sub} fixed in the object's version section (before 5.0 \
+             only a kernel whose LINUX_VERSION_CODE is exactly that loads it)"
+        ),
+        needs: Needs::Since(Version::new(5, 0)),
+    })
+}
+
 /// Analyses every program of an object.
 pub fn analyze(data: &[u8]) -> Result<Vec<ProgramAnalysis>, CheckError> {
     let info = elf::parse(data)?;
@@ -558,6 +586,9 @@ pub fn analyze(data: &[u8]) -> Result<Vec<ProgramAnalysis>, CheckError> {
         }
         if let Some(t) = types::program_type(&p.section) {
             reqs.insert(req(Kind::ProgramType, t.name, t.since));
+        }
+        if let Some(r) = kern_version_requirement(&p.section, info.version) {
+            reqs.insert(r);
         }
         for (name, t) in &maps {
             reqs.insert(map_requirement(name, *t));

@@ -31,6 +31,13 @@ pub enum AttachError {
         /// full verifier log
         verifier_log: String,
     },
+    /// The kernel refused the program without a word from the verifier: not a verdict on
+    /// the code but on the request.
+    #[error("the kernel refused the program ({io_error}) and wrote no verifier log: {}", refusal_hint(.io_error))]
+    RefusedNoLog {
+        /// errno of BPF_PROG_LOAD
+        io_error: std::io::Error,
+    },
     /// The kernel refused for lack of privileges.
     #[error("permission denied ({0}): run as root, or with CAP_BPF and CAP_PERFMON (CAP_NET_ADMIN for XDP)")]
     Permission(String),
@@ -94,6 +101,22 @@ fn is_eperm(e: &ProgramError) -> bool {
     s.contains("Operation not permitted") || s.contains("Permission denied")
 }
 
+/// What an empty-log refusal means, by errno (seen on real 4.14, 4.15 and 4.19 kernels).
+fn refusal_hint(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::E2BIG) => {
+            "the request carries a bpf_attr field this kernel does not know (such as \
+             expected_attach_type before 4.17)"
+        }
+        Some(libc::EINVAL) => {
+            "before 5.0 a kprobe's kern_version must equal the kernel's LINUX_VERSION_CODE \
+             (the object's `version` section), and before 4.17 a bpf_attr field the kernel \
+             does not know is refused this way too"
+        }
+        _ => "the request itself was refused, not the program's code",
+    }
+}
+
 /// Maps aya load errors to ours (verifier log kept in the value).
 pub(crate) fn load_error(e: ProgramError) -> AttachError {
     match e {
@@ -107,6 +130,8 @@ pub(crate) fn load_error(e: ProgramError) -> AttachError {
             ) && verifier_log.to_string().trim().is_empty()
             {
                 AttachError::Permission(format!("BPF_PROG_LOAD: {io_error}"))
+            } else if verifier_log.to_string().trim().is_empty() {
+                AttachError::RefusedNoLog { io_error }
             } else {
                 AttachError::Verifier {
                     io_error,
@@ -261,5 +286,34 @@ pub fn attach(
         (AttachSpec::TcAction, Program::SchedClassifier(p)) => tc::attach(p, ctx),
         (AttachSpec::Unsupported { kind }, _) => Err(AttachError::Unsupported(kind.clone())),
         _ => Err(AttachError::WrongType),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_log_refusals_say_what_they_mean() {
+        let e = |errno| {
+            AttachError::RefusedNoLog {
+                io_error: std::io::Error::from_raw_os_error(errno),
+            }
+            .to_string()
+        };
+        // A kern_version mismatch (4.19.222 given 4.19.222 instead of 4.19.255) is EINVAL.
+        assert!(
+            e(libc::EINVAL).contains("kern_version"),
+            "{}",
+            e(libc::EINVAL)
+        );
+        assert!(e(libc::EINVAL).contains("no verifier log"));
+        // expected_attach_type on 4.14 is E2BIG.
+        assert!(
+            e(libc::E2BIG).contains("expected_attach_type"),
+            "{}",
+            e(libc::E2BIG)
+        );
+        assert!(!e(libc::EACCES).contains("verifier rejected"));
     }
 }

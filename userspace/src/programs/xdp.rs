@@ -58,9 +58,13 @@ pub fn load_own(name: &str, ctx: &Context) -> Result<OwnedFd, AttachError> {
     let raw = ctx.raw_object.as_ref().ok_or(AttachError::WrongType)?;
     let code = relocate::program_code(&raw.bytes, name, &raw.map_fds)?;
     prog::prog_load(prog::PROG_TYPE_XDP, &code.insns, &code.license, 0).map_err(|e| {
-        AttachError::Verifier {
-            io_error: e.source,
-            verifier_log: e.log,
+        if e.log.trim().is_empty() {
+            AttachError::RefusedNoLog { io_error: e.source }
+        } else {
+            AttachError::Verifier {
+                io_error: e.source,
+                verifier_log: e.log,
+            }
         }
     })
 }

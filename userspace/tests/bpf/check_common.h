@@ -15,4 +15,7 @@ static long (*bpf_map_update_elem)(void *map, const void *key, const void *value
 static u64 (*bpf_get_current_pid_tgid)(void) = (void *)14;
 
 char _license[] SEC("license") = "GPL";
-unsigned int _version SEC("version") = 0xFFFFFFFE;
+#ifndef CHECK_VERSION
+#define CHECK_VERSION 0xFFFFFFFE /* redbpf's "any kernel" */
+#endif
+unsigned int _version SEC("version") = CHECK_VERSION;
