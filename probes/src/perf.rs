@@ -1,4 +1,4 @@
-//! Sending records to a perf event array on every kernel since 4.4.
+//! Sending records to a perf event array, and filling them, on every kernel since 4.4.
 
 use redbpf_probes::kprobe::prelude::*;
 
@@ -20,4 +20,15 @@ pub fn output<C, T>(ctx: *mut C, map: &mut PerfMap<T>, record: &T) {
             core::mem::size_of::<T>() as u64,
         )
     };
+}
+
+/// The task's comm, into a zeroed buffer: before 4.6 the verifier refuses a helper writing
+/// to uninitialised stack ("invalid indirect read from stack", seen on Ubuntu's 4.4),
+/// which redbpf's `bpf_get_current_comm` hands it.
+#[inline(always)]
+pub fn current_comm() -> [u8; 16] {
+    let mut c = [0u8; 16];
+    // SAFETY: `c` is 16 bytes, as passed.
+    unsafe { gen::bpf_get_current_comm(c.as_mut_ptr() as *mut c_void, 16) };
+    c
 }

@@ -53,8 +53,17 @@ pub fn check_on(s: &Scenario, out: Option<&StepOutput>, kernel: (u32, u32)) -> O
         None => o
             .failures
             .push("no VMTEST-END: the guest stopped during this scenario".to_owned()),
-        Some("0") => {}
-        Some(other) => o.failures.push(format!("exit={other} (expected 0)")),
+        // A refused object attaches nothing: the loader says so with exit status 1.
+        Some("1") if matches!(s.expect, Expect::Refused(_)) => {}
+        Some("0") if !matches!(s.expect, Expect::Refused(_)) => {}
+        Some(other) => o.failures.push(format!(
+            "exit={other} (expected {})",
+            if matches!(s.expect, Expect::Refused(_)) {
+                1
+            } else {
+                0
+            }
+        )),
     }
     let mut lines = Vec::new();
     for (i, l) in out.stdout.iter().enumerate() {
@@ -69,8 +78,12 @@ pub fn check_on(s: &Scenario, out: Option<&StepOutput>, kernel: (u32, u32)) -> O
                 .push(format!("stdout line {} is not JSON ({e}): {l}", i + 1)),
         }
     }
-    for v in lines.iter().filter(|v| type_of(v) == "error") {
-        o.failures.push(format!("error line: {v}"));
+    if let Expect::Refused(needle) = s.expect {
+        check_refused(needle, &lines, &mut o.failures);
+    } else {
+        for v in lines.iter().filter(|v| type_of(v) == "error") {
+            o.failures.push(format!("error line: {v}"));
+        }
     }
     o.attached = lines.iter().filter(|v| type_of(v) == "attached").count();
     if o.attached != s.attached {
@@ -81,7 +94,7 @@ pub fn check_on(s: &Scenario, out: Option<&StepOutput>, kernel: (u32, u32)) -> O
     }
     if !out.kprobe_events.is_empty() {
         o.failures.push(format!(
-            "kprobe_events not empty after exit: {}",
+            "kprobe_events/uprobe_events not empty after exit: {}",
             out.kprobe_events.join(" | ")
         ));
     }
@@ -135,13 +148,15 @@ pub fn check_on(s: &Scenario, out: Option<&StepOutput>, kernel: (u32, u32)) -> O
         }
         Expect::ExecSnoop => check_execsnoop(s.workload, &events, &mut o.failures),
         Expect::TcpConnect => check_tcpconnect(s.workload, &events, &mut o.failures),
+        Expect::Ufunc => check_ufunc(s.workload, &events, &mut o.failures),
+        Expect::Refused(_) => {}
         Expect::Printk(msg) => {
             o.events = check_printk(msg, expected_execs, &lines, &mut o.failures);
         }
         Expect::PacketCount { map, key, field } => {
             let min = match s.workload {
                 Workload::TcpConnect { connects, .. } => u64::from(connects) * 3,
-                Workload::Exec { .. } => 1,
+                Workload::Exec { .. } | Workload::Ufunc { .. } => 1,
             };
             o.events = packet_count(&lines, map, key, field);
             if o.events < min {
@@ -158,6 +173,58 @@ pub fn check_on(s: &Scenario, out: Option<&StepOutput>, kernel: (u32, u32)) -> O
 
 /// The exec count in the map dumps among `lines`: `expected` if one holds it, else the
 /// first count found, with a failure.
+/// Every program of the object has its own error line naming it and its section, with
+/// `needle` in the message; no map, event or printk line.
+fn check_refused(needle: &str, lines: &[Value], failures: &mut Vec<String>) {
+    let errors: Vec<&Value> = lines.iter().filter(|v| type_of(v) == "error").collect();
+    if errors.is_empty() {
+        failures.push("no error line: the refused program was not reported".to_owned());
+    }
+    for e in &errors {
+        let msg = e.get("error").and_then(Value::as_str).unwrap_or("");
+        if !e["program"].is_string() || !e["section"].is_string() || !msg.contains(needle) {
+            failures.push(format!(
+                "error line without program, section or {needle:?}: {e}"
+            ));
+        }
+    }
+}
+
+/// One call event (is_return 0, the arguments) and one return event (is_return 1, the
+/// result) per workload call, each from the guest driver's pid.
+fn check_ufunc(w: Workload, events: &[&Value], failures: &mut Vec<String>) {
+    let Workload::Ufunc { calls } = w else {
+        failures.push("ufunc needs the ufunc workload".to_owned());
+        return;
+    };
+    let field = |e: &Value, k: &str| e["data"][k].as_u64();
+    for i in 1..=u64::from(calls) {
+        let (a, b) = crate::scenario::ufunc_args(i);
+        let call = events.iter().any(|e| {
+            field(e, "is_return") == Some(0)
+                && field(e, "arg0") == Some(a)
+                && field(e, "arg1") == Some(b)
+        });
+        let ret = crate::scenario::ufunc_result(a, b);
+        let returned = events
+            .iter()
+            .any(|e| field(e, "is_return") == Some(1) && field(e, "ret") == Some(ret));
+        if !call || !returned {
+            failures.push(format!(
+                "ufunc_target({a}, {b}): call event {call}, return event with {ret} {returned}; events: {}",
+                events.iter().take(6).map(|e| e.to_string()).collect::<Vec<_>>().join(" | ")
+            ));
+        }
+    }
+    if events.len() as u64 != 2 * u64::from(calls) {
+        failures.push(format!(
+            "{} events, expected exactly {} (a call and a return per workload call)",
+            events.len(),
+            2 * calls
+        ));
+    }
+}
+
 /// The count at `key` in the last dump of map `map`: the largest `field` (or any number of
 /// the value) there, so a per-CPU map's sum counts.
 fn packet_count(lines: &[Value], map: &str, key: u64, field: Option<&str>) -> u64 {

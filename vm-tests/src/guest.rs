@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::console::Tag;
-use crate::scenario::{Run, Step, Workload, EXEC_PROGRAMS, GUEST_LOADER};
+use crate::scenario::{self, Run, Step, Workload, EXEC_PROGRAMS, GUEST_LOADER};
 
 /// Prints one protocol line (stdout is line-buffered; the console is stdout).
 fn say(tag: Tag, scenario: &str, text: &str) {
@@ -97,18 +97,24 @@ pub fn run(plan: &Path) -> Result<bool> {
                 }
             }
         };
-        all_ok &= exit == "0";
-        match std::fs::read_to_string(tracefs.join("kprobe_events")) {
-            Ok(events) => {
-                for line in events.lines().filter(|l| !l.trim().is_empty()) {
-                    say(Tag::KprobeEvent, &step.name, line);
+        // The loader's exit status is judged by the host, per scenario (a refusal scenario
+        // expects 1); the guest fails only when the driver itself could not run a step.
+        all_ok &= exit != "error";
+        // What is left after the loader: kprobe_events lines as they are, uprobe_events
+        // lines (aya's uprobes below 4.17) marked, both judged as leftovers by the host.
+        for (file, mark) in [("kprobe_events", ""), ("uprobe_events", "uprobe_events: ")] {
+            match std::fs::read_to_string(tracefs.join(file)) {
+                Ok(events) => {
+                    for line in events.lines().filter(|l| !l.trim().is_empty()) {
+                        say(Tag::KprobeEvent, &step.name, &format!("{mark}{line}"));
+                    }
                 }
+                Err(e) => say(
+                    Tag::Err,
+                    &step.name,
+                    &format!("cannot read {}/{file}: {e}", tracefs.display()),
+                ),
             }
-            Err(e) => say(
-                Tag::Err,
-                &step.name,
-                &format!("cannot read {}/kprobe_events: {e}", tracefs.display()),
-            ),
         }
         say(
             Tag::End,
@@ -245,7 +251,28 @@ fn run_workload(w: &Workload) -> Result<String> {
                 std::process::id()
             ))
         }
+        Workload::Ufunc { calls } => {
+            for i in 1..=u64::from(calls) {
+                let (a, b) = scenario::ufunc_args(i);
+                let r = ufunc_target(std::hint::black_box(a), std::hint::black_box(b));
+                if r != scenario::ufunc_result(a, b) {
+                    bail!("ufunc_target({a}, {b}) returned {r}");
+                }
+            }
+            Ok(format!(
+                "workload=ufunc calls={calls} pid={}",
+                std::process::id()
+            ))
+        }
     }
+}
+
+/// The uprobe target of the `ufunc` probe (`uprobe/ufunc_target`): a symbol of this static
+/// binary, called by the ufunc workload, so `--uprobe-target` is this executable.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn ufunc_target(a: u64, b: u64) -> u64 {
+    std::hint::black_box(scenario::ufunc_result(a, b))
 }
 
 /// Forwards a child's output, line by line, as `tag` lines; tells `attached` about each

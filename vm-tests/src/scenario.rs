@@ -74,13 +74,25 @@ pub enum Workload {
     Exec { rounds: u32 },
     /// `connects` loopback connections to a listener on 127.0.0.1:`port`.
     TcpConnect { port: u16, connects: u32 },
+    /// `calls` calls of the guest driver's own `ufunc_target` (see [`ufunc_args`]).
+    Ufunc { calls: u32 },
+}
+
+/// The arguments of the `i`-th ufunc workload call (from 1).
+pub fn ufunc_args(i: u64) -> (u64, u64) {
+    (i, 1000 + i * 7)
+}
+
+/// What `ufunc_target(a, b)` returns.
+pub fn ufunc_result(a: u64, b: u64) -> u64 {
+    a * 3 + b
 }
 
 impl Workload {
     pub fn expected_execs(&self) -> u64 {
         match self {
             Workload::Exec { rounds } => u64::from(*rounds) * EXEC_PROGRAMS.len() as u64,
-            Workload::TcpConnect { .. } => 0,
+            Workload::TcpConnect { .. } | Workload::Ufunc { .. } => 0,
         }
     }
 }
@@ -100,6 +112,12 @@ pub enum Expect {
     /// One `printk` line per workload exec with the probe's message (trace_pipe's format
     /// differs per kernel: 4.14, 4.15-4.19 and 4.20+ each have their own).
     Printk(&'static str),
+    /// One call and one return event per ufunc workload call, with its arguments and
+    /// result.
+    Ufunc,
+    /// The kernel cannot run the object's programs: each gets an error line containing
+    /// this text, nothing attaches, the loader exits 1.
+    Refused(&'static str),
     /// A map counts the workload's packets: the last dump of `map` has, at `key`, a
     /// `field` (any number of the value if None) of at least 3 per loopback connect
     /// (SYN, SYN-ACK, ACK all cross `lo`).
@@ -142,6 +160,9 @@ pub struct Scenario {
     pub since: ((u32, u32), &'static str),
     /// More loader arguments (`--iface lo`).
     pub args: &'static [&'static str],
+    /// The first kernel `(major, minor)` the scenario no longer applies to (a refusal
+    /// scenario stops making sense where the feature exists).
+    pub before: (u32, u32),
 }
 
 /// Any kernel this harness boots (kprobes through kprobe_events came in 4.1).
@@ -154,7 +175,10 @@ impl Scenario {
 
     /// Whether its programs are kprobes (which make kprobe_events entries in legacy mode).
     pub fn uses_kprobes(&self) -> bool {
-        !matches!(self.expect, Expect::PacketCount { .. })
+        !matches!(
+            self.expect,
+            Expect::PacketCount { .. } | Expect::Ufunc | Expect::Refused(_)
+        )
     }
 }
 
@@ -190,8 +214,12 @@ const fn loader(
         companion: false,
         since: ANY,
         args: &[],
+        before: NEVER,
     }
 }
+
+/// No kernel: the scenario applies from `since` on.
+const NEVER: (u32, u32) = (u32::MAX, 0);
 
 /// The scenarios of `all` that apply to a kernel `(major, minor)`, and the others with the
 /// reason they do not.
@@ -203,16 +231,24 @@ pub fn for_kernel(
     let mut not_here = Vec::new();
     for s in all {
         let ((major, minor), why) = s.since;
-        if version >= (major, minor) {
-            here.push(*s);
-        } else {
+        if version < (major, minor) {
             not_here.push((*s, format!("needs {major}.{minor}: {why}")));
+        } else if version >= s.before {
+            let (a, b) = s.before;
+            not_here.push((*s, format!("checks a refusal of kernels before {a}.{b}")));
+        } else {
+            here.push(*s);
         }
     }
     (here, not_here)
 }
 
 const XDPCOUNT: &[&[&str]] = &[&["xdpcount"]];
+const EXECTRACK: &[&[&str]] = &[&["exectrack"]];
+const UFUNC: &[&[&str]] = &[&["ufunc"]];
+const UFUNC_CALLS: Workload = Workload::Ufunc { calls: 4 };
+/// The guest driver is the uprobe target: it exports `ufunc_target`.
+const SELF_TARGET: &[&str] = &["--uprobe-target", GUEST_SELF];
 const SOCKFILTER: &[&[&str]] = &[&["sockfilter"]];
 const LO: &[&str] = &["--iface", "lo"];
 /// TCP is IP protocol 6.
@@ -244,6 +280,7 @@ pub const CATALOGUE: &[Scenario] = &[
         companion: false,
         since: ANY,
         args: &[],
+        before: NEVER,
     },
     loader("execcount", EXECCOUNT, false, EXEC, Expect::ExecCount, 1),
     loader(
@@ -295,6 +332,24 @@ pub const CATALOGUE: &[Scenario] = &[
         since: ((4, 5), "bpf_skb_load_bytes"),
         args: LO,
         ..loader("socketfilter", SOCKFILTER, false, TCP, SOCKET_TCP, 1)
+    },
+    // uprobe + uretprobe (uprobe_events below 4.17, left empty at exit).
+    Scenario {
+        args: SELF_TARGET,
+        ..loader("ufunc", UFUNC, false, UFUNC_CALLS, Expect::Ufunc, 2)
+    },
+    // Tracepoint programs came in 4.7: on 4.4 exectrack's program is refused, alone and
+    // named, and nothing else happens.
+    Scenario {
+        before: (4, 7),
+        ..loader(
+            "tracepoint-refused",
+            EXECTRACK,
+            false,
+            EXEC,
+            Expect::Refused("a program type this kernel does not have"),
+            0,
+        )
     },
     loader("printk", HELLO, false, EXEC, HELLO_MSG, 1),
     loader("printk-legacy", HELLO, true, EXEC, HELLO_MSG, 1),
@@ -391,7 +446,12 @@ pub fn step(s: &Scenario, objects: &[String], timing: LoaderTiming) -> Step {
             args.extend(objects.iter().cloned());
             Run::Loader {
                 args,
-                wait_attached: s.attached,
+                // A refusal settles with its error line (the guest counts those too).
+                wait_attached: if matches!(s.expect, Expect::Refused(_)) {
+                    1
+                } else {
+                    s.attached
+                },
                 attach_timeout_secs: timing.attach_timeout_secs,
                 stop_timeout_secs: timing.stop_timeout_secs,
                 kill_first: s.kill_first,
@@ -485,9 +545,10 @@ mod tests {
             "execsnoop and xdp in both modes, socketfilter"
         );
         assert!(not_here[0].1.contains("4.11"), "{}", not_here[0].1);
+        assert!(here.iter().any(|s| s.name == "tracepoint-refused"));
         let (here, not_here) = for_kernel(CATALOGUE, (4, 15));
-        assert_eq!(here.len(), CATALOGUE.len());
-        assert!(not_here.is_empty());
+        assert_eq!(here.len(), CATALOGUE.len() - 1);
+        assert_eq!(not_here[0].0.name, "tracepoint-refused");
     }
 
     #[test]

@@ -32,15 +32,6 @@ fn read<T: Copy + Default>(sk: u64, offset: u64) -> T {
     v
 }
 
-/// The task's comm, into a zeroed buffer (see [`read`]).
-#[inline(always)]
-fn comm() -> [u8; 16] {
-    let mut c = [0u8; 16];
-    // SAFETY: `c` is 16 bytes, as passed.
-    unsafe { gen::bpf_get_current_comm(c.as_mut_ptr() as *mut c_void, 16) };
-    c
-}
-
 /// `parms` are tcp_v4_connect's arguments (sk, uaddr, addr_len), saved at entry.
 #[kretprobe("tcp_v4_connect")]
 fn tcp_v4_connect(regs: Registers, parms: [u64; 5]) {
@@ -54,7 +45,7 @@ fn tcp_v4_connect(regs: Registers, parms: [u64; 5]) {
         dport: u16::from_be(read(sk, 12)),
         sport: read(sk, 14),
         ret: regs.rc() as i32,
-        comm: comm(),
+        comm: probes::perf::current_comm(),
     };
     // SAFETY: maps are shared with the kernel, which serialises updates.
     probes::perf::output(regs.ctx, unsafe { &mut EVENTS }, &event);

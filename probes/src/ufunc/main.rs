@@ -29,10 +29,10 @@ fn send(regs: &Registers, is_return: u32, arg0: u64, arg1: u64, ret: u64) {
         arg0,
         arg1,
         ret,
-        comm: bpf_get_current_comm().map(|c| c as u8),
+        comm: probes::perf::current_comm(),
     };
     // SAFETY: maps are shared with the kernel, which serialises updates.
-    unsafe { CALLS.insert(regs.ctx, &event) };
+    probes::perf::output(regs.ctx, unsafe { &mut CALLS }, &event);
 }
 
 #[uprobe("ufunc_target")]

@@ -109,9 +109,10 @@ fn refusal_hint(e: &std::io::Error) -> &'static str {
              expected_attach_type before 4.17)"
         }
         Some(libc::EINVAL) => {
-            "before 5.0 a kprobe's kern_version must equal the kernel's LINUX_VERSION_CODE \
-             (the object's `version` section), and before 4.17 a bpf_attr field the kernel \
-             does not know is refused this way too"
+            "a program type this kernel does not have (tracepoint programs came in 4.7, raw \
+             tracepoints in 4.17), a kprobe whose kern_version is not the kernel's \
+             LINUX_VERSION_CODE (checked before 5.0; the object's `version` section), or a \
+             bpf_attr field the kernel does not know (before 4.17)"
         }
         _ => "the request itself was refused, not the program's code",
     }
