@@ -86,13 +86,14 @@ test-unit:
 # The harness and the loader are static: they run inside the guest's busybox initramfs.
 STATIC_DIR := target/x86_64-unknown-linux-gnu/release
 export VMTESTS_SKIP ?=
-test-vm: probes probes-bionic
+test-vm: probes compat-probes probes-bionic
 	RUSTFLAGS='-C target-feature=+crt-static' LOADER_BUILTIN_PROBES=$(CURDIR)/$(PROGRAMS) \
 		$(CARGO) build --release --target x86_64-unknown-linux-gnu -p vm-tests -p loader
-	$(STATIC_DIR)/vm-tests --loader $(STATIC_DIR)/loader --objects $(CURDIR)/$(PROGRAMS)
+	$(STATIC_DIR)/vm-tests --loader $(STATIC_DIR)/loader --objects $(CURDIR)/$(PROGRAMS) \
+		--extra-objects $(CURDIR)/target/bpf/compat
 	@# Ubuntu 18.04 again, with the probes built against its own headers (probes-bionic).
 	$(STATIC_DIR)/vm-tests --loader $(STATIC_DIR)/loader --objects $(CURDIR)/$(BIONIC_PROGRAMS) \
-		--kernel 4.15
+		--extra-objects $(CURDIR)/target/bpf/compat --kernel 4.15
 
 # The throughput benchmark's probe (a redbpf crate outside the workspace, like compat-probes)
 # and its aya 0.14 comparison reader.

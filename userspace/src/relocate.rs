@@ -22,9 +22,6 @@ pub enum RelocateError {
     /// The object has no program of that name.
     #[error("no program {0} in the object")]
     NoProgram(String),
-    /// A map the program references was not created.
-    #[error("map {0} was not created")]
-    NoMap(String),
 }
 
 /// A program ready for BPF_PROG_LOAD.
@@ -58,13 +55,12 @@ pub fn program_code(
     let text: HashSet<usize> = obj.functions.keys().map(|(section, _)| *section).collect();
     let defs = obj.maps.clone();
     let mut maps = Vec::new();
+    // Maps aya did not create (global data below 5.2) are left out: a reference to one
+    // fails the relocation of the program that makes it, not of the others.
     for (map_name, def) in &defs {
-        let fd = map_fds
-            .iter()
-            .find(|(n, _)| n == map_name)
-            .map(|(_, fd)| *fd)
-            .ok_or_else(|| RelocateError::NoMap(map_name.clone()))?;
-        maps.push((map_name.as_str(), fd, def));
+        if let Some((_, fd)) = map_fds.iter().find(|(n, _)| n == map_name) {
+            maps.push((map_name.as_str(), *fd, def));
+        }
     }
     obj.relocate_maps(maps.into_iter(), &text)
         .map_err(RelocateError::Relocate)?;

@@ -28,14 +28,116 @@ fn type_of(v: &Value) -> &str {
 }
 
 pub fn check(s: &Scenario, out: Option<&StepOutput>) -> Outcome {
-    check_on(s, out, (6, 1))
+    check_on(s, out, (6, 1), &[])
+}
+
+/// What `loader check --kernel <the booted kernel>` says of one program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prediction {
+    /// The object's file stem (the loader's `object` field).
+    pub object: String,
+    pub program: String,
+    pub ok: bool,
+    /// Its problems, `what needs X.Y; ...`.
+    pub why: String,
+}
+
+/// The `check` lines of `loader check --json` output.
+pub fn parse_predictions(stdout: &str) -> Vec<Prediction> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| type_of(v) == "check")
+        .filter_map(|v| {
+            let d = &v["data"];
+            let path = d["object"].as_str()?;
+            let object = std::path::Path::new(path)
+                .file_stem()?
+                .to_string_lossy()
+                .into_owned();
+            let why = d["problems"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .map(|p| {
+                            let s = |k: &str| p[k].as_str().unwrap_or("").to_owned();
+                            format!("{} needs {}", s("what"), s("needs"))
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_default();
+            Some(Prediction {
+                object,
+                program: d["program"].as_str()?.to_owned(),
+                ok: d["ok"].as_bool()?,
+                why,
+            })
+        })
+        .collect()
+}
+
+/// Each predicted program has its `loaded` line (check said ok) or its `error` line (check
+/// said no); no other error line. Returns how many agreed.
+fn check_agrees(predictions: &[Prediction], lines: &[Value], failures: &mut Vec<String>) -> u64 {
+    // An object-level error (`program` null: a map the kernel refuses) stands for each of
+    // the object's programs.
+    let line_for = |kind: &str, p: &Prediction| {
+        lines.iter().find(|v| {
+            type_of(v) == kind
+                && v["object"].as_str() == Some(p.object.as_str())
+                && (v["program"].as_str() == Some(p.program.as_str())
+                    || (kind == "error" && v["program"].is_null()))
+        })
+    };
+    let mut agreed = 0;
+    for p in predictions {
+        match (p.ok, line_for("loaded", p), line_for("error", p)) {
+            (true, Some(_), None) | (false, None, Some(_)) => agreed += 1,
+            (true, _, Some(e)) => failures.push(format!(
+                "{}/{}: check says ok on this kernel, the kernel refused it: {e}",
+                p.object, p.program
+            )),
+            (false, Some(_), _) => failures.push(format!(
+                "{}/{}: check says it cannot run here ({}), yet it loaded",
+                p.object, p.program, p.why
+            )),
+            (_, None, None) => failures.push(format!(
+                "{}/{}: neither a loaded nor an error line",
+                p.object, p.program
+            )),
+        }
+    }
+    let refused = predictions.iter().filter(|p| !p.ok).count();
+    let errors: Vec<&Value> = lines.iter().filter(|v| type_of(v) == "error").collect();
+    let unexplained = errors.iter().any(|e| {
+        !predictions.iter().any(|p| {
+            !p.ok
+                && e["object"].as_str() == Some(p.object.as_str())
+                && (e["program"].is_null() || e["program"].as_str() == Some(p.program.as_str()))
+        })
+    });
+    if errors.len() > refused || unexplained {
+        let shown: Vec<String> = errors.iter().map(|v| v.to_string()).collect();
+        failures.push(format!(
+            "{} error lines for {refused} programs check refuses: {}",
+            errors.len(),
+            shown.join(" | ")
+        ));
+    }
+    agreed
 }
 
 /// Kernels below 4.17 have no kprobe PMU: the loader takes kprobe_events by itself there.
 const KPROBE_PMU: (u32, u32) = (4, 17);
 
 /// [`check`] for a scenario that ran on kernel `(major, minor)`.
-pub fn check_on(s: &Scenario, out: Option<&StepOutput>, kernel: (u32, u32)) -> Outcome {
+pub fn check_on(
+    s: &Scenario,
+    out: Option<&StepOutput>,
+    kernel: (u32, u32),
+    predictions: &[Prediction],
+) -> Outcome {
     let mut o = Outcome {
         scenario: s.name,
         attached: 0,
@@ -49,21 +151,20 @@ pub fn check_on(s: &Scenario, out: Option<&StepOutput>, kernel: (u32, u32)) -> O
         return o;
     };
     o.elapsed = out.elapsed();
+    // A refused object attaches nothing, and --verify with a rejection: exit status 1.
+    let expected_exit = match s.expect {
+        Expect::Refused(_) => "1",
+        Expect::CheckAgrees if predictions.iter().any(|p| !p.ok) => "1",
+        _ => "0",
+    };
     match out.exit() {
         None => o
             .failures
             .push("no VMTEST-END: the guest stopped during this scenario".to_owned()),
-        // A refused object attaches nothing: the loader says so with exit status 1.
-        Some("1") if matches!(s.expect, Expect::Refused(_)) => {}
-        Some("0") if !matches!(s.expect, Expect::Refused(_)) => {}
-        Some(other) => o.failures.push(format!(
-            "exit={other} (expected {})",
-            if matches!(s.expect, Expect::Refused(_)) {
-                1
-            } else {
-                0
-            }
-        )),
+        Some(code) if code == expected_exit => {}
+        Some(other) => o
+            .failures
+            .push(format!("exit={other} (expected {expected_exit})")),
     }
     let mut lines = Vec::new();
     for (i, l) in out.stdout.iter().enumerate() {
@@ -80,6 +181,8 @@ pub fn check_on(s: &Scenario, out: Option<&StepOutput>, kernel: (u32, u32)) -> O
     }
     if let Expect::Refused(needle) = s.expect {
         check_refused(needle, &lines, &mut o.failures);
+    } else if s.expect == Expect::CheckAgrees {
+        // Judged program by program below.
     } else {
         for v in lines.iter().filter(|v| type_of(v) == "error") {
             o.failures.push(format!("error line: {v}"));
@@ -150,6 +253,7 @@ pub fn check_on(s: &Scenario, out: Option<&StepOutput>, kernel: (u32, u32)) -> O
         Expect::TcpConnect => check_tcpconnect(s.workload, &events, &mut o.failures),
         Expect::Ufunc => check_ufunc(s.workload, &events, &mut o.failures),
         Expect::Refused(_) => {}
+        Expect::CheckAgrees => o.events = check_agrees(predictions, &lines, &mut o.failures),
         Expect::Printk(msg) => {
             o.events = check_printk(msg, expected_execs, &lines, &mut o.failures);
         }
@@ -621,6 +725,44 @@ mod tests {
 
     fn attached() -> String {
         r#"{"type":"attached","object":"x","program":"p"}"#.to_owned()
+    }
+
+    #[test]
+    fn verify_runs_must_agree_with_check() {
+        let check_out = concat!(
+            r#"{"type":"check","data":{"object":"/t/a/a.elf","program":"p","ok":true,"problems":[]}}"#,
+            "\n",
+            r#"{"type":"check","data":{"object":"/t/b.elf","program":"q","ok":false,"problems":[{"kind":"global_data","what":".rodata","needs":"5.2"}]}}"#,
+            "\n",
+            r#"{"type":"summary","data":{}}"#,
+        );
+        let preds = parse_predictions(check_out);
+        assert_eq!(preds.len(), 2);
+        assert_eq!((preds[0].object.as_str(), preds[0].ok), ("a", true));
+        assert_eq!(preds[1].why, ".rodata needs 5.2");
+        let s = scenario("check-agrees");
+        let mut out = output(&[
+            r#"{"type":"loaded","object":"a","program":"p","section":"kprobe/x"}"#.to_owned(),
+            r#"{"type":"error","object":"b","program":"q","section":"xdp","error":"needs 5.2"}"#
+                .to_owned(),
+        ]);
+        out.end = Some("exit=1 elapsed=1.0".to_owned());
+        let o = check_on(&s, Some(&out), (6, 1), &preds);
+        assert!(o.ok(), "{:?}", o.failures);
+        assert_eq!(o.events, 2);
+        // The kernel refusing what check called ok is a failure, and so is exit 0.
+        let mut out = output(&[
+            r#"{"type":"error","object":"a","program":"p","section":"kprobe/x","error":"EINVAL"}"#
+                .to_owned(),
+            r#"{"type":"error","object":"b","program":"q","section":"xdp","error":"needs 5.2"}"#
+                .to_owned(),
+        ]);
+        out.end = Some("exit=1 elapsed=1.0".to_owned());
+        let f = check_on(&s, Some(&out), (6, 1), &preds).failures;
+        assert!(f.iter().any(|f| f.contains("check says ok")), "{f:?}");
+        let f = check_on(&s, Some(&output(&[])), (6, 1), &preds).failures;
+        assert!(f.iter().any(|f| f.contains("neither")), "{f:?}");
+        assert!(f.iter().any(|f| f.contains("expected 1")), "{f:?}");
     }
 
     fn exec_event(path: &str, argv: &[&str]) -> String {

@@ -276,7 +276,8 @@ pub extern "C" fn ufunc_target(a: u64, b: u64) -> u64 {
 }
 
 /// Forwards a child's output, line by line, as `tag` lines; tells `attached` about each
-/// program that settled: an `attached` line, or an `error` line naming a program (it will
+/// program that settled: an `attached` line (`loaded` with --verify), or an `error` line
+/// naming a program (it will
 /// never attach, so waiting for it only wastes the attach timeout; the host fails the
 /// scenario on the error line).
 fn forward(
@@ -306,6 +307,7 @@ fn forward(
                     .ok()
                     .is_some_and(|v| {
                         v["type"] == "attached"
+                            || v["type"] == "loaded"
                             || (v["type"] == "error" && v["program"].is_string())
                     });
                 if is_attached {

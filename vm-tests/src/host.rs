@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::assets::{self, Cache, Kernel, KernelSpec};
-use crate::check::{self, Outcome};
+use crate::check::{self, Outcome, Prediction};
 use crate::console;
 use crate::elf;
 use crate::initramfs::{self, Contents};
@@ -37,6 +37,8 @@ pub struct Options {
     pub scenarios: Vec<Scenario>,
     pub loader: Option<PathBuf>,
     pub objects: Option<PathBuf>,
+    /// Searched after `objects` (the compat probes).
+    pub extra_objects: Option<PathBuf>,
     pub guest_bin: PathBuf,
     pub cache: Cache,
     pub vm: VmConfig,
@@ -78,8 +80,10 @@ fn contents(o: &Options, scenarios: &[Scenario]) -> Result<Contents> {
         } = s.probe
         {
             let dir = o.objects.as_deref().context("no --objects")?;
+            let mut dirs = vec![dir];
+            dirs.extend(o.extra_objects.as_deref());
             for names in wanted {
-                let host = scenario::find_object(dir, names)
+                let host = scenario::find_object_in(&dirs, names)
                     .with_context(|| format!("scenario {}", s.name))?;
                 let file = host
                     .file_name()
@@ -103,6 +107,41 @@ fn contents(o: &Options, scenarios: &[Scenario]) -> Result<Contents> {
     })
 }
 
+/// `loader check --kernel <series>` on the host over the objects of the `CheckAgrees`
+/// scenarios: what the guest's `--verify` run must agree with. Each such step then waits
+/// for one settled line per predicted program.
+fn predict(
+    contents: &mut Contents,
+    scenarios: &[Scenario],
+    series: &str,
+) -> Result<Vec<Prediction>> {
+    let Some(step_index) = scenarios
+        .iter()
+        .position(|s| s.expect == crate::scenario::Expect::CheckAgrees)
+    else {
+        return Ok(Vec::new());
+    };
+    let loader = contents.loader.as_ref().context("no loader")?;
+    let out = std::process::Command::new(loader)
+        .args(["check", "--json", "--kernel", series])
+        .args(contents.objects.iter().map(|(_, host)| host))
+        .output()
+        .with_context(|| format!("running {} check", loader.display()))?;
+    let predictions = check::parse_predictions(&String::from_utf8_lossy(&out.stdout));
+    if predictions.is_empty() {
+        bail!(
+            "`loader check --kernel {series}` predicted nothing: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    if let Some(crate::scenario::Run::Loader { wait_attached, .. }) =
+        contents.plan.get_mut(step_index).map(|st| &mut st.run)
+    {
+        *wait_attached = predictions.len();
+    }
+    Ok(predictions)
+}
+
 /// Runs everything; Ok(true) when every scenario passed on every kernel.
 pub fn run(o: &Options) -> Result<bool> {
     // Every input checked before any download or boot.
@@ -122,7 +161,9 @@ pub fn run(o: &Options) -> Result<bool> {
             );
         }
         let initrd = work.path().join(format!("initramfs-{i}.cpio"));
-        let size = initramfs::build(&contents(o, &scenarios)?, &initrd)?;
+        let mut contents = contents(o, &scenarios)?;
+        let predictions = predict(&mut contents, &scenarios, &kernel.series)?;
+        let size = initramfs::build(&contents, &initrd)?;
         eprintln!(
             "vm-tests: linux {}: initramfs {:.1} MiB, {} scenario(s): {}",
             kernel.series,
@@ -134,7 +175,13 @@ pub fn run(o: &Options) -> Result<bool> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        reports.push(boot_and_check(o, &kernel, &scenarios, &initrd)?);
+        reports.push(boot_and_check(
+            o,
+            &kernel,
+            &scenarios,
+            &initrd,
+            &predictions,
+        )?);
     }
     print!("{}", report::table(&reports));
     Ok(reports.iter().all(|r| r.problems.is_empty()))
@@ -146,6 +193,7 @@ fn boot_and_check(
     kernel: &Kernel,
     scenarios: &[Scenario],
     initrd: &std::path::Path,
+    predictions: &[Prediction],
 ) -> Result<KernelReport> {
     {
         let label = format!("linux {}", kernel.series);
@@ -160,7 +208,7 @@ fn boot_and_check(
         let parsed = console::parse(&vm.console);
         let outcomes: Vec<Outcome> = scenarios
             .iter()
-            .map(|s| check::check_on(s, parsed.steps.get(s.name), kernel.version))
+            .map(|s| check::check_on(s, parsed.steps.get(s.name), kernel.version, predictions))
             .collect();
         let mut problems = Vec::new();
         match (&vm.marker, vm.timed_out) {

@@ -55,6 +55,10 @@ struct Cli {
     #[arg(long, env = "VMTESTS_OBJECTS")]
     objects: Option<PathBuf>,
 
+    /// More probe objects, searched after --objects (the compat probes: target/bpf/compat).
+    #[arg(long, env = "VMTESTS_EXTRA_OBJECTS")]
+    extra_objects: Option<PathBuf>,
+
     /// Static binary run as the guest driver; default: this executable.
     #[arg(long, env = "VMTESTS_GUEST_BIN")]
     guest_bin: Option<PathBuf>,
@@ -182,6 +186,7 @@ fn run(cli: Cli) -> Result<bool> {
         },
         loader: cli.loader,
         objects: cli.objects,
+        extra_objects: cli.extra_objects,
         guest_bin,
         cache: Cache::locate(cli.cache_dir)?,
         vm: VmConfig {

@@ -115,6 +115,10 @@ pub enum Expect {
     /// One call and one return event per ufunc workload call, with its arguments and
     /// result.
     Ufunc,
+    /// `loader --verify` on every object agrees with `loader check --kernel <this kernel>`
+    /// run on the host: each program check calls ok has a `loaded` line, each other one an
+    /// `error` line (see `check::Prediction`).
+    CheckAgrees,
     /// The kernel cannot run the object's programs: each gets an error line containing
     /// this text, nothing attaches, the loader exits 1.
     Refused(&'static str),
@@ -177,7 +181,7 @@ impl Scenario {
     pub fn uses_kprobes(&self) -> bool {
         !matches!(
             self.expect,
-            Expect::PacketCount { .. } | Expect::Ufunc | Expect::Refused(_)
+            Expect::PacketCount { .. } | Expect::Ufunc | Expect::Refused(_) | Expect::CheckAgrees
         )
     }
 }
@@ -245,6 +249,28 @@ pub fn for_kernel(
 
 const XDPCOUNT: &[&[&str]] = &[&["xdpcount"]];
 const EXECTRACK: &[&[&str]] = &[&["exectrack"]];
+/// Every built-in probe and every compat probe (`--extra-objects`).
+const EVERY_OBJECT: &[&[&str]] = &[
+    &["execcount"],
+    &["execsnoop"],
+    &["execsnoop_kprobe"],
+    &["exectrack"],
+    &["hello"],
+    &["opensnoop"],
+    &["sockfilter"],
+    &["tcpconnect"],
+    &["ufunc"],
+    &["xdpcount"],
+    &["compat_kprobes"],
+    &["compat_socket"],
+    &["compat_sockmap"],
+    &["compat_tailcall"],
+    &["compat_tc"],
+    &["compat_tracepoints"],
+    &["compat_uprobes"],
+    &["compat_xdp"],
+];
+const NO_WORKLOAD: Workload = Workload::Exec { rounds: 0 };
 const UFUNC: &[&[&str]] = &[&["ufunc"]];
 const UFUNC_CALLS: Workload = Workload::Ufunc { calls: 4 };
 /// The guest driver is the uprobe target: it exports `ufunc_target`.
@@ -338,6 +364,19 @@ pub const CATALOGUE: &[Scenario] = &[
         args: SELF_TARGET,
         ..loader("ufunc", UFUNC, false, UFUNC_CALLS, Expect::Ufunc, 2)
     },
+    // The real verifier of each kernel against `loader check`'s prediction, for every
+    // program of every built-in and compat object.
+    Scenario {
+        args: &["--verify"],
+        ..loader(
+            "check-agrees",
+            EVERY_OBJECT,
+            false,
+            NO_WORKLOAD,
+            Expect::CheckAgrees,
+            0,
+        )
+    },
     // Tracepoint programs came in 4.7: on 4.4 exectrack's program is refused, alone and
     // named, and nothing else happens.
     Scenario {
@@ -405,16 +444,23 @@ pub fn select(names: &[String]) -> Result<Vec<Scenario>> {
 
 /// Finds the object file for one entry of [`Probe::Loader::objects`].
 pub fn find_object(dir: &Path, names: &[&str]) -> Result<PathBuf> {
+    find_object_in(&[dir], names)
+}
+
+/// [`find_object`] over several directories, in order.
+pub fn find_object_in(dirs: &[&Path], names: &[&str]) -> Result<PathBuf> {
     let mut tried = Vec::new();
     for n in names {
-        for p in [
-            dir.join(n).join(format!("{n}.elf")),
-            dir.join(format!("{n}.elf")),
-        ] {
-            if p.is_file() {
-                return Ok(p);
+        for dir in dirs {
+            for p in [
+                dir.join(n).join(format!("{n}.elf")),
+                dir.join(format!("{n}.elf")),
+            ] {
+                if p.is_file() {
+                    return Ok(p);
+                }
+                tried.push(p.display().to_string());
             }
-            tried.push(p.display().to_string());
         }
     }
     bail!(

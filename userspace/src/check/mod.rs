@@ -590,6 +590,16 @@ pub fn analyze(data: &[u8]) -> Result<Vec<ProgramAnalysis>, CheckError> {
         if let Some(r) = kern_version_requirement(&p.section, info.version) {
             reqs.insert(r);
         }
+        if let crate::section::AttachSpec::Unsupported { kind } = crate::section::parse(&p.section)
+        {
+            // The kernel may well run it; this loader does not (it would report it
+            // unsupported on every kernel), so no release makes it ok.
+            reqs.insert(Requirement {
+                kind: Kind::ProgramType,
+                what: format!("{kind}: a program kind this loader does not run"),
+                needs: Needs::Unknown,
+            });
+        }
         for (name, t) in &maps {
             reqs.insert(map_requirement(name, *t));
         }
