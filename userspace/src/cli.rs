@@ -21,11 +21,11 @@ pub struct Cli {
     pub json: bool,
 
     /// Stop after this many seconds (default: run until Ctrl-C/SIGTERM/SIGHUP).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = duration_secs)]
     pub duration: Option<f64>,
 
-    /// Dump hash/array maps every SECS seconds (they are always dumped at exit).
-    #[arg(long, value_name = "SECS")]
+    /// Dump hash/array maps every SECS seconds, at least 0.1 (they are always dumped at exit).
+    #[arg(long, value_name = "SECS", value_parser = interval_secs)]
     pub interval: Option<f64>,
 
     /// Only these programs (function symbol, section, or the section's last part; repeat or comma-separate).
@@ -135,5 +135,46 @@ mod tests {
         );
         let c = Cli::parse_from(["loader", "--event-type", "bad"]);
         assert!(c.event_types().is_err());
+    }
+}
+
+/// Longest `--duration`/`--interval` taken: ten years, far below what `Duration` holds.
+const MAX_SECS: f64 = 10.0 * 365.0 * 86400.0;
+
+/// Seconds: a finite number above `min` and at most [`MAX_SECS`].
+fn secs_at_least(s: &str, min: f64) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !v.is_finite() || v < min || v <= 0.0 {
+        return Err(format!("{s:?}: give a number of seconds of at least {min}"));
+    }
+    if v > MAX_SECS {
+        return Err(format!("{s:?}: at most {MAX_SECS} seconds (ten years)"));
+    }
+    Ok(v)
+}
+
+fn duration_secs(s: &str) -> Result<f64, String> {
+    secs_at_least(s, 0.001)
+}
+
+fn interval_secs(s: &str) -> Result<f64, String> {
+    secs_at_least(s, 0.1)
+}
+
+#[cfg(test)]
+mod secs_tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_finite_positive_and_bounded() {
+        assert_eq!(duration_secs("2.5"), Ok(2.5));
+        for bad in ["inf", "-inf", "nan", "NaN", "-1", "0", "1e300", "x", ""] {
+            assert!(duration_secs(bad).is_err(), "{bad}");
+        }
+        assert!(interval_secs("0.001").is_err());
+        assert_eq!(interval_secs("0.5"), Ok(0.5));
     }
 }

@@ -10,6 +10,16 @@
 // bounds-checked with `get`; the few table lookups left are bounded by construction).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+/// `eprintln!` that never panics: a closed stderr (`loader 2>&1 | head -1`) loses the
+/// message instead of killing the loader before it detaches its programs.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        ::std::writeln!(::std::io::stderr().lock(), $($arg)*).ok();
+    }};
+}
+
 pub mod check;
 pub mod cli;
 pub mod decode;

@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("loader: cannot start the async runtime: {e}");
+            loader::say!("loader: cannot start the async runtime: {e}");
             return ExitCode::from(1);
         }
     };

@@ -183,7 +183,7 @@ impl<W: Write> Printer<W> {
     pub fn kernel(&mut self, k: &KernelLine<'_>) -> io::Result<()> {
         if !self.json {
             if k.legacy || k.kprobes != "perf_pmu" || k.leftovers > 0 {
-                eprintln!(
+                crate::say!(
                     "loader: kernel {} ({}): legacy={} kprobes={} btf={} memlock={} leftovers_removed={}{}",
                     k.release,
                     k.version,
@@ -223,7 +223,7 @@ impl<W: Write> Printer<W> {
         target: &str,
     ) -> io::Result<()> {
         if !self.json {
-            eprintln!("loader: attached {object}/{program} ({section}) to {kind} {target}");
+            crate::say!("loader: attached {object}/{program} ({section}) to {kind} {target}");
             return Ok(());
         }
         self.line(
@@ -241,7 +241,7 @@ impl<W: Write> Printer<W> {
     /// A program passed the verifier (`--verify`).
     pub fn loaded(&mut self, object: &str, program: &str, section: &str) -> io::Result<()> {
         if !self.json {
-            eprintln!("loader: verified {object}/{program} ({section})");
+            crate::say!("loader: verified {object}/{program} ({section})");
             return Ok(());
         }
         self.line(
@@ -268,9 +268,9 @@ impl<W: Write> Printer<W> {
             (Some(p), None) => format!("{object}/{p}"),
             _ => object.to_owned(),
         };
-        eprintln!("loader: error: {where_}: {error}");
+        crate::say!("loader: error: {where_}: {error}");
         if let Some(log) = verifier_log {
-            eprintln!("loader: verifier log:\n{log}");
+            crate::say!("loader: verifier log:\n{log}");
         }
         if !self.json {
             return Ok(());
@@ -420,7 +420,7 @@ impl<W: Write> Printer<W> {
     /// The kernel dropped records.
     pub fn lost(&mut self, object: &str, map: &str, cpu: u32, count: u64) -> io::Result<()> {
         if !self.json {
-            eprintln!("loader: lost {count} records of {object}/{map} on CPU {cpu}");
+            crate::say!("loader: lost {count} records of {object}/{map} on CPU {cpu}");
             return Ok(());
         }
         self.line(
@@ -443,7 +443,7 @@ impl<W: Write> Printer<W> {
         count: u64,
     ) -> io::Result<()> {
         if !self.json {
-            eprintln!("loader: {object}/{program} passed {count} packets on {iface}");
+            crate::say!("loader: {object}/{program} passed {count} packets on {iface}");
             return Ok(());
         }
         self.line(
@@ -509,9 +509,13 @@ impl<W: Write> Printer<W> {
 
     /// The final summary: a JSON line (when JSON and `to_stdout`), always a line on stderr.
     pub fn summary(&mut self, s: &Summary, to_stdout: bool) -> io::Result<()> {
-        eprintln!(
+        crate::say!(
             "loader: summary: {} events, {} lost, {} programs attached, {} errors, {} ms",
-            s.events, s.lost, s.attached, s.errors, s.duration_ms
+            s.events,
+            s.lost,
+            s.attached,
+            s.errors,
+            s.duration_ms
         );
         if !self.json || !to_stdout {
             return Ok(());

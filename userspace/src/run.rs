@@ -319,7 +319,7 @@ impl<W: Write> State<W> {
     fn check(&mut self, r: io::Result<()>) {
         if let Err(e) = r {
             if e.kind() != io::ErrorKind::BrokenPipe {
-                eprintln!("loader: writing output: {e}");
+                crate::say!("loader: writing output: {e}");
             }
             self.broken = true;
         }
@@ -408,7 +408,7 @@ impl<W: Write> State<W> {
                         }
                     });
             if let Some(e) = err {
-                eprintln!("loader: dumping {}/{}: {e}", m.object, m.name);
+                crate::say!("loader: dumping {}/{}: {e}", m.object, m.name);
             }
             if result.is_ok() {
                 result = r;
@@ -454,12 +454,12 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     let event_types = match cli.event_types() {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("loader: {e}");
+            crate::say!("loader: {e}");
             return 2;
         }
     };
     if sys::euid() != 0 {
-        eprintln!(
+        crate::say!(
             "loader: warning: not running as root; loading needs CAP_BPF + CAP_PERFMON (CAP_NET_ADMIN for XDP)"
         );
     }
@@ -471,7 +471,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         signal(SignalKind::terminate()),
         signal(SignalKind::hangup()),
     ) else {
-        eprintln!("loader: cannot install signal handlers");
+        crate::say!("loader: cannot install signal handlers");
         return 1;
     };
     let mut signals = Signals {
@@ -480,7 +480,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         sighup,
     };
     if let Err(e) = sys::stop::watch() {
-        eprintln!("loader: cannot install signal handlers: {e}");
+        crate::say!("loader: cannot install signal handlers: {e}");
         return 1;
     }
     // `_run_lock` is held until the end, after every kprobe event is removed.
@@ -490,7 +490,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     let mut inputs: Vec<(String, Result<Vec<u8>, LoadError>)> = Vec::new();
     if cli.objects.is_empty() {
         if builtin.is_empty() {
-            eprintln!(
+            crate::say!(
                 "loader: no OBJECT given and no probes were built into this binary (build them with `cargo bpf build`, then rebuild the loader)"
             );
             return 2;
@@ -549,7 +549,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
             let (info, ebpf, patched, left_out) =
                 load_object(&mut aya_loader, &b, &mode, kern_version, no_global_data)?;
             let table = TypeTable::from_object(&b).unwrap_or_else(|e| {
-                eprintln!("loader: {name}: no usable debug info ({e}); records print as hex");
+                crate::say!("loader: {name}: no usable debug info ({e}); records print as hex");
                 TypeTable::default()
             });
             Ok((info, ebpf, table, patched, left_out))
@@ -700,7 +700,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
                     .and_then(|(_, ty)| {
                         let t = table.named_type(ty);
                         if t.is_none() {
-                            eprintln!(
+                            crate::say!(
                             "loader: {name}: --event-type {}={ty}: no such type in the debug info",
                             m.name
                         );
@@ -773,7 +773,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     st.flush();
     if cli.verify {
         // Everything loaded was only verified; dropping the objects unloads it.
-        eprintln!(
+        crate::say!(
             "loader: verify: {} program(s) rejected or unloadable",
             st.summary.errors
         );
@@ -784,7 +784,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     if fatal && (cli.strict || st.summary.attached == 0) {
         code = 1;
     } else if st.summary.attached == 0 {
-        eprintln!("loader: no program attached; nothing to do");
+        crate::say!("loader: no program attached; nothing to do");
         code = 1;
     } else {
         event_loop(&cli, &mut st, &mut ctx, wants_printk, &mut signals).await;
@@ -827,13 +827,13 @@ fn kernel_setup<W: Write>(cli: &Cli, st: &mut State<W>) -> (Mode, u32, Option<Ru
         match sys::raise_memlock() {
             Ok(sys::Memlock::Unlimited) => "raised".to_owned(),
             Ok(sys::Memlock::HardLimit(bytes)) => {
-                eprintln!(
+                crate::say!(
                     "loader: warning: RLIMIT_MEMLOCK raised only to its hard limit, {bytes} bytes (no CAP_SYS_RESOURCE); large maps may fail on this kernel"
                 );
                 format!("raised to hard limit {bytes}")
             }
             Err(e) => {
-                eprintln!("loader: warning: {e}; map creation may fail on this kernel");
+                crate::say!("loader: warning: {e}; map creation may fail on this kernel");
                 e.to_string()
             }
         }
@@ -845,7 +845,7 @@ fn kernel_setup<W: Write>(cli: &Cli, st: &mut State<W>) -> (Mode, u32, Option<Ru
         KprobeMode::Events => match run_lock::claim(locks) {
             Ok(l) => Some(l),
             Err(e) => {
-                eprintln!(
+                crate::say!(
                     "loader: warning: cannot take the run lock in {}: {e} (other loaders keep this one's kprobe events while its pid runs)",
                     locks.display()
                 );
@@ -857,9 +857,10 @@ fn kernel_setup<W: Write>(cli: &Cli, st: &mut State<W>) -> (Mode, u32, Option<Ru
     let mut leftovers = 0;
     if let Ok(tracefs) = kernel::tracefs() {
         for ev in probe_event::remove_leftovers(&tracefs, locks) {
-            eprintln!(
+            crate::say!(
                 "loader: removed kprobe event {} left by process {} (that loader is gone)",
-                ev.id, ev.pid
+                ev.id,
+                ev.pid
             );
             leftovers += 1;
         }
@@ -899,7 +900,7 @@ fn remove_own_probe_events() {
         return;
     };
     for ev in probe_event::remove_leftovers(tracefs, Path::new(run_lock::DIR)) {
-        eprintln!("loader: removed probe event {} at exit", ev.id);
+        crate::say!("loader: removed probe event {} at exit", ev.id);
     }
 }
 
@@ -927,9 +928,9 @@ async fn event_loop<W: Write>(
         match ctx.tracefs() {
             Ok(t) => match start_printk_reader(&t) {
                 Ok(rx) => printk_rx = Some(rx),
-                Err(e) => eprintln!("loader: cannot read trace_pipe: {e}"),
+                Err(e) => crate::say!("loader: cannot read trace_pipe: {e}"),
             },
-            Err(e) => eprintln!("loader: cannot read printk output: {e}"),
+            Err(e) => crate::say!("loader: cannot read printk output: {e}"),
         }
     }
     let mut flush = tokio::time::interval(Duration::from_millis(cli.flush_ms.max(1)));
@@ -967,13 +968,13 @@ async fn event_loop<W: Write>(
         };
         match wake {
             Wake::Stop(why) => {
-                eprintln!("loader: stopping: {why}");
+                crate::say!("loader: stopping: {why}");
                 break;
             }
             Wake::Readable => st.drain(),
             Wake::Flush => {
                 if let Some(why) = sys::stop::received() {
-                    eprintln!("loader: stopping: {why}");
+                    crate::say!("loader: stopping: {why}");
                     break;
                 }
                 st.drain();
@@ -988,7 +989,7 @@ async fn event_loop<W: Write>(
             Wake::Printk(Some(line)) => print_printk(st, &line),
         }
         if st.broken {
-            eprintln!("loader: stopping: stdout closed");
+            crate::say!("loader: stopping: stdout closed");
             break;
         }
     }
@@ -1006,7 +1007,7 @@ fn print_printk<W: Write>(st: &mut State<W>, line: &str) {
     } else if !line.trim().is_empty() && st.unparsed_printk < 3 {
         // Another tracer's line, or a kernel format not known yet: say so, a few times.
         st.unparsed_printk += 1;
-        eprintln!("loader: trace_pipe: not a bpf_trace_printk line: {line}");
+        crate::say!("loader: trace_pipe: not a bpf_trace_printk line: {line}");
     }
 }
 

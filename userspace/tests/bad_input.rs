@@ -257,3 +257,50 @@ fn strict_turns_any_error_into_exit_1_and_nothing_loadable_is_exit_1() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+/// `--duration`/`--interval` take finite, positive, bounded seconds: anything else is a
+/// usage error (exit 2) on one line naming the flag, never a panic or a silent accept.
+#[test]
+fn bad_seconds_are_usage_errors() {
+    for (flag, value) in [
+        ("--duration", "inf"),
+        ("--duration", "nan"),
+        ("--duration", "-1"),
+        ("--duration", "0"),
+        ("--duration", "1e300"),
+        ("--interval", "0"),
+        ("--interval", "-1"),
+        ("--interval", "nan"),
+        ("--interval", "0.001"),
+    ] {
+        let out = Command::new(loader_bin())
+            .arg(format!("{flag}={value}"))
+            .arg("/nonexistent.elf")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}={value}: {stderr}");
+        assert!(stderr.contains(flag), "{flag}={value}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+/// A closed stderr (`loader 2>&1 | head -1` once head exits) loses messages, nothing else:
+/// no panic (exit 101), the ordinary exit status.
+#[test]
+fn closed_stderr_is_not_a_panic() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills two fds, owned right away.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both fds are fresh from pipe(2).
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read); // nobody will read: every write to stderr fails with EPIPE
+    let out = Command::new(loader_bin())
+        .args(["--json", "/nonexistent.elf"])
+        .stderr(write)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(101), "panicked");
+    assert_eq!(out.status.code(), Some(1), "{:?}", out.status);
+}

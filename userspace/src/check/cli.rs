@@ -109,7 +109,7 @@ where
         }
     };
     let Some(kernel) = cli.kernel.or_else(running_kernel) else {
-        eprintln!("loader check: cannot read the running kernel's release; pass --kernel");
+        crate::say!("loader check: cannot read the running kernel's release; pass --kernel");
         return 2;
     };
     run(&cli, kernel, io::stdout().lock(), io::stderr().lock())

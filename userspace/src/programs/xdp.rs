@@ -26,7 +26,7 @@ pub struct XdpLink {
 impl Drop for XdpLink {
     fn drop(&mut self) {
         if let Err(e) = netlink::set_xdp(self.ifindex, -1, self.flags) {
-            eprintln!("loader: removing the XDP program from {}: {e}", self.iface);
+            crate::say!("loader: removing the XDP program from {}: {e}", self.iface);
         }
     }
 }

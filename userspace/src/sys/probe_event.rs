@@ -85,7 +85,7 @@ impl Drop for ProbeEvent {
             drop(fd); // the event is busy while a perf fd holds it
         }
         if let Err(e) = write_events(&self.tracefs, &format!("-:{}", self.id)) {
-            eprintln!("loader: removing kprobe event {}: {e}", self.id);
+            crate::say!("loader: removing kprobe event {}: {e}", self.id);
         }
     }
 }
@@ -155,7 +155,7 @@ pub fn remove_leftovers(tracefs: &Path, locks: &Path) -> Vec<LeftoverEvent> {
             }
             match write_events_to(tracefs, file, &format!("-:{}", ev.id)) {
                 Ok(()) => removed.push(ev),
-                Err(e) => eprintln!("loader: cannot remove leftover event {}: {e}", ev.id),
+                Err(e) => crate::say!("loader: cannot remove leftover event {}: {e}", ev.id),
             }
         }
     }

@@ -29,7 +29,7 @@ impl Drop for RunLock {
     fn drop(&mut self) {
         // Removed while still locked, so no other loader can take it for a dead one's.
         if let Err(e) = std::fs::remove_file(&self.path) {
-            eprintln!("loader: removing {}: {e}", self.path.display());
+            crate::say!("loader: removing {}: {e}", self.path.display());
         }
     }
 }
