@@ -175,11 +175,20 @@ pub fn parse_cpu_list(s: &str) -> Vec<u32> {
     cpus
 }
 
-/// Possible CPUs (per-CPU map values are laid out for these).
-pub fn possible_cpus() -> Vec<u32> {
-    std::fs::read_to_string("/sys/devices/system/cpu/possible")
-        .map(|s| parse_cpu_list(&s))
-        .unwrap_or_default()
+/// How many CPUs are possible (per-CPU map values are laid out for these, one per possible
+/// CPU in order, as the kernel's num_possible_cpus() counts them). None when
+/// /sys/devices/system/cpu/possible cannot be read or lists nothing (a container without
+/// /sys): then no per-CPU value may be read at all, since the kernel would write one
+/// value per possible CPU into a buffer sized by a guess.
+pub fn possible_cpus() -> Option<usize> {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").ok()?;
+    possible_count(&text)
+}
+
+/// [`possible_cpus`] of a CPU list text.
+pub fn possible_count(text: &str) -> Option<usize> {
+    let n = parse_cpu_list(text).len();
+    (n > 0).then_some(n)
 }
 
 /// Online CPUs (perf buffers are opened on these).
@@ -402,6 +411,15 @@ mod tests {
         assert_eq!(parse_debian_proc_version(bookworm), Some((6, 1, 192)));
         let own_build = "Linux version 6.18.44 (gcc (Debian 12.2.0-14+deb12u1) 12.2.0) #1 SMP";
         assert_eq!(parse_debian_proc_version(own_build), None);
+    }
+
+    #[test]
+    fn possible_cpu_counts() {
+        assert_eq!(possible_count("0-1\n"), Some(2));
+        assert_eq!(possible_count("0,3"), Some(2));
+        assert_eq!(possible_count(""), None);
+        assert_eq!(possible_count("garbage"), None);
+        assert!(possible_cpus().is_some_and(|n| n >= 1));
     }
 
     #[test]

@@ -63,18 +63,27 @@ fn int_value(ty: Option<&Type>, bytes: &[u8]) -> Option<i128> {
 }
 
 /// Writes the `entries` array elements of map `m` (read through `fd`). `ncpus` is the
-/// number of possible CPUs (per-CPU value layout).
+/// number of possible CPUs (per-CPU value layout); a per-CPU map is not read without it.
 pub fn dump_entries(
     fd: BorrowedFd<'_>,
     m: &DumpMap,
-    ncpus: usize,
+    ncpus: Option<usize>,
     out: &mut Vec<u8>,
 ) -> Result<usize, SyscallError> {
     let ks = m.def.key_size as usize;
     let vs = m.def.value_size as usize;
     let per_cpu = map_type::per_cpu(m.def.map_type);
     let stride = if per_cpu { (vs + 7) & !7 } else { vs };
-    let nvals = if per_cpu { ncpus.max(1) } else { 1 };
+    let nvals = match (per_cpu, ncpus) {
+        (false, _) => 1,
+        (true, Some(n)) => n.max(1),
+        (true, None) => {
+            return Err(SyscallError {
+                call: "reading /sys/devices/system/cpu/possible (per-CPU values need the count)",
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            })
+        }
+    };
     let mut key = vec![0u8; ks];
     let mut next = vec![0u8; ks];
     let mut value = vec![0u8; stride * nvals];

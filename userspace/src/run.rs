@@ -310,7 +310,8 @@ struct State<W: Write> {
     dumps: Vec<(usize, DumpMap)>,
     sockets: Vec<Socket>,
     scratch: Vec<u8>,
-    ncpus: usize,
+    /// Possible CPUs; None when unknown (per-CPU maps are then not read).
+    ncpus: Option<usize>,
     summary: Summary,
     broken: bool,
 }
@@ -447,7 +448,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         dumps: Vec::new(),
         sockets: Vec::new(),
         scratch: Vec::with_capacity(64 * 1024),
-        ncpus: kernel::possible_cpus().len(),
+        ncpus: kernel::possible_cpus(),
         summary: Summary::default(),
         broken: false,
     };
