@@ -34,7 +34,7 @@ pub enum LoadError {
     Elf(#[from] elf::ElfError),
     /// aya rejected the object (maps creation etc.): its message with every cause.
     #[error("{0}{1}")]
-    Aya(String, &'static str),
+    Aya(String, String),
     /// aya panicked on the input.
     #[error("the object could not be parsed (aya panicked on it)")]
     Panic,
@@ -172,6 +172,25 @@ fn global_data_programs(bytes: &[u8]) -> Vec<GlobalDataProgram> {
         .collect()
 }
 
+/// Why a map could not be created, when its type is newer than the running kernel
+/// (percpu_array on 4.4: EINVAL and nothing else).
+fn map_type_hint(e: &aya::EbpfError, info: &elf::ObjectInfo) -> Option<String> {
+    let aya::EbpfError::MapError(aya::maps::MapError::CreateError { name, .. }) = e else {
+        return None;
+    };
+    let (major, minor, _) = kernel::running_version()?;
+    map_type_hint_on(name, info, (major, minor))
+}
+
+/// [`map_type_hint`] for map `name` of `info` on kernel `(major, minor)`.
+fn map_type_hint_on(name: &str, info: &elf::ObjectInfo, kernel: (u32, u32)) -> Option<String> {
+    let def = &info.maps.iter().find(|m| m.name == name)?.def;
+    let (type_name, since) = crate::check::types::map_type(def.map_type)?;
+    let (major, minor) = kernel;
+    (crate::check::Version::new(major, minor) < since)
+        .then(|| format!(" ({type_name} maps need Linux {since}; this kernel is {major}.{minor})"))
+}
+
 /// One object loaded by aya: the model, aya's handle, the aya-ready bytes, and the
 /// programs left out for global data.
 type LoadedObject = (elf::ObjectInfo, aya::Ebpf, Vec<u8>, Vec<GlobalDataProgram>);
@@ -205,9 +224,9 @@ fn load_object(
     let ebpf = loaded.map_err(|e| {
         let s = error_chain(&e);
         let hint = if s.contains("Operation not permitted") || s.contains("EPERM") {
-            " (not root? loading needs CAP_BPF, or CAP_SYS_ADMIN on kernels < 5.8)"
+            " (not root? loading needs CAP_BPF, or CAP_SYS_ADMIN on kernels < 5.8)".to_owned()
         } else {
-            ""
+            map_type_hint(&e, &info).unwrap_or_default()
         };
         LoadError::Aya(s, hint)
     })?;
@@ -1025,5 +1044,28 @@ async fn drain_printk<W: Write>(
             Ok(Some(line)) => print_printk(st, &line),
             Ok(None) | Err(_) => break,
         }
+    }
+}
+
+#[cfg(test)]
+mod map_hint_tests {
+    use super::*;
+
+    #[test]
+    fn a_map_type_newer_than_the_kernel_is_named() {
+        // The built-in execsnoop's per-CPU scratch buffer, as refused by Ubuntu's 4.4.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../target/bpf/programs/execsnoop/execsnoop.elf"
+        );
+        let Ok(bytes) = std::fs::read(path) else {
+            panic!("{path} missing: run `make probes`");
+        };
+        let info = elf::parse(&bytes).unwrap();
+        let hint = map_type_hint_on("BUF", &info, (4, 4)).unwrap();
+        assert!(hint.contains("percpu_array maps need Linux 4.6"), "{hint}");
+        assert!(hint.contains("this kernel is 4.4"), "{hint}");
+        assert_eq!(map_type_hint_on("BUF", &info, (4, 15)), None);
+        assert_eq!(map_type_hint_on("NOPE", &info, (4, 4)), None);
     }
 }

@@ -64,8 +64,9 @@ pub fn parse_ack(reply: &[u8], seq: u32) -> Option<i32> {
             return None;
         }
         if kind == NLMSG_ERROR && msg_seq == seq {
-            let err = reply.get(at + 16..at + 20)?;
-            return Some(-i32::from_ne_bytes(err.try_into().ok()?));
+            let err = i32::from_ne_bytes(reply.get(at + 16..at + 20)?.try_into().ok()?);
+            // The kernel sends -errno; i32::MIN is no errno (found by fuzz/, target elf).
+            return Some(err.checked_neg().unwrap_or(libc::EPROTO));
         }
         at += len.next_multiple_of(4);
     }
@@ -162,7 +163,7 @@ mod tests {
             r.extend_from_slice(&0u16.to_ne_bytes());
             r.extend_from_slice(&seq.to_ne_bytes());
             r.extend_from_slice(&0u32.to_ne_bytes());
-            r.extend_from_slice(&(-errno).to_ne_bytes());
+            r.extend_from_slice(&errno.wrapping_neg().to_ne_bytes());
             r.extend_from_slice(&[0; 16]);
             r
         };
@@ -173,5 +174,7 @@ mod tests {
         let mut two = ack(5, 0);
         two.extend(ack(1, libc::EOPNOTSUPP));
         assert_eq!(parse_ack(&two, 1), Some(libc::EOPNOTSUPP));
+        // fuzz/'s crash: an error code of i32::MIN overflowed the negation.
+        assert_eq!(parse_ack(&ack(1, i32::MIN), 1), Some(libc::EPROTO));
     }
 }
