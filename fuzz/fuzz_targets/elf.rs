@@ -25,6 +25,10 @@ fuzz_target!(|data: &[u8]| {
             map_type::dumpable(m.def.map_type);
             map_type::per_cpu(m.def.map_type);
         }
+        // Perf arrays completed in place: never out of bounds, never a size change.
+        let mut copy = data.to_vec();
+        elf::complete_perf_arrays(info, Some(4), &mut copy);
+        assert_eq!(copy.len(), data.len());
         if let Some(off) = info.version_offset {
             // run.rs writes the running kernel's version code there.
             assert!(off.checked_add(4).is_some_and(|end| end <= data.len()));

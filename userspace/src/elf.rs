@@ -111,6 +111,9 @@ pub struct MapInfo {
     pub section: String,
     /// The definition.
     pub def: MapDef,
+    /// File offset of the definition's first byte (`type`; then key_size, value_size,
+    /// max_entries at +4, +8, +12), where it can be told.
+    pub def_offset: Option<usize>,
 }
 
 /// What the loader knows about one object before handing it to aya.
@@ -249,7 +252,13 @@ pub fn parse(data: &[u8]) -> Result<ObjectInfo, ElfError> {
                 .ok_or_else(|| {
                     ElfError::Malformed(format!("map {name} in {sname} is not a bpf_map_def"))
                 })?;
+            let def_offset = section
+                .file_range()
+                .and_then(|(off, _)| usize::try_from(off).ok())
+                .and_then(|off| off.checked_add(start))
+                .filter(|&o| o.checked_add(16).is_some_and(|end| end <= data.len()));
             info.maps.push(MapInfo {
+                def_offset,
                 name: name.to_owned(),
                 section: sname.to_owned(),
                 def,
@@ -308,6 +317,51 @@ fn patch_for(name: &str, is_code: bool, keep_btf: bool) -> Option<Patch> {
         ".BTF" | ".BTF.ext" if !keep_btf => Some(Patch::Hide),
         _ => None,
     }
+}
+
+/// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`.
+const PERF_EVENT_ARRAY: u32 = 4;
+
+/// Fills in what goebpf, cilium/ebpf and libbpf fill in for a perf event array whose
+/// definition leaves it out (goebpf's execsnoop gives only the type and max_entries): key
+/// and value size 4 (the kernel takes nothing else), and max_entries the possible CPUs
+/// when 0. Patches `out` (the aya-ready copy, same offsets as the input); returns the
+/// names of the maps completed.
+pub fn complete_perf_arrays(
+    info: &ObjectInfo,
+    ncpus: Option<usize>,
+    out: &mut [u8],
+) -> Vec<String> {
+    let mut done = Vec::new();
+    for m in &info.maps {
+        let (Some(off), true) = (m.def_offset, m.def.map_type == PERF_EVENT_ARRAY) else {
+            continue;
+        };
+        let mut put = |at: usize, v: u32| {
+            if let Some(dst) = out.get_mut(off + at..off + at + 4) {
+                dst.copy_from_slice(&v.to_le_bytes());
+            }
+        };
+        let mut changed = false;
+        if m.def.key_size == 0 {
+            put(4, 4);
+            changed = true;
+        }
+        if m.def.value_size == 0 {
+            put(8, 4);
+            changed = true;
+        }
+        if m.def.max_entries == 0 {
+            if let Some(n) = ncpus.and_then(|n| u32::try_from(n).ok()) {
+                put(12, n);
+                changed = true;
+            }
+        }
+        if changed {
+            done.push(m.name.clone());
+        }
+    }
+    done
 }
 
 /// Returns a copy of `data` that aya 0.14 accepts: `xdp/<name>` -> `xdp`,

@@ -213,6 +213,8 @@ fn load_object(
     };
     let as_data: Vec<String> = left_out.iter().map(|p| p.section.clone()).collect();
     let mut patched = elf::rewrite_for_aya_without(bytes, info.has_btf_maps, &as_data)?;
+    // goebpf-style perf arrays with no sizes: what every other loader fills in.
+    elf::complete_perf_arrays(&info, kernel::possible_cpus(), &mut patched);
     if let (Some(0xFFFF_FFFE), Some(off)) = (info.version, info.version_offset) {
         if let Some(dst) = off.checked_add(4).and_then(|end| patched.get_mut(off..end)) {
             dst.copy_from_slice(&kern_version.to_le_bytes());

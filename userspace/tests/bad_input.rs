@@ -89,9 +89,11 @@ fn broken_objects(good: &[u8], dir: &Path) -> Vec<(&'static str, PathBuf)> {
     put_u64(&mut b, hdr + 24, good.len() as u64 + 4096); // sh_offset past the end
     emit("lying_offset", b);
 
-    // The first map definition of `maps` (tp_getppid: the perf array `events`).
+    // The first map definition of `maps` (tp_getppid: the perf array `events`), made a
+    // hash map without sizes (a perf array without sizes is completed, as libbpf does).
     let mut b = good.to_vec();
     let maps = data_of(&b, "maps");
+    put_u32(&mut b, maps, 1); // BPF_MAP_TYPE_HASH
     put_u32(&mut b, maps + 4, 0); // key_size
     put_u32(&mut b, maps + 8, 0); // value_size
     emit("zero_size_map", b);

@@ -497,3 +497,30 @@ fn global_data_program_fails_alone_in_legacy_mode() {
     let msg = err["error"].as_str().unwrap();
     assert!(msg.contains(".rodata") && msg.contains("5.2"), "{msg}");
 }
+
+/// A perf event array defined as goebpf's execsnoop defines it (type and max_entries, no
+/// key or value size): the loader fills in 4 and 4 as goebpf, cilium/ebpf and libbpf do
+/// (before: `failed to create map 'events': Invalid argument`), and its records stream.
+#[test]
+fn perf_array_without_sizes_is_completed() {
+    let Some(_g) = root_serial() else { return };
+    let obj = bpf_object("tp_getppid", &["-DGOEBPF_PERF_DEF"]);
+    let mut l = Loader::spawn(&[
+        "--json",
+        "--event-type",
+        "events=event",
+        obj.to_str().unwrap(),
+    ]);
+    l.wait_attached(1);
+    getppid_n(5);
+    for _ in 0..200 {
+        if my_events(&l.values()).len() >= 5 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success(), "{lines:?}");
+    assert!(lines.iter().all(|v| v["type"] != "error"), "{lines:?}");
+    assert!(my_events(&lines).len() >= 5, "{lines:?}");
+}

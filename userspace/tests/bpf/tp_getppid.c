@@ -31,12 +31,21 @@ struct event {
     char comm[16];
 };
 
+#ifdef GOEBPF_PERF_DEF
+/* As goebpf's execsnoop (the project's seed 004) declares its perf array: the type and
+ * max_entries only; goebpf, cilium/ebpf and libbpf fill in key and value size 4. */
+struct bpf_map_def SEC("maps") events = {
+    .type = 4, /* PERF_EVENT_ARRAY */
+    .max_entries = 1024,
+};
+#else
 struct bpf_map_def SEC("maps") events = {
     .type = 4, /* PERF_EVENT_ARRAY */
     .key_size = 4,
     .value_size = 4,
     .max_entries = 64,
 };
+#endif
 
 struct bpf_map_def SEC("maps") counts = {
     .type = 1, /* HASH */
