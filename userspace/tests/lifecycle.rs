@@ -58,13 +58,7 @@ fn sigint_sigterm_and_sighup_each_detach_everything() {
         (libc::SIGTERM, "SIGTERM"),
         (libc::SIGHUP, "SIGHUP"),
     ] {
-        let mut l = Loader::spawn(&[
-            "--json",
-            "--event-type",
-            "events=event",
-            obj.to_str().unwrap(),
-        ]);
-        l.wait_attached(1);
+        let l = spawn_typed_events(&obj);
         let pid = l.pid();
         assert_eq!(loaded_copies(), before + 1, "{name}: program not loaded");
         assert!(perf_fds_of(pid) > 0, "{name}: no perf fds while running");

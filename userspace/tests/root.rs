@@ -14,21 +14,10 @@ use serde_json::Value;
 fn c_tracepoint_streams_typed_events_map_dumps_and_printk() {
     let Some(_g) = root_serial() else { return };
     let obj = bpf_object("tp_getppid", &[]);
-    let mut l = Loader::spawn(&[
-        "--json",
-        "--event-type",
-        "events=event",
-        obj.to_str().unwrap(),
-    ]);
-    l.wait_attached(1);
+    let l = spawn_typed_events(&obj);
     getppid_n(5);
     let me = std::process::id();
-    for _ in 0..200 {
-        if my_events(&l.values()).len() >= 5 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_my_events(&l, 5);
     std::thread::sleep(Duration::from_millis(300));
     let (status, lines) = l.stop(libc::SIGINT);
     assert!(status.success(), "exit status {status}");
@@ -505,20 +494,9 @@ fn global_data_program_fails_alone_in_legacy_mode() {
 fn perf_array_without_sizes_is_completed() {
     let Some(_g) = root_serial() else { return };
     let obj = bpf_object("tp_getppid", &["-DGOEBPF_PERF_DEF"]);
-    let mut l = Loader::spawn(&[
-        "--json",
-        "--event-type",
-        "events=event",
-        obj.to_str().unwrap(),
-    ]);
-    l.wait_attached(1);
+    let l = spawn_typed_events(&obj);
     getppid_n(5);
-    for _ in 0..200 {
-        if my_events(&l.values()).len() >= 5 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_my_events(&l, 5);
     let (status, lines) = l.stop(libc::SIGINT);
     assert!(status.success(), "{lines:?}");
     assert!(lines.iter().all(|v| v["type"] != "error"), "{lines:?}");

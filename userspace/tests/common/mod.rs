@@ -259,6 +259,29 @@ pub fn my_events(lines: &[Value]) -> Vec<&Value> {
         .collect()
 }
 
+/// `loader --json` on a tp_getppid-style object, its `events` records typed as `event`,
+/// once its program is attached.
+pub fn spawn_typed_events(obj: &Path) -> Loader {
+    let mut l = Loader::spawn(&[
+        "--json",
+        "--event-type",
+        "events=event",
+        obj.to_str().unwrap(),
+    ]);
+    l.wait_attached(1);
+    l
+}
+
+/// Waits (4 s at most) until `n` events of this process have come from `l`.
+pub fn wait_my_events(l: &Loader, n: usize) {
+    for _ in 0..200 {
+        if my_events(&l.values()).len() >= n {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Names of loaded BPF programs, from `bpftool prog show --json`.
 pub fn loaded_program_names() -> Vec<String> {
     let out = Command::new("bpftool")
