@@ -16,8 +16,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use loader::decode;
-use loader::dwarf::{Field, Type, TypeTable};
-use loader::elf;
+use loader::dwarf::{Field, Type};
+use loader::object::Object;
 use loader::maps;
 use loader::output::Printer;
 
@@ -174,10 +174,11 @@ fn types() -> &'static [Type] {
             let Ok(data) = std::fs::read(&path) else {
                 continue;
             };
-            let (Ok(info), Ok(table)) = (elf::parse(&data), TypeTable::from_object(&data)) else {
+            let Ok(obj) = Object::parse("corpus", data) else {
                 continue;
             };
-            for m in &info.maps {
+            let table = &obj.types;
+            for m in &obj.info.maps {
                 let (k, v) = table.map_kv_types(&m.name);
                 for ty in [table.perf_record_type(&m.name), k, v]
                     .into_iter()

@@ -1,4 +1,4 @@
-//! Debug-info type reader: `TypeTable::from_object`, then the queries run.rs makes
+//! Debug-info type reader: `Object::parse` (its `types`), then the queries run.rs makes
 //! (`perf_record_type`, `map_kv_types`, `named_type`, `variable_type`) for every map of
 //! the object and every name-like string in it, and each type found decoded from bytes.
 
@@ -9,8 +9,8 @@ mod common;
 
 use libfuzzer_sys::fuzz_target;
 use loader::decode;
-use loader::dwarf::{Type, TypeTable};
-use loader::elf;
+use loader::dwarf::Type;
+use loader::object::Object;
 use loader::maps;
 
 /// Decodes `ty` from a fixed byte pattern (short, exact and long records).
@@ -28,13 +28,12 @@ fn exercise(ty: &Type) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(table) = TypeTable::from_object(data) else {
+    let Ok(obj) = Object::parse("fuzz", data.to_vec()) else {
         return;
     };
+    let table = &obj.types;
     let mut names = common::names(data, 64);
-    if let Ok(info) = elf::parse(data) {
-        names.extend(info.maps.into_iter().map(|m| m.name));
-    }
+    names.extend(obj.info.maps.iter().map(|m| m.name.clone()));
     for name in &names {
         let (k, v) = table.map_kv_types(name);
         let found = [

@@ -194,9 +194,9 @@ fn udata(entry: &gimli::DebuggingInformationEntry<R<'_>>, at: constants::DwAt) -
 }
 
 impl TypeTable {
-    /// Reads the DWARF of an ELF object; an object without debug info gives an empty table.
-    pub fn from_object(data: &[u8]) -> Result<Self, DwarfError> {
-        let file = object::File::parse(data)?;
+    /// Reads the DWARF of a parsed object; an object without debug info gives an empty
+    /// table.
+    pub fn from_file(file: &crate::elf::Elf<'_>) -> Result<Self, DwarfError> {
         let endian = if file.is_little_endian() {
             RunTimeEndian::Little
         } else {
@@ -618,6 +618,6 @@ mod tests {
 
     #[test]
     fn no_debug_info_gives_empty_table_and_garbage_errors() {
-        assert!(TypeTable::from_object(b"garbage").is_err());
+        assert!(crate::object::Object::parse("g", b"garbage".to_vec()).is_err());
     }
 }

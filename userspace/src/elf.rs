@@ -2,6 +2,8 @@
 //! map definitions, license/version, and the byte-level rewrite that lets aya load
 //! redbpf-era objects. Pure: no syscalls.
 
+use std::cell::Cell;
+
 use object::read::elf::{ElfFile64, FileHeader, SectionHeader};
 use object::{Endian, Endianness, Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
 
@@ -145,10 +147,29 @@ impl ObjectInfo {
 /// `e_machine` of BPF objects.
 const EM_BPF: u16 = 247;
 
-/// Refuses objects built for another machine (a host object would otherwise be handed to
-/// the kernel as BPF code).
-fn check_machine(data: &[u8]) -> Result<(), ElfError> {
-    let elf = ElfFile64::<Endianness>::parse(data)?;
+/// A parsed 64-bit little-endian ELF file (BPF objects are nothing else here).
+pub type Elf<'data> = ElfFile64<'data, Endianness>;
+
+/// A section of an [`Elf`].
+pub type ElfSection<'data> = object::read::elf::ElfSection64<'data, 'data, Endianness>;
+
+thread_local! {
+    /// ELF parses done by [`open`] on this thread: the object stage parses each object
+    /// once, and a test holds it to that.
+    static PARSES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How many times [`open`] has parsed an ELF file on this thread.
+pub fn parse_count() -> usize {
+    PARSES.with(Cell::get)
+}
+
+/// Parses `data` as a BPF object: a 64-bit ELF file for EM_BPF, little-endian (a host
+/// object would otherwise be handed to the kernel as BPF code). The only ELF parse of the
+/// loader: everything else reads the returned file.
+pub fn open(data: &[u8]) -> Result<Elf<'_>, ElfError> {
+    PARSES.with(|n| n.set(n.get() + 1));
+    let elf = Elf::parse(data)?;
     let machine = elf.elf_header().e_machine(elf.endian());
     if machine != EM_BPF {
         return Err(ElfError::Malformed(format!(
@@ -161,7 +182,7 @@ fn check_machine(data: &[u8]) -> Result<(), ElfError> {
                 .to_owned(),
         ));
     }
-    Ok(())
+    Ok(elf)
 }
 
 const BPF_CALL: u8 = 0x85;
@@ -183,32 +204,12 @@ fn is_program_section(name: &str, kind: SectionKind) -> bool {
     kind == SectionKind::Text && !name.starts_with(".text") && !name.is_empty()
 }
 
-/// Parses an object. Errors on anything aya would panic on (symbols outside their section).
-pub fn parse(data: &[u8]) -> Result<ObjectInfo, ElfError> {
-    let file = object::File::parse(data)?;
-    check_machine(data)?;
+/// Reads programs, legacy maps, license and version out of a parsed object. Errors on
+/// anything aya would panic on (symbols outside their section).
+pub fn read_info(file: &Elf<'_>) -> Result<ObjectInfo, ElfError> {
     let mut info = ObjectInfo::default();
     for section in file.sections() {
-        let name = section.name().unwrap_or("");
-        let sdata = section.data()?;
-        if name == "license" {
-            let end = sdata.iter().position(|&b| b == 0).unwrap_or(sdata.len());
-            info.license = Some(String::from_utf8_lossy(sdata.get(..end).unwrap_or(&[])).into());
-        } else if name == "version" {
-            info.version = sdata
-                .get(0..4)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_le_bytes);
-            info.version_offset = section
-                .file_range()
-                .filter(|&(_, size)| size >= 4)
-                .and_then(|(off, _)| usize::try_from(off).ok());
-        } else if name == ".maps" {
-            info.has_btf_maps = true;
-        }
-        if section.kind() == SectionKind::Text && calls_helper(sdata, HELPER_TRACE_PRINTK) {
-            info.uses_printk = true;
-        }
+        read_special_section(&section, &mut info)?;
     }
     for sym in file.symbols() {
         let Some(idx) = sym.section_index() else {
@@ -244,28 +245,65 @@ pub fn parse(data: &[u8]) -> Result<ObjectInfo, ElfError> {
                     "map symbol {name} lies outside section {sname}"
                 )));
             }
-            let bytes = section.data()?;
-            let start = sym.address() as usize;
-            let def = bytes
-                .get(start..start + sym.size() as usize)
-                .and_then(MapDef::parse)
-                .ok_or_else(|| {
-                    ElfError::Malformed(format!("map {name} in {sname} is not a bpf_map_def"))
-                })?;
-            let def_offset = section
-                .file_range()
-                .and_then(|(off, _)| usize::try_from(off).ok())
-                .and_then(|off| off.checked_add(start))
-                .filter(|&o| o.checked_add(16).is_some_and(|end| end <= data.len()));
-            info.maps.push(MapInfo {
-                def_offset,
-                name: name.to_owned(),
-                section: sname.to_owned(),
-                def,
-            });
+            info.maps.push(read_map_def(file, &section, &sym)?);
         }
     }
     Ok(info)
+}
+
+/// `license`, `version`, `.maps` and printk calls in code.
+fn read_special_section(section: &ElfSection<'_>, info: &mut ObjectInfo) -> Result<(), ElfError> {
+    let name = section.name().unwrap_or("");
+    let sdata = section.data()?;
+    if name == "license" {
+        let end = sdata.iter().position(|&b| b == 0).unwrap_or(sdata.len());
+        info.license = Some(String::from_utf8_lossy(sdata.get(..end).unwrap_or(&[])).into());
+    } else if name == "version" {
+        info.version = sdata
+            .get(0..4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes);
+        info.version_offset = section
+            .file_range()
+            .filter(|&(_, size)| size >= 4)
+            .and_then(|(off, _)| usize::try_from(off).ok());
+    } else if name == ".maps" {
+        info.has_btf_maps = true;
+    }
+    if section.kind() == SectionKind::Text && calls_helper(sdata, HELPER_TRACE_PRINTK) {
+        info.uses_printk = true;
+    }
+    Ok(())
+}
+
+/// The legacy definition `sym` names in its `maps*` section.
+fn read_map_def(
+    file: &Elf<'_>,
+    section: &ElfSection<'_>,
+    sym: &object::read::elf::ElfSymbol64<'_, '_, Endianness>,
+) -> Result<MapInfo, ElfError> {
+    let sname = section.name().unwrap_or("");
+    let name = sym.name().unwrap_or("");
+    let bytes = section.data()?;
+    let start = sym.address() as usize;
+    let def = bytes
+        .get(start..start.saturating_add(sym.size() as usize))
+        .and_then(MapDef::parse)
+        .ok_or_else(|| {
+            ElfError::Malformed(format!("map {name} in {sname} is not a bpf_map_def"))
+        })?;
+    let file_len = file.data().len();
+    let def_offset = section
+        .file_range()
+        .and_then(|(off, _)| usize::try_from(off).ok())
+        .and_then(|off| off.checked_add(start))
+        .filter(|&o| o.checked_add(16).is_some_and(|end| end <= file_len));
+    Ok(MapInfo {
+        def_offset,
+        name: name.to_owned(),
+        section: sname.to_owned(),
+        def,
+    })
 }
 
 /// Whether aya 0.14 parses this program section name itself.
@@ -364,57 +402,105 @@ pub fn complete_perf_arrays(
     done
 }
 
-/// Returns a copy of `data` that aya 0.14 accepts: `xdp/<name>` -> `xdp`,
-/// `socketfilter/<name>` -> `socket`, `maps.ext` and (unless `.maps` needs it) the
-/// object BTF hidden, and program sections of kinds aya does not know turned into data
-/// (they are reported as unsupported instead of failing the whole object).
-pub fn rewrite_for_aya(data: &[u8], keep_btf: bool) -> Result<Vec<u8>, ElfError> {
-    rewrite_for_aya_without(data, keep_btf, &[])
+/// One section header, as the aya rewrite needs it.
+#[derive(Debug, Clone)]
+struct SectionFacts {
+    /// Its name, when UTF-8.
+    name: Option<String>,
+    /// `sh_name`: offset of the name in the section name table.
+    name_offset: u32,
+    /// `sh_flags`.
+    flags: u64,
+    /// Non-empty PROGBITS with SHF_EXECINSTR.
+    is_code: bool,
 }
 
-/// [`rewrite_for_aya`], with the program sections named in `as_data` also turned into
-/// data: aya then neither loads nor relocates them (a program using `.rodata` on a kernel
+/// Where the section headers and their names sit in the file: what [`rewrite_for_aya`]
+/// patches, read once at parse time (the rewrite then needs no second parse).
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    /// `e_shoff`
+    shoff: usize,
+    /// `e_shentsize`
+    shentsize: usize,
+    /// `e_shstrndx`
+    strtab_index: usize,
+    /// File offset and size of the section name table.
+    strtab_off: usize,
+    strtab_size: usize,
+    sections: Vec<SectionFacts>,
+}
+
+impl Layout {
+    /// Reads the section header layout of a parsed object.
+    pub fn read(elf: &Elf<'_>) -> Result<Layout, ElfError> {
+        let endian = elf.endian();
+        let header = elf.elf_header();
+        let data = elf.data();
+        let table = elf.elf_section_table();
+        let strtab_index = header.shstrndx(endian, data)? as usize;
+        let strtab = table.section(object::SectionIndex(strtab_index))?;
+        let mut sections = Vec::new();
+        for sh in table.iter() {
+            let flags = sh.sh_flags(endian);
+            sections.push(SectionFacts {
+                name: table
+                    .section_name(endian, sh)
+                    .ok()
+                    .and_then(|n| std::str::from_utf8(n).ok())
+                    .map(str::to_owned),
+                name_offset: sh.sh_name(endian),
+                flags,
+                is_code: sh.sh_type(endian) == object::elf::SHT_PROGBITS
+                    && flags & u64::from(object::elf::SHF_EXECINSTR) != 0
+                    && sh.sh_size(endian) > 0,
+            });
+        }
+        Ok(Layout {
+            shoff: header.e_shoff(endian) as usize,
+            shentsize: header.e_shentsize(endian) as usize,
+            strtab_index,
+            strtab_off: strtab.sh_offset(endian) as usize,
+            strtab_size: strtab.sh_size(endian) as usize,
+            sections,
+        })
+    }
+}
+
+/// Returns a copy of `data` (the little-endian object `layout` was read from) that aya
+/// 0.14 accepts: `xdp/<name>` -> `xdp`, `socketfilter/<name>` -> `socket`, `maps.ext`
+/// and (unless `.maps` needs it) the object BTF hidden, and program sections of kinds aya
+/// does not know turned into data (they are reported as unsupported instead of failing
+/// the whole object). The program sections named in `as_data` are turned into data too:
+/// aya then neither loads nor relocates them (a program using `.rodata` on a kernel
 /// without global data would otherwise fail the whole object in relocation).
-pub fn rewrite_for_aya_without(
+pub fn rewrite_for_aya(
     data: &[u8],
+    layout: &Layout,
     keep_btf: bool,
     as_data: &[String],
 ) -> Result<Vec<u8>, ElfError> {
-    let elf = ElfFile64::<Endianness>::parse(data)?;
-    let endian = elf.endian();
-    let header = elf.elf_header();
-    let sections = header.sections(endian, data)?;
-    let strtab_index = header.shstrndx(endian, data)?;
-    let strtab = sections.section(object::SectionIndex(strtab_index as usize))?;
-    let strtab_off = strtab.sh_offset(endian) as usize;
-    let strtab_size = strtab.sh_size(endian) as usize;
-    let shoff = header.e_shoff(endian) as usize;
-    let shentsize = header.e_shentsize(endian) as usize;
+    let endian = Endianness::Little;
     let mut out = data.to_vec();
     let mut renames = Vec::new();
-    for (i, sh) in sections.iter().enumerate() {
-        let name_bytes = sections.section_name(endian, sh)?;
-        let Ok(name) = std::str::from_utf8(name_bytes) else {
+    for (i, sh) in layout.sections.iter().enumerate() {
+        let Some(name) = sh.name.as_deref() else {
             continue;
         };
-        let flags = sh.sh_flags(endian);
-        let is_code = sh.sh_type(endian) == object::elf::SHT_PROGBITS
-            && flags & u64::from(object::elf::SHF_EXECINSTR) != 0
-            && sh.sh_size(endian) > 0;
-        let patch = if is_code && as_data.iter().any(|d| d == name) {
+        let patch = if sh.is_code && as_data.iter().any(|d| d == name) {
             Some(Patch::NotCode)
         } else {
-            patch_for(name, is_code, keep_btf)
+            patch_for(name, sh.is_code, keep_btf)
         };
         let Some(patch) = patch else {
             continue;
         };
-        let name_off = strtab_off + sh.sh_name(endian) as usize;
-        if sh.sh_name(endian) as usize >= strtab_size {
+        if sh.name_offset as usize >= layout.strtab_size {
             return Err(ElfError::Malformed(format!(
                 "section name of {name} out of range"
             )));
         }
+        let name_off = layout.strtab_off + sh.name_offset as usize;
         match patch {
             Patch::Truncate(at) => {
                 if let Some(b) = out.get_mut(name_off + at) {
@@ -429,44 +515,52 @@ pub fn rewrite_for_aya_without(
             }
             Patch::NotCode => {
                 // sh_flags is at offset 8 in Elf64_Shdr.
-                let at = shoff + i * shentsize + 8;
-                let new = flags & !u64::from(object::elf::SHF_EXECINSTR);
-                let bytes = if endian == Endianness::Little {
-                    new.to_le_bytes()
-                } else {
-                    new.to_be_bytes()
-                };
-                if let Some(dst) = out.get_mut(at..at + 8) {
-                    dst.copy_from_slice(&bytes);
-                }
+                let at = layout.shoff + i * layout.shentsize + 8;
+                let new = sh.flags & !u64::from(object::elf::SHF_EXECINSTR);
+                put(&mut out, at, &new.to_le_bytes())?;
             }
         }
     }
     if !renames.is_empty() {
-        // The table moves to the end of the file, grown by the new names; every old offset
-        // (section and symbol names) stays valid in the copy, which is taken from `out` so
-        // that it keeps the in-place patches above.
-        let mut table = out
-            .get(strtab_off..strtab_off + strtab_size)
-            .ok_or_else(|| ElfError::Malformed("section name table out of range".into()))?
-            .to_vec();
-        for (i, new) in renames {
-            let name_at = u32::try_from(table.len())
-                .map_err(|_| ElfError::Malformed("section name table too large".into()))?;
-            table.extend_from_slice(new.as_bytes());
-            table.push(0);
-            put(&mut out, shoff + i * shentsize, &endian.write_u32(name_at))?;
-        }
-        out.resize(out.len().next_multiple_of(8), 0);
-        let table_at = out.len() as u64;
-        let table_len = table.len() as u64;
-        out.extend_from_slice(&table);
-        // sh_offset and sh_size are at 24 and 32 in Elf64_Shdr.
-        let hdr = shoff + strtab_index as usize * shentsize;
-        put(&mut out, hdr + 24, &endian.write_u64(table_at))?;
-        put(&mut out, hdr + 32, &endian.write_u64(table_len))?;
+        rename_sections(&mut out, layout, &renames, endian)?;
     }
     Ok(out)
+}
+
+/// Gives sections new names: the section name table moves to the end of the file, grown
+/// by the new names; every old offset (section and symbol names) stays valid in the copy,
+/// which is taken from `out` so that it keeps the in-place patches already made.
+fn rename_sections(
+    out: &mut Vec<u8>,
+    layout: &Layout,
+    renames: &[(usize, &str)],
+    endian: Endianness,
+) -> Result<(), ElfError> {
+    let (off, size) = (layout.strtab_off, layout.strtab_size);
+    let mut table = out
+        .get(off..off.saturating_add(size))
+        .ok_or_else(|| ElfError::Malformed("section name table out of range".into()))?
+        .to_vec();
+    for &(i, new) in renames {
+        let name_at = u32::try_from(table.len())
+            .map_err(|_| ElfError::Malformed("section name table too large".into()))?;
+        table.extend_from_slice(new.as_bytes());
+        table.push(0);
+        put(
+            out,
+            layout.shoff + i * layout.shentsize,
+            &endian.write_u32(name_at),
+        )?;
+    }
+    out.resize(out.len().next_multiple_of(8), 0);
+    let table_at = out.len() as u64;
+    let table_len = table.len() as u64;
+    out.extend_from_slice(&table);
+    // sh_offset and sh_size are at 24 and 32 in Elf64_Shdr.
+    let hdr = layout.shoff + layout.strtab_index * layout.shentsize;
+    put(out, hdr + 24, &endian.write_u64(table_at))?;
+    put(out, hdr + 32, &endian.write_u64(table_len))?;
+    Ok(())
 }
 
 /// Overwrites `out[at..at + bytes.len()]`.
@@ -542,10 +636,10 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(parse(b"not an elf at all").is_err());
-        assert!(rewrite_for_aya(b"\x7fELF\x02\x01\x01garbage", false).is_err());
+        assert!(open(b"not an elf at all").is_err());
+        assert!(open(b"\x7fELF\x02\x01\x01garbage").is_err());
         let mut trunc = vec![0x7f, b'E', b'L', b'F', 2, 1, 1];
         trunc.resize(80, 0xff);
-        assert!(parse(&trunc).is_err());
+        assert!(open(&trunc).is_err());
     }
 }

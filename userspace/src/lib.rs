@@ -20,6 +20,7 @@ macro_rules! say {
     }};
 }
 
+pub mod attach;
 pub mod check;
 pub mod cli;
 pub mod decode;
@@ -29,9 +30,12 @@ pub mod json;
 pub mod kernel;
 pub mod legacy;
 pub mod maps;
+pub mod object;
 pub mod output;
 pub mod programs;
 pub mod relocate;
 pub mod run;
 pub mod section;
+pub mod setup;
+pub mod stream;
 pub mod sys;

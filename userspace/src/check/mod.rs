@@ -265,9 +265,7 @@ fn is_global_data(section: &str) -> bool {
         .any(|p| section == *p || section.strip_prefix(p).is_some_and(|r| r.starts_with('.')))
 }
 
-fn code_sections(
-    file: &object::File<'_>,
-) -> Result<HashMap<object::SectionIndex, Code>, CheckError> {
+fn code_sections(file: &elf::Elf<'_>) -> Result<HashMap<object::SectionIndex, Code>, CheckError> {
     let mut codes = HashMap::new();
     for section in file.sections() {
         if section.kind() != SectionKind::Text {
@@ -348,7 +346,7 @@ fn code_sections(
 
 /// The object's maps: `(name, BPF_MAP_TYPE_*)`, legacy definitions then BTF `.maps`.
 fn object_maps(
-    file: &object::File<'_>,
+    file: &elf::Elf<'_>,
     info: &elf::ObjectInfo,
 ) -> Result<Vec<(String, u32)>, CheckError> {
     let mut maps: Vec<(String, u32)> = info
@@ -552,12 +550,19 @@ fn kern_version_requirement(section: &str, version: Option<u32>) -> Option<Requi
     })
 }
 
-/// Analyses every program of an object.
+/// Analyses every program of an object (parsing it: see [`crate::object::Object`], which
+/// keeps the analysis with the rest of the parsed object).
 pub fn analyze(data: &[u8]) -> Result<Vec<ProgramAnalysis>, CheckError> {
-    let info = elf::parse(data)?;
-    let file = object::File::parse(data)?;
-    let codes = code_sections(&file)?;
-    let maps = object_maps(&file, &info)?;
+    crate::object::Object::parse("", data.to_vec())?.analyses
+}
+
+/// Analyses every program of a parsed object, `info` being what [`elf::read_info`] read.
+pub fn analyze_file(
+    file: &elf::Elf<'_>,
+    info: &elf::ObjectInfo,
+) -> Result<Vec<ProgramAnalysis>, CheckError> {
+    let codes = code_sections(file)?;
+    let maps = object_maps(file, info)?;
     let mut out = Vec::new();
     for p in &info.programs {
         let entry = codes.iter().find_map(|(si, c)| {

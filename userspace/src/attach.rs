@@ -1,0 +1,437 @@
+//! The kernel side of one parsed object: its maps created and its programs loaded by aya
+//! (or, for XDP below 4.17, by the loader itself), every selected program verified or
+//! attached by its section, then its perf arrays given rings and its hash/array maps
+//! planned for dumps. Every program fails alone, with one error naming it.
+
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd};
+
+use crate::cli::Cli;
+use crate::elf::{map_type, MapInfo};
+use crate::kernel;
+use crate::legacy::Mode;
+use crate::maps::DumpMap;
+use crate::object::{AyaPlan, GlobalDataProgram, Object};
+use crate::output::MapCount;
+use crate::programs::{self, Context};
+use crate::section;
+use crate::stream::{self, map_data, map_fd, OwnedMap, PerfSource, Socket, State};
+use crate::sys;
+use crate::sys::probe_event::ProbeEvent;
+
+/// Errors loading a whole object.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Reading the file.
+    #[error("cannot read {0}")]
+    Read(String, #[source] io::Error),
+    /// The ELF is malformed.
+    #[error(transparent)]
+    Elf(#[from] crate::elf::ElfError),
+    /// aya rejected the object (maps creation etc.): its message with every cause, and a
+    /// hint when one is known.
+    #[error("{0}{1}")]
+    Aya(String, String),
+    /// aya panicked on the input.
+    #[error("the object could not be parsed (aya panicked on it)")]
+    Panic,
+    /// BTF-defined maps in legacy mode.
+    #[error("its maps are BTF-defined (section .maps), which needs kernel BTF (4.18+); legacy mode loads no BTF: use legacy `maps` sections (or, on a kernel with BTF that legacy mode was only forced on, drop --legacy)")]
+    BtfMapsInLegacy,
+}
+
+/// One object in the kernel.
+pub(crate) struct Loaded {
+    pub(crate) name: String,
+    /// Legacy-mode kprobes (kprobe_events entries); dropped before the programs.
+    probe_events: Vec<ProbeEvent>,
+    /// XDP programs the loader attached itself (below 4.17); dropped before the programs.
+    xdp_links: Vec<programs::xdp::XdpLink>,
+    /// Programs (and their links); dropping it detaches them.
+    ebpf: Option<aya::Ebpf>,
+}
+
+impl Loaded {
+    /// Detaches and unloads every program of the object (its maps live on in [`State`]).
+    pub(crate) fn detach(&mut self) {
+        self.probe_events.clear();
+        self.xdp_links.clear();
+        self.ebpf = None;
+    }
+}
+
+/// What every object is loaded with.
+pub(crate) struct Env<'a> {
+    pub(crate) cli: &'a Cli,
+    pub(crate) mode: &'a Mode,
+    pub(crate) kern_version: u32,
+    /// Programs using global data are left out (kernels < 5.2, or `--legacy`).
+    pub(crate) no_global_data: bool,
+    /// `--event-type MAP=STRUCT`
+    pub(crate) event_types: &'a [(String, String)],
+    /// Ring pages per CPU and the wakeup watermark in bytes.
+    pub(crate) pages: usize,
+    pub(crate) watermark: u32,
+    /// Online CPUs: one ring each.
+    pub(crate) online: Vec<u32>,
+}
+
+/// What happened to the selected programs of the objects so far.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// Whether the run must fail: an object that could not load, a refused program in
+    /// `--verify`, or any error with `--strict`.
+    pub(crate) fatal: bool,
+    /// Whether some attached program calls bpf_trace_printk.
+    pub(crate) printk: bool,
+}
+
+/// The first OS error code in `e`'s chain of causes.
+fn errno_of(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(code) = c
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+        {
+            return Some(code);
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// `error: cause: cause` on one line.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let c_str = c.to_string();
+        // aya's messages sometimes carry their cause already.
+        if !s.contains(&c_str) {
+            s.push_str(": ");
+            s.push_str(&c_str);
+        }
+        cause = c.source();
+    }
+    s.replace('\n', " ")
+}
+
+/// Creates the object's maps and hands its programs to aya (not yet loaded).
+/// `aya_loader` is shared by all objects: creating one parses the kernel's BTF (5 MB of
+/// /sys/kernel/btf/vmlinux, ~50 ms), which would otherwise be paid per object.
+fn load_object(
+    aya_loader: &mut aya::EbpfLoader<'_>,
+    obj: &Object,
+    env: &Env<'_>,
+    left_out: &[GlobalDataProgram],
+) -> Result<(aya::Ebpf, Vec<u8>), LoadError> {
+    if obj.info.has_btf_maps && !env.mode.btf {
+        return Err(LoadError::BtfMapsInLegacy);
+    }
+    let plan = AyaPlan {
+        as_data: left_out.iter().map(|p| p.section.clone()).collect(),
+        ncpus: kernel::possible_cpus(),
+        kern_version: env.kern_version,
+    };
+    let patched = obj.aya_bytes(&plan)?;
+    let loaded =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| aya_loader.load(&patched)))
+            .map_err(|_| LoadError::Panic)?;
+    let ebpf = loaded.map_err(|e| {
+        let hint = if errno_of(&e) == Some(libc::EPERM) {
+            " (not root? loading needs CAP_BPF, or CAP_SYS_ADMIN on kernels < 5.8)".to_owned()
+        } else {
+            map_type_hint(&e, obj).unwrap_or_default()
+        };
+        LoadError::Aya(error_chain(&e), hint)
+    })?;
+    Ok((ebpf, patched))
+}
+
+/// Why a map could not be created, when its type is newer than the running kernel.
+fn map_type_hint(e: &aya::EbpfError, obj: &Object) -> Option<String> {
+    let aya::EbpfError::MapError(aya::maps::MapError::CreateError { name, .. }) = e else {
+        return None;
+    };
+    let (major, minor, _) = kernel::running_version()?;
+    obj.map_type_hint(name, (major, minor))
+}
+
+/// Loads `obj`, verifies or attaches its selected programs, reports the ones no path
+/// handles, and gives its maps rings or dump plans, all into `st`.
+pub(crate) fn load_and_attach<W: Write>(
+    st: &mut State<W>,
+    ctx: &mut Context,
+    aya_loader: &mut aya::EbpfLoader<'_>,
+    env: &Env<'_>,
+    obj: Object,
+    outcome: &mut Outcome,
+) {
+    let left_out = if env.no_global_data {
+        obj.global_data_programs()
+    } else {
+        Vec::new()
+    };
+    let (mut ebpf, patched) = match load_object(aya_loader, &obj, env, &left_out) {
+        Ok(v) => v,
+        Err(e) => {
+            report_error(st, &obj.name, None, &error_chain(&e), None);
+            outcome.fatal = true;
+            return;
+        }
+    };
+    if let Some(e) = &obj.types_error {
+        crate::say!(
+            "loader: {}: no usable debug info ({e}); records print as hex",
+            obj.name
+        );
+    }
+    outcome.printk |= obj.info.uses_printk;
+    ctx.raw_object = ctx.own_xdp_load.then(|| programs::RawObject {
+        bytes: patched,
+        map_fds: ebpf
+            .maps()
+            .map(|(n, m)| (n.to_owned(), map_data(m).fd().as_fd().as_raw_fd()))
+            .collect(),
+    });
+    let mut loaded = Loaded {
+        name: obj.name.clone(),
+        probe_events: Vec::new(),
+        xdp_links: Vec::new(),
+        ebpf: None,
+    };
+    let obj_idx = st.loaded.len();
+    attach_programs(st, ctx, env, &obj, &mut ebpf, &mut loaded, obj_idx, outcome);
+    report_unsupported(st, env.cli, &obj, &ebpf, &left_out, outcome);
+    take_maps(st, env, &obj, &mut ebpf, obj_idx);
+    ctx.raw_object = None;
+    loaded.ebpf = Some(ebpf);
+    st.loaded.push(loaded);
+}
+
+fn report_error<W: Write>(
+    st: &mut State<W>,
+    object: &str,
+    program: Option<(&str, &str)>,
+    error: &str,
+    verifier_log: Option<&str>,
+) {
+    st.summary.errors += 1;
+    let (p, s) = program.unzip();
+    let r = st.printer.error(object, p, s, error, verifier_log);
+    st.check(r);
+}
+
+/// Verifies (`--verify`) or attaches every selected program aya loaded, in section order.
+#[allow(clippy::too_many_arguments)]
+fn attach_programs<W: Write>(
+    st: &mut State<W>,
+    ctx: &mut Context,
+    env: &Env<'_>,
+    obj: &Object,
+    ebpf: &mut aya::Ebpf,
+    loaded: &mut Loaded,
+    obj_idx: usize,
+    outcome: &mut Outcome,
+) {
+    let cli = env.cli;
+    let mut names: Vec<String> = ebpf.programs().map(|(n, _)| n.to_owned()).collect();
+    names.sort_by_key(|n| {
+        obj.info
+            .programs
+            .iter()
+            .position(|p| &p.symbol == n)
+            .unwrap_or(usize::MAX)
+    });
+    for pname in names {
+        let section_name = obj
+            .info
+            .program_by_symbol(&pname)
+            .map(|p| p.section.clone())
+            .unwrap_or_default();
+        if !cli.wants(&pname, &section_name) {
+            continue;
+        }
+        let spec = section::parse(&section_name);
+        let Some(program) = ebpf.program_mut(&pname) else {
+            continue;
+        };
+        let here = Some((pname.as_str(), section_name.as_str()));
+        if cli.verify {
+            match programs::load(program, &pname, ctx) {
+                Ok(()) => {
+                    let r = st.printer.loaded(&obj.name, &pname, &section_name);
+                    st.check(r);
+                }
+                Err(e) => {
+                    outcome.fatal = true;
+                    report_error(st, &obj.name, here, &e.to_string(), e.verifier_log());
+                }
+            }
+            continue;
+        }
+        match programs::attach(program, &pname, &spec, ctx) {
+            Ok(att) => {
+                st.summary.attached += 1;
+                loaded.probe_events.extend(att.probe_event);
+                loaded.xdp_links.extend(att.xdp_link);
+                if let Some(fd) = att.socket {
+                    // Packets queued before the filter was attached are not counted.
+                    sys::drain_socket(fd.as_fd(), &mut st.scratch);
+                    st.sockets.push(Socket {
+                        object: obj_idx,
+                        program: pname.clone(),
+                        iface: att.target.clone(),
+                        fd,
+                        packets: 0,
+                    });
+                }
+                let r =
+                    st.printer
+                        .attached(&obj.name, &pname, &section_name, spec.kind(), &att.target);
+                st.check(r);
+            }
+            Err(e) => {
+                report_error(st, &obj.name, here, &e.to_string(), e.verifier_log());
+                outcome.fatal |= cli.strict;
+            }
+        }
+    }
+}
+
+/// Programs in sections no loader path handles (aya never saw them): one error each, so
+/// nothing in the object goes unmentioned.
+fn report_unsupported<W: Write>(
+    st: &mut State<W>,
+    cli: &Cli,
+    obj: &Object,
+    ebpf: &aya::Ebpf,
+    left_out: &[GlobalDataProgram],
+    outcome: &mut Outcome,
+) {
+    for (p, spec) in obj.programs() {
+        if ebpf.program(&p.symbol).is_some() || !cli.wants(&p.symbol, &p.section) {
+            continue;
+        }
+        outcome.fatal |= cli.verify || cli.strict;
+        let msg = match left_out.iter().find(|g| g.symbol == p.symbol) {
+            Some(g) => format!(
+                "uses global data ({}), which needs 5.2: not loaded on this kernel (the \
+                 object's other programs are)",
+                g.what
+            ),
+            None => format!(
+                "unsupported program section kind '{}': not loaded (the loader runs \
+                 kprobe, kretprobe, uprobe, uretprobe, tracepoint, raw_tracepoint, xdp, \
+                 socketfilter and tc_action programs)",
+                spec.kind()
+            ),
+        };
+        report_error(st, &obj.name, Some((&p.symbol, &p.section)), &msg, None);
+    }
+}
+
+/// Takes the maps out of `ebpf` (so they outlive the programs) and plans what is read
+/// from them: perf arrays get a ring per online CPU, hash/array maps get dumped.
+fn take_maps<W: Write>(
+    st: &mut State<W>,
+    env: &Env<'_>,
+    obj: &Object,
+    ebpf: &mut aya::Ebpf,
+    obj_idx: usize,
+) {
+    let map_names: Vec<String> = ebpf.maps().map(|(n, _)| n.to_owned()).collect();
+    for n in map_names {
+        if let Some(map) = ebpf.take_map(&n) {
+            st.maps.push(OwnedMap {
+                object: obj_idx,
+                name: n,
+                map,
+            });
+        }
+    }
+    for m in &obj.info.maps {
+        let override_ty = env
+            .event_types
+            .iter()
+            .find(|(map, _)| map == &m.name)
+            .map(|(_, ty)| ty.as_str());
+        if let Some(ty) = override_ty {
+            if obj.types.named_type(ty).is_none() {
+                crate::say!(
+                    "loader: {}: --event-type {}={ty}: no such type in the debug info",
+                    obj.name,
+                    m.name
+                );
+            }
+        }
+        if m.def.map_type == map_type::PERF_EVENT_ARRAY {
+            open_rings(st, env, obj, m, override_ty, obj_idx);
+        } else if map_type::dumpable(m.def.map_type) {
+            let (k, v) = obj.types.map_kv_types(&m.name);
+            let value = override_ty.and_then(|t| obj.types.named_type(t)).or(v);
+            st.dumps.push((
+                obj_idx,
+                DumpMap {
+                    object: obj.name.clone(),
+                    name: m.name.clone(),
+                    def: m.def,
+                    key: k,
+                    value,
+                },
+            ));
+        }
+    }
+}
+
+/// One ring per online CPU for perf array `m`, each stored in the array at its CPU.
+fn open_rings<W: Write>(
+    st: &mut State<W>,
+    env: &Env<'_>,
+    obj: &Object,
+    m: &MapInfo,
+    override_ty: Option<&str>,
+    obj_idx: usize,
+) {
+    let Some(fd) = map_fd(&st.maps, obj_idx, &m.name) else {
+        return;
+    };
+    let rings: Vec<_> = env
+        .online
+        .iter()
+        .map(|&cpu| {
+            let ring = stream::open_ring(fd, cpu, env.pages, env.watermark);
+            (cpu, ring)
+        })
+        .collect();
+    let ty_idx = st.types.len();
+    st.types.push(obj.record_type(&m.name, override_ty));
+    let count_idx = st.counts.len();
+    st.counts.push(MapCount {
+        object: obj.name.clone(),
+        map: m.name.clone(),
+        ..Default::default()
+    });
+    for (cpu, ring) in rings {
+        match ring {
+            Ok(buf) => st.sources.push(PerfSource {
+                object: obj_idx,
+                map: m.name.clone(),
+                cpu,
+                count: count_idx,
+                ty: ty_idx,
+                lost_seen: 0,
+                buf,
+            }),
+            Err(e) => {
+                st.summary.errors += 1;
+                let msg = format!("perf buffer for map {} on CPU {cpu}: {e}", m.name);
+                let r = st
+                    .printer
+                    .error(&obj.name, None, Some(&m.section), &msg, None);
+                st.check(r);
+            }
+        }
+    }
+}

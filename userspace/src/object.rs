@@ -1,0 +1,161 @@
+//! The parsed object: the stage between the BPF ELF file and the kernel. One ELF parse
+//! ([`elf::open`]) gives everything the later stages need: the programs with their attach
+//! specs, the legacy map definitions, the types of records and map entries (DWARF), the
+//! checker's analysis (what an older kernel cannot run), and the section layout from which
+//! the aya-ready bytes are made for a given kernel. Pure: no syscalls, so every part is
+//! unit-tested on fabricated objects without root.
+
+use crate::check::{self, CheckError, ProgramAnalysis};
+use crate::dwarf::{Type, TypeTable};
+use crate::elf::{self, ElfError, Layout, MapInfo, ObjectInfo, ProgramInfo};
+use crate::section::{self, AttachSpec};
+
+/// One BPF object, parsed.
+#[derive(Debug)]
+pub struct Object {
+    /// The name messages use: the file stem, or the built-in probe's name.
+    pub name: String,
+    /// Programs, maps, license, version.
+    pub info: ObjectInfo,
+    /// Record and map types from the debug info (empty without debug info).
+    pub types: TypeTable,
+    /// Why the debug info could not be used, when it could not.
+    pub types_error: Option<String>,
+    /// The checker's per-program analysis (helpers, instructions, global data...).
+    pub analyses: Result<Vec<ProgramAnalysis>, CheckError>,
+    layout: Layout,
+    bytes: Vec<u8>,
+}
+
+/// A program left out of its object because it uses global data the kernel lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalDataProgram {
+    /// Function symbol.
+    pub symbol: String,
+    /// ELF section.
+    pub section: String,
+    /// `.rodata`, `FOO in .data`...
+    pub what: String,
+}
+
+/// How the aya-ready copy of an object is made for one kernel.
+#[derive(Debug, Clone, Default)]
+pub struct AyaPlan {
+    /// Program sections to turn into data (left out: see [`Object::global_data_programs`]).
+    pub as_data: Vec<String>,
+    /// Possible CPUs, for perf event arrays defined without max_entries.
+    pub ncpus: Option<usize>,
+    /// LINUX_VERSION_CODE written where the `version` section says "any" (0xFFFFFFFE).
+    pub kern_version: u32,
+}
+
+impl Object {
+    /// Parses `bytes` once. Errors only on what no later stage could use (not a BPF ELF
+    /// object, symbols outside their sections); missing debug info or an object the checker
+    /// cannot follow are kept as `types_error` and `analyses`.
+    pub fn parse(name: impl Into<String>, bytes: Vec<u8>) -> Result<Object, ElfError> {
+        let file = elf::open(&bytes)?;
+        let info = elf::read_info(&file)?;
+        let layout = Layout::read(&file)?;
+        let (types, types_error) = match TypeTable::from_file(&file) {
+            Ok(t) => (t, None),
+            Err(e) => (TypeTable::default(), Some(e.to_string())),
+        };
+        let analyses = check::analyze_file(&file, &info);
+        drop(file);
+        Ok(Object {
+            name: name.into(),
+            info,
+            types,
+            types_error,
+            analyses,
+            layout,
+            bytes,
+        })
+    }
+
+    /// The file's bytes, as read.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Programs in section order, each with where its section says to attach it.
+    pub fn programs(&self) -> impl Iterator<Item = (&ProgramInfo, AttachSpec)> {
+        self.info
+            .programs
+            .iter()
+            .map(|p| (p, section::parse(&p.section)))
+    }
+
+    /// Whether any program is a kprobe or kretprobe (only those resolve kernel symbols).
+    pub fn has_kprobes(&self) -> bool {
+        self.programs()
+            .any(|(_, spec)| matches!(spec, AttachSpec::KProbe { .. }))
+    }
+
+    /// The legacy map named `name`.
+    pub fn map(&self, name: &str) -> Option<&MapInfo> {
+        self.info.maps.iter().find(|m| m.name == name)
+    }
+
+    /// The record type of perf map `name`: `--event-type` first (`override_ty`, a type
+    /// name), then what the debug info says the program writes into it.
+    pub fn record_type(&self, name: &str, override_ty: Option<&str>) -> Option<Type> {
+        override_ty
+            .and_then(|t| self.types.named_type(t))
+            .or_else(|| self.types.perf_record_type(name))
+    }
+
+    /// The programs that use `.rodata`/`.data`/`.bss` (per `loader check`'s rule).
+    pub fn global_data_programs(&self) -> Vec<GlobalDataProgram> {
+        let Ok(analyses) = &self.analyses else {
+            return Vec::new();
+        };
+        analyses
+            .iter()
+            .filter_map(|a| {
+                let what: Vec<&str> = a
+                    .requirements
+                    .iter()
+                    .filter(|r| r.kind == check::Kind::GlobalData)
+                    .map(|r| r.what.as_str())
+                    .collect();
+                (!what.is_empty()).then(|| GlobalDataProgram {
+                    symbol: a.program.clone(),
+                    section: a.section.clone(),
+                    what: what.join(", "),
+                })
+            })
+            .collect()
+    }
+
+    /// The copy of the object aya 0.14 loads on the kernel `plan` describes: sections
+    /// renamed or hidden ([`elf::rewrite_for_aya`]), perf arrays completed as other
+    /// loaders complete them, and the running kernel's version code where the object asks
+    /// for it.
+    pub fn aya_bytes(&self, plan: &AyaPlan) -> Result<Vec<u8>, ElfError> {
+        let keep_btf = self.info.has_btf_maps;
+        let mut out = elf::rewrite_for_aya(&self.bytes, &self.layout, keep_btf, &plan.as_data)?;
+        elf::complete_perf_arrays(&self.info, plan.ncpus, &mut out);
+        if let (Some(0xFFFF_FFFE), Some(off)) = (self.info.version, self.info.version_offset) {
+            if let Some(dst) = off.checked_add(4).and_then(|end| out.get_mut(off..end)) {
+                dst.copy_from_slice(&plan.kern_version.to_le_bytes());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Why map `name` could not be created on kernel `(major, minor)`, when its type is
+    /// newer than that kernel (percpu_array on 4.4 fails with EINVAL and nothing else).
+    pub fn map_type_hint(&self, name: &str, kernel: (u32, u32)) -> Option<String> {
+        let def = &self.map(name)?.def;
+        let (type_name, since) = check::types::map_type(def.map_type)?;
+        let (major, minor) = kernel;
+        (check::Version::new(major, minor) < since).then(|| {
+            format!(" ({type_name} maps need Linux {since}; this kernel is {major}.{minor})")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

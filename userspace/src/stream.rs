@@ -1,0 +1,493 @@
+//! The event loop: perf rings drained into messages, map dumps, printk lines, socket
+//! counters, until a signal, `--duration` or a closed stdout stops it. Owns everything
+//! attached ([`State`]); dropping it detaches.
+
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::time::Duration;
+
+use aya::maps::{Map, MapData};
+use tokio::io::unix::AsyncFd;
+
+use crate::attach::Loaded;
+use crate::cli::Cli;
+use crate::dwarf::Type;
+use crate::elf::map_type;
+use crate::kernel;
+use crate::maps::{self, DumpMap};
+use crate::output::{MapCount, Printer, Summary};
+use crate::programs::Context;
+use crate::sys::{self, perf::PerfBuffer, perf::Record};
+
+/// One perf ring: one CPU of one perf event array.
+pub(crate) struct PerfSource {
+    pub(crate) object: usize,
+    pub(crate) map: String,
+    pub(crate) cpu: u32,
+    pub(crate) count: usize,
+    pub(crate) ty: usize,
+    /// Drops reported through LOST records so far.
+    pub(crate) lost_seen: u64,
+    pub(crate) buf: AsyncFd<PerfRing>,
+}
+
+/// PerfBuffer behind AsyncFd (which wants AsRawFd).
+pub(crate) struct PerfRing(PerfBuffer);
+
+impl AsRawFd for PerfRing {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+/// A socket filter's packet socket.
+pub(crate) struct Socket {
+    pub(crate) object: usize,
+    pub(crate) program: String,
+    pub(crate) iface: String,
+    pub(crate) fd: OwnedFd,
+    pub(crate) packets: u64,
+}
+
+pub(crate) fn map_data(map: &Map) -> &MapData {
+    match map {
+        Map::Array(m)
+        | Map::ArrayOfMaps(m)
+        | Map::BloomFilter(m)
+        | Map::CgroupArray(m)
+        | Map::CgroupStorage(m)
+        | Map::CgrpStorage(m)
+        | Map::CpuMap(m)
+        | Map::DevMap(m)
+        | Map::DevMapHash(m)
+        | Map::HashMap(m)
+        | Map::HashOfMaps(m)
+        | Map::InodeStorage(m)
+        | Map::LpmTrie(m)
+        | Map::LruHashMap(m)
+        | Map::PerCpuArray(m)
+        | Map::PerCpuCgroupStorage(m)
+        | Map::PerCpuHashMap(m)
+        | Map::PerCpuLruHashMap(m)
+        | Map::PerfEventArray(m)
+        | Map::ProgramArray(m)
+        | Map::Queue(m)
+        | Map::ReusePortSockArray(m)
+        | Map::RingBuf(m)
+        | Map::SockHash(m)
+        | Map::SockMap(m)
+        | Map::SkStorage(m)
+        | Map::Stack(m)
+        | Map::StackTraceMap(m)
+        | Map::Unsupported(m)
+        | Map::XskMap(m) => m,
+    }
+}
+
+/// A map taken out of its `aya::Ebpf`, so it outlives the programs: at exit the programs
+/// are detached first, then the rings drained and the maps dumped, so counts are exact.
+pub(crate) struct OwnedMap {
+    pub(crate) object: usize,
+    pub(crate) name: String,
+    pub(crate) map: Map,
+}
+
+pub(crate) fn map_fd<'a>(
+    maps: &'a [OwnedMap],
+    object: usize,
+    name: &str,
+) -> Option<BorrowedFd<'a>> {
+    maps.iter()
+        .find(|m| m.object == object && m.name == name)
+        .map(|m| map_data(&m.map).fd().as_fd())
+}
+
+/// Ring pages per CPU when `--pages` is not given: 8 MiB over the online CPUs, between 64
+/// and 1024 pages each.
+pub(crate) fn default_pages(cpus: usize) -> usize {
+    const BUDGET: usize = 8 << 20;
+    (BUDGET / sys::page_size() / cpus.max(1)).clamp(64, 1024)
+}
+
+pub(crate) fn online_count() -> usize {
+    kernel::online_cpus().len()
+}
+
+pub(crate) fn pow2_pages(pages: usize) -> usize {
+    pages.max(1).next_power_of_two()
+}
+
+/// Opens the perf ring of `cpu` and stores its fd at index `cpu` of the perf event array.
+pub(crate) fn open_ring(
+    map: BorrowedFd<'_>,
+    cpu: u32,
+    pages: usize,
+    watermark: u32,
+) -> Result<AsyncFd<PerfRing>, String> {
+    let buf = PerfBuffer::open(cpu, pages, watermark).map_err(|e| e.to_string())?;
+    let raw = buf.as_fd().as_raw_fd() as u32;
+    sys::map_update(map, &cpu.to_ne_bytes(), &raw.to_ne_bytes()).map_err(|e| e.to_string())?;
+    // SAFETY: PerfRing owns the perf fd (an OwnedFd inside PerfBuffer) for its whole life
+    // and always returns that same fd.
+    unsafe { AsyncFd::register_with_interest(PerfRing(buf), tokio::io::Interest::READABLE) }
+        .map_err(|e| e.to_string())
+}
+
+enum Wake {
+    Stop(&'static str),
+    Readable,
+    Flush,
+    Dump,
+    Printk(Option<String>),
+}
+
+async fn any_readable(sources: &[PerfSource]) {
+    if sources.is_empty() {
+        return std::future::pending().await;
+    }
+    let futs = sources.iter().map(|s| Box::pin(s.buf.readable()));
+    let (res, _, _) = futures::future::select_all(futs).await;
+    if let Ok(mut guard) = res {
+        guard.clear_ready();
+    }
+}
+
+fn start_printk_reader(tracefs: &Path) -> io::Result<tokio::sync::mpsc::UnboundedReceiver<String>> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(tracefs.join("trace_pipe"))?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name("trace_pipe".into())
+        .spawn(move || {
+            let reader = io::BufReader::new(file);
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        })?;
+    Ok(rx)
+}
+
+/// Everything the event loop owns.
+pub(crate) struct State<W: Write> {
+    pub(crate) printer: Printer<W>,
+    /// trace_pipe lines that were not printk lines, reported so far.
+    pub(crate) unparsed_printk: u32,
+    pub(crate) loaded: Vec<Loaded>,
+    pub(crate) maps: Vec<OwnedMap>,
+    pub(crate) sources: Vec<PerfSource>,
+    pub(crate) types: Vec<Option<Type>>,
+    pub(crate) counts: Vec<MapCount>,
+    pub(crate) dumps: Vec<(usize, DumpMap)>,
+    pub(crate) sockets: Vec<Socket>,
+    pub(crate) scratch: Vec<u8>,
+    /// Possible CPUs; None when unknown (per-CPU maps are then not read).
+    pub(crate) ncpus: Option<usize>,
+    pub(crate) summary: Summary,
+    pub(crate) broken: bool,
+}
+
+impl<W: Write> State<W> {
+    /// Nothing attached yet; messages go to `printer`.
+    pub(crate) fn new(printer: Printer<W>) -> Self {
+        State {
+            printer,
+            unparsed_printk: 0,
+            loaded: Vec::new(),
+            maps: Vec::new(),
+            sources: Vec::new(),
+            types: Vec::new(),
+            counts: Vec::new(),
+            dumps: Vec::new(),
+            sockets: Vec::new(),
+            scratch: Vec::with_capacity(64 * 1024),
+            ncpus: kernel::possible_cpus(),
+            summary: Summary::default(),
+            broken: false,
+        }
+    }
+
+    /// Detaches every program first, so nothing is produced after the final drain and
+    /// dump (lost + delivered then equals what the programs sent), then drains the rings,
+    /// reports the drops not announced yet, dumps the maps, and prints the summary.
+    pub(crate) fn teardown(mut self, started: std::time::Instant) {
+        for l in &mut self.loaded {
+            l.detach();
+        }
+        crate::setup::remove_own_probe_events();
+        self.drain();
+        self.final_lost();
+        if !self.broken {
+            self.dump_maps();
+        }
+        self.summary.duration_ms = started.elapsed().as_millis() as u64;
+        self.summary.maps = self.counts.clone();
+        let to_stdout = !self.broken;
+        let r = self.printer.summary(&self.summary, to_stdout);
+        self.check(r);
+        self.flush();
+    }
+
+    pub(crate) fn check(&mut self, r: io::Result<()>) {
+        if let Err(e) = r {
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                crate::say!("loader: writing output: {e}");
+            }
+            self.broken = true;
+        }
+    }
+
+    /// Reports drops the kernel counted but had no chance to announce with a LOST record
+    /// (called once the programs are detached and the rings drained).
+    pub(crate) fn final_lost(&mut self) {
+        let mut result = Ok(());
+        for s in &mut self.sources {
+            let Some(total) = s.buf.get_ref().0.lost_total() else {
+                continue;
+            };
+            let extra = total.saturating_sub(s.lost_seen);
+            if extra == 0 {
+                continue;
+            }
+            s.lost_seen += extra;
+            if let Some(c) = self.counts.get_mut(s.count) {
+                c.lost += extra;
+            }
+            self.summary.lost += extra;
+            let object = self.loaded.get(s.object).map_or("", |l| l.name.as_str());
+            if result.is_ok() {
+                result = self.printer.lost(object, &s.map, s.cpu, extra);
+            }
+        }
+        self.check(result);
+    }
+
+    pub(crate) fn drain(&mut self) {
+        let State {
+            printer,
+            loaded,
+            sources,
+            types,
+            counts,
+            scratch,
+            summary,
+            ..
+        } = self;
+        let mut result = Ok(());
+        for s in sources.iter_mut() {
+            let object = loaded.get(s.object).map_or("", |l| l.name.as_str());
+            let ty = types.get(s.ty).and_then(Option::as_ref);
+            let mut lost = 0u64;
+            let mut events = 0u64;
+            let cpu = s.cpu;
+            let map = s.map.as_str();
+            s.buf.get_mut().0.drain(scratch, |rec| match rec {
+                Record::Sample(data) => {
+                    events += 1;
+                    if result.is_ok() {
+                        result = printer.event(object, map, cpu, ty, data);
+                    }
+                }
+                Record::Lost(n) => lost += n,
+                Record::Other(_) => {}
+            });
+            if let Some(c) = counts.get_mut(s.count) {
+                c.events += events;
+                c.lost += lost;
+            }
+            summary.events += events;
+            summary.lost += lost;
+            s.lost_seen += lost;
+            if lost > 0 && result.is_ok() {
+                result = printer.lost(object, map, cpu, lost);
+            }
+        }
+        self.check(result);
+    }
+
+    pub(crate) fn dump_maps(&mut self) {
+        let mut result = Ok(());
+        for (obj, m) in &self.dumps {
+            let Some(fd) = map_fd(&self.maps, *obj, &m.name) else {
+                continue;
+            };
+            let mut err = None;
+            let r =
+                self.printer
+                    .map_dump(&m.object, &m.name, map_type::name(m.def.map_type), |buf| {
+                        if let Err(e) = maps::dump_entries(fd, m, self.ncpus, buf) {
+                            err = Some(e);
+                        }
+                    });
+            if let Some(e) = err {
+                crate::say!("loader: dumping {}/{}: {e}", m.object, m.name);
+            }
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        for s in &mut self.sockets {
+            s.packets += sys::drain_socket(s.fd.as_fd(), &mut self.scratch);
+            let object = self.loaded.get(s.object).map_or("", |l| l.name.as_str());
+            if result.is_ok() {
+                result = self
+                    .printer
+                    .packets(object, &s.program, &s.iface, s.packets);
+            }
+        }
+        self.check(result);
+    }
+
+    pub(crate) fn flush(&mut self) {
+        let r = self.printer.flush();
+        self.check(r);
+    }
+}
+
+/// The signals that stop the loader.
+pub(crate) struct Signals {
+    sigint: tokio::signal::unix::Signal,
+    sigterm: tokio::signal::unix::Signal,
+    sighup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Catches SIGINT, SIGTERM and SIGHUP from now on (one arriving while programs are
+    /// being attached stops the loader through the same orderly detach), and the
+    /// signals [`sys::stop`] watches.
+    pub(crate) fn install() -> Result<Signals, String> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(sigint), Ok(sigterm), Ok(sighup)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return Err("cannot install signal handlers".to_owned());
+        };
+        sys::stop::watch().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        Ok(Signals {
+            sigint,
+            sigterm,
+            sighup,
+        })
+    }
+}
+
+pub(crate) async fn event_loop<W: Write>(
+    cli: &Cli,
+    st: &mut State<W>,
+    ctx: &mut Context,
+    printk: bool,
+    signals: &mut Signals,
+) {
+    let Signals {
+        sigint,
+        sigterm,
+        sighup,
+    } = signals;
+    let mut printk_rx = None;
+    if printk && !cli.no_printk {
+        match ctx.tracefs() {
+            Ok(t) => match start_printk_reader(&t) {
+                Ok(rx) => printk_rx = Some(rx),
+                Err(e) => crate::say!("loader: cannot read trace_pipe: {e}"),
+            },
+            Err(e) => crate::say!("loader: cannot read printk output: {e}"),
+        }
+    }
+    let mut flush = tokio::time::interval(Duration::from_millis(cli.flush_ms.max(1)));
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let dump_every = cli
+        .interval
+        .filter(|s| *s > 0.0)
+        .map(Duration::from_secs_f64);
+    let mut dump = tokio::time::interval(dump_every.unwrap_or(Duration::from_secs(3600)));
+    dump.tick().await; // the first tick is immediate
+    let deadline = cli
+        .duration
+        .map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let mut ticks = 0u64;
+    loop {
+        let wake = tokio::select! {
+            _ = sigint.recv() => Wake::Stop("SIGINT"),
+            _ = sigterm.recv() => Wake::Stop("SIGTERM"),
+            _ = sighup.recv() => Wake::Stop("SIGHUP"),
+            _ = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            } => Wake::Stop("duration elapsed"),
+            _ = any_readable(&st.sources) => Wake::Readable,
+            _ = flush.tick() => Wake::Flush,
+            _ = dump.tick(), if dump_every.is_some() => Wake::Dump,
+            line = async {
+                match printk_rx.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => Wake::Printk(line),
+        };
+        match wake {
+            Wake::Stop(why) => {
+                crate::say!("loader: stopping: {why}");
+                break;
+            }
+            Wake::Readable => st.drain(),
+            Wake::Flush => {
+                if let Some(why) = sys::stop::received() {
+                    crate::say!("loader: stopping: {why}");
+                    break;
+                }
+                st.drain();
+                st.flush();
+                ticks += 1;
+                if ticks.is_multiple_of(20) && sys::stdout_closed() {
+                    st.broken = true;
+                }
+            }
+            Wake::Dump => st.dump_maps(),
+            Wake::Printk(None) => printk_rx = None,
+            Wake::Printk(Some(line)) => print_printk(st, &line),
+        }
+        if st.broken {
+            crate::say!("loader: stopping: stdout closed");
+            break;
+        }
+    }
+    if let Some(rx) = printk_rx.as_mut() {
+        if !st.broken {
+            drain_printk(st, rx).await;
+        }
+    }
+}
+
+fn print_printk<W: Write>(st: &mut State<W>, line: &str) {
+    if let Some(p) = kernel::parse_trace_pipe_line(line) {
+        let r = st.printer.printk(p.pid, p.comm, p.cpu, p.msg);
+        st.check(r);
+    } else if !line.trim().is_empty() && st.unparsed_printk < 3 {
+        // Another tracer's line, or a kernel format not known yet: say so, a few times.
+        st.unparsed_printk += 1;
+        crate::say!("loader: trace_pipe: not a bpf_trace_printk line: {line}");
+    }
+}
+
+/// At stop, the printk lines the kernel wrote before it are still on their way from
+/// trace_pipe (a workload ended by Ctrl-C right after its last exec lost them all on a
+/// 4.4 guest): read until the reader has been quiet for 100 ms, 1 s at most.
+async fn drain_printk<W: Write>(
+    st: &mut State<W>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(1);
+    while tokio::time::Instant::now() < until {
+        match tokio::time::timeout(Duration::from_millis(100), rx.recv()).await {
+            Ok(Some(line)) => print_printk(st, &line),
+            Ok(None) | Err(_) => break,
+        }
+    }
+}
