@@ -25,7 +25,7 @@ mod program;
 #[proc_macro]
 pub fn program(input: TokenStream) -> TokenStream {
     program::expand(input.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
+        .unwrap_or_else(|e| e.to_compile_error())
         .into()
 }
 
@@ -41,7 +41,7 @@ pub fn impl_network_buffer_array(_: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn map(attrs: TokenStream, item: TokenStream) -> TokenStream {
     map::expand(attrs.into(), item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
+        .unwrap_or_else(|e| e.to_compile_error())
         .into()
 }
 
@@ -51,7 +51,7 @@ macro_rules! probe_attribute {
         #[proc_macro_attribute]
         pub fn $name(attrs: TokenStream, item: TokenStream) -> TokenStream {
             probe::expand($kind, attrs.into(), item.into())
-                .unwrap_or_else(syn::Error::into_compile_error)
+                .unwrap_or_else(|e| e.to_compile_error())
                 .into()
         }
     };
@@ -106,9 +106,10 @@ probe_attribute!(
 
 /// `printk!("format %d", value)`: `bpf_trace_printk` with up to three arguments
 /// (`%d %u %x %zd %zu %zx %ld %lu %lx %lld %llu %llx %p %s %%`, at most one `%s`).
+/// Returns `Result<i32, ()>` as on redbpf master.
 #[proc_macro]
 pub fn printk(input: TokenStream) -> TokenStream {
     printk::expand(input.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
+        .unwrap_or_else(|e| e.to_compile_error())
         .into()
 }

@@ -67,13 +67,9 @@ fn link_section(attrs: TokenStream) -> syn::Result<Option<String>> {
                 "the only #[map] argument is `link_section`",
             ));
         }
-        let syn::Expr::Lit(syn::ExprLit {
-            lit: syn::Lit::Str(s),
-            ..
-        }) = &nv.value
-        else {
+        let syn::Lit::Str(s) = &nv.lit else {
             return Err(syn::Error::new_spanned(
-                &nv.value,
+                &nv.lit,
                 "link_section must be a string literal",
             ));
         };

@@ -1,5 +1,7 @@
 //! `printk!("fmt %d %s", a, s)`: `bpf_trace_printk` with up to three arguments, at most one
-//! of them a string (`%s`, anything that is `AsRef<CStr>`).
+//! of them a string (`%s`, anything that is `AsRef<CStr>`). Its value is redbpf master's
+//! `Result<i32, ()>` (bytes written, or `Err(())`), so `printk!(...).expect(...)` compiles;
+//! crates.io's 2.3 had no `printk!`, and a bare `printk!(...);` statement still builds.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -109,7 +111,13 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         let printk: unsafe extern "C" fn(*const u8, u32, u64, u64, u64) -> i64 =
             unsafe { ::core::mem::transmute(6usize) };
         // SAFETY: `fmt` is NUL-terminated and outlives the call.
-        unsafe { printk(fmt.as_ptr(), fmt.len() as u32, #(#passed),*) }
+        let written = unsafe { printk(fmt.as_ptr(), fmt.len() as u32, #(#passed),*) };
+        // redbpf master's signature: the bytes written, or Err(()) when the kernel refused.
+        if written >= 0 {
+            ::core::result::Result::<i32, ()>::Ok(written as i32)
+        } else {
+            ::core::result::Result::<i32, ()>::Err(())
+        }
     }})
 }
 
@@ -136,6 +144,16 @@ mod tests {
         assert!(out.contains("13usize") || out.contains("; 13]"), "{out}");
         let out = expand(quote!("done\n")).unwrap().to_string();
         assert!(out.contains("; 6]") || out.contains("6usize"), "{out}");
+    }
+
+    #[test]
+    fn value_is_masters_result() {
+        let out = expand(quote!("x")).unwrap().to_string();
+        assert!(
+            out.contains("Result :: < i32 , () > :: Ok (written as i32)"),
+            "{out}"
+        );
+        assert!(out.contains("Result :: < i32 , () > :: Err (())"), "{out}");
     }
 
     #[test]

@@ -1,9 +1,52 @@
 //! Program attributes: each wraps the user's function in an `outer_<fn>` entry point that
 //! takes the raw context, returns an integer and lives in section `<kind>/<name>`.
 
-use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
-use syn::{Ident, ItemFn, LitStr};
+use proc_macro2::{Delimiter, Group, Span, TokenStream};
+use quote::{format_ident, quote, ToTokens};
+use syn::parse::{Parse, ParseStream};
+use syn::{Attribute, Ident, LitStr, Signature, Visibility};
+
+/// A program function. Its body is kept as tokens, not parsed: syn 1 (what the probe
+/// crates' lock files pin) does not know every statement form current Rust has
+/// (`let ... else`, ...), and the body is only copied into the wrapper anyway.
+pub(crate) struct ItemFn {
+    attrs: Vec<Attribute>,
+    vis: Visibility,
+    pub(crate) sig: Signature,
+    body: Group,
+}
+
+impl Parse for ItemFn {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        let sig = input.parse()?;
+        let body: Group = input.parse()?;
+        if body.delimiter() != Delimiter::Brace {
+            return Err(syn::Error::new(body.span(), "expected a function body"));
+        }
+        if !input.is_empty() {
+            return Err(input.error("unexpected tokens after the function"));
+        }
+        Ok(ItemFn {
+            attrs,
+            vis,
+            sig,
+            body,
+        })
+    }
+}
+
+impl ToTokens for ItemFn {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        for attr in &self.attrs {
+            attr.to_tokens(tokens);
+        }
+        self.vis.to_tokens(tokens);
+        self.sig.to_tokens(tokens);
+        self.body.to_tokens(tokens);
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -326,6 +369,26 @@ mod tests {
         );
         assert!(out.contains("fn outer_enter_connect"), "{out}");
         assert!(out.contains("fn outer_exit_connect"), "{out}");
+    }
+
+    #[test]
+    fn bodies_are_copied_unparsed() {
+        // `let ... else` is beyond syn 1's grammar; the body must still come through.
+        let out = expand_str(
+            Kind::KProbe,
+            quote!(),
+            quote!(
+                #[inline(always)]
+                pub unsafe fn f(regs: Registers) {
+                    let Some(x) = g() else { return };
+                }
+            ),
+        );
+        assert!(
+            out.contains("let Some (x) = g () else { return } ;"),
+            "{out}"
+        );
+        assert!(out.contains("# [inline (always)] pub unsafe fn f"), "{out}");
     }
 
     #[test]
