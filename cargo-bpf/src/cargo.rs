@@ -9,26 +9,37 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use crate::headers::Headers;
+use crate::lock::LockCopy;
 
 /// A probe crate and the programs (bins) it builds.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ProbeCrate {
     pub name: String,
     pub manifest: PathBuf,
     pub dir: PathBuf,
     pub bins: Vec<String>,
     pub has_probes_feature: bool,
+    /// The tool's target directory (`<it>/bpf/...` holds the outputs).
     pub target_dir: PathBuf,
+    /// Cargo's (a separate one when the bindings differ, see `--flat-ip-headers`).
+    pub cargo_target_dir: PathBuf,
     /// Source id of the redbpf-macros it resolves to, when that is not a local path
     /// (a git repository the crates.io patch does not cover).
     pub macros_source: Option<String>,
+    /// The same for the cargo-bpf library (a build-dependency).
+    pub cargo_bpf_source: Option<String>,
 }
 
 fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-fn metadata(manifest: Option<&Path>, no_deps: bool, config: &[String]) -> Result<Value> {
+fn metadata(
+    manifest: Option<&Path>,
+    no_deps: bool,
+    config: &[String],
+    lock: Option<&LockCopy>,
+) -> Result<Value> {
     let mut cmd = cargo();
     cmd.args([
         "metadata",
@@ -46,6 +57,9 @@ fn metadata(manifest: Option<&Path>, no_deps: bool, config: &[String]) -> Result
     for value in config {
         cmd.args(["--config", value]);
     }
+    if let Some(lock) = lock {
+        lock.apply(&mut cmd);
+    }
     let out = cmd
         .stderr(Stdio::inherit())
         .output()
@@ -60,14 +74,45 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
-/// The workspace's target directory, and whether the workspace has its own redbpf-macros
-/// member (then it patches itself and must not be patched again).
-pub fn workspace(manifest: Option<&Path>) -> Result<(PathBuf, bool)> {
-    let meta = metadata(manifest, true, &[])?;
-    let own_macros = meta["packages"]
-        .as_array()
-        .is_some_and(|p| p.iter().any(|p| str_of(p, "name") == "redbpf-macros"));
-    Ok((PathBuf::from(str_of(&meta, "target_directory")), own_macros))
+/// What `cargo metadata --no-deps` says of the workspace around the probe crate.
+#[derive(Debug)]
+pub struct Workspace {
+    pub target_dir: PathBuf,
+    /// Where its `Cargo.lock` is.
+    pub root: PathBuf,
+    /// It has a redbpf-macros member of its own (then it patches itself and must not be
+    /// patched again).
+    pub own_macros: bool,
+    /// A member depends on the `cargo-bpf` library (usually as a build-dependency).
+    pub uses_cargo_bpf: bool,
+}
+
+pub fn workspace(manifest: Option<&Path>) -> Result<Workspace> {
+    let meta = metadata(manifest, true, &[], None)?;
+    let packages = meta["packages"].as_array().cloned().unwrap_or_default();
+    let own_macros = packages
+        .iter()
+        .any(|p| str_of(p, "name") == "redbpf-macros");
+    let uses_cargo_bpf = packages.iter().any(|p| {
+        p["dependencies"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|d| str_of(d, "name") == "cargo-bpf"))
+    });
+    Ok(Workspace {
+        target_dir: PathBuf::from(str_of(&meta, "target_directory")),
+        root: PathBuf::from(str_of(&meta, "workspace_root")),
+        own_macros,
+        uses_cargo_bpf,
+    })
+}
+
+/// A package of the resolved crate graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub name: String,
+    pub version: String,
+    /// None for path packages (the drop-ins, once patched in).
+    pub source: Option<String>,
 }
 
 /// The probe crates in reach: the package whose directory holds `cwd` (or the manifest
@@ -78,18 +123,31 @@ pub fn probe_crates(
     cwd: &Path,
     target_dir: &Path,
     config: &[String],
-) -> Result<Vec<ProbeCrate>> {
-    let meta = metadata(manifest, false, config)?;
+    lock: &LockCopy,
+) -> Result<(Vec<ProbeCrate>, Vec<Resolved>)> {
+    let meta = metadata(manifest, false, config, Some(lock))?;
     let packages = meta["packages"].as_array().cloned().unwrap_or_default();
+    let resolved = packages
+        .iter()
+        .map(|p| Resolved {
+            name: str_of(p, "name").to_owned(),
+            version: str_of(p, "version").to_owned(),
+            source: p.get("source").and_then(Value::as_str).map(str::to_owned),
+        })
+        .collect();
     let members: Vec<&str> = meta["workspace_members"]
         .as_array()
         .map(|m| m.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let macros_source = packages
-        .iter()
-        .find(|p| str_of(p, "name") == "redbpf-macros")
-        .and_then(|p| p.get("source").and_then(Value::as_str))
-        .map(str::to_owned);
+    let source_of = |name: &str| {
+        packages
+            .iter()
+            .find(|p| str_of(p, "name") == name)
+            .and_then(|p| p.get("source").and_then(Value::as_str))
+            .map(str::to_owned)
+    };
+    let macros_source = source_of("redbpf-macros");
+    let cargo_bpf_source = source_of("cargo-bpf");
     let uses_redbpf = |p: &Value| {
         p["dependencies"]
             .as_array()
@@ -119,7 +177,9 @@ pub fn probe_crates(
                 bins,
                 has_probes_feature,
                 target_dir: target_dir.to_path_buf(),
+                cargo_target_dir: target_dir.to_path_buf(),
                 macros_source: macros_source.clone(),
+                cargo_bpf_source: cargo_bpf_source.clone(),
             }
         })
         .collect();
@@ -129,7 +189,7 @@ pub fn probe_crates(
     if found.is_empty() {
         bail!("no crate depending on redbpf-probes here (run `cargo bpf build` in a probe crate or pass --manifest-path)");
     }
-    Ok(found)
+    Ok((found, resolved))
 }
 
 /// `--config` values for the bpf-probe profile: host-target LTO bitcode with debug info,
@@ -147,13 +207,22 @@ const PROFILE: &[&str] = &[
 ];
 
 /// Compiles one program to bitcode at `bitcode`; cargo's diagnostics go to stderr.
-pub fn bitcode(
-    krate: &ProbeCrate,
-    bin: &str,
-    headers: &Headers,
-    patch: &[String],
-    bitcode: &Path,
-) -> Result<()> {
+/// How the tool runs cargo for every program.
+pub struct Build<'a> {
+    pub headers: &'a Headers,
+    pub patch: &'a [String],
+    pub lock: &'a LockCopy,
+    /// Extra `BINDGEN_EXTRA_CLANG_ARGS` for redbpf-probes' bindgen.
+    pub bindgen_args: Option<String>,
+}
+
+pub fn bitcode(krate: &ProbeCrate, bin: &str, build: &Build, bitcode: &Path) -> Result<()> {
+    let Build {
+        headers,
+        patch,
+        lock,
+        ..
+    } = build;
     let mut cmd = cargo();
     cmd.arg("rustc")
         .arg("--manifest-path")
@@ -167,7 +236,8 @@ pub fn bitcode(
             "json-diagnostic-rendered-ansi",
         ])
         .arg("--target-dir")
-        .arg(&krate.target_dir);
+        .arg(&krate.cargo_target_dir);
+    lock.apply(&mut cmd);
     if krate.has_probes_feature {
         cmd.args(["--features", "probes"]);
     }
@@ -184,7 +254,16 @@ pub fn bitcode(
     cmd.arg("--")
         .arg(format!("--emit=llvm-bc={},link", bitcode.display()))
         .arg(format!("-Clinker={}", me.display()))
-        .env(crate::LINKER_ENV, "1");
+        .env(crate::LINKER_ENV, "1")
+        // For build scripts calling the drop-in cargo_bpf_lib::build().
+        .env("CARGO_BPF_TOOL", &me);
+    if let Some(extra) = &build.bindgen_args {
+        let args = match std::env::var("BINDGEN_EXTRA_CLANG_ARGS") {
+            Ok(mine) if !mine.is_empty() => format!("{mine} {extra}"),
+            _ => extra.clone(),
+        };
+        cmd.env("BINDGEN_EXTRA_CLANG_ARGS", args);
+    }
     match headers {
         Headers::Source(dir) => cmd.env("KERNEL_SOURCE", dir).env_remove("KERNEL_VERSION"),
         Headers::Version(v) => cmd.env("KERNEL_VERSION", v).env_remove("KERNEL_SOURCE"),
@@ -197,15 +276,28 @@ pub fn bitcode(
         .stderr(Stdio::inherit())
         .output()
         .context("cannot run `cargo rustc`")?;
+    let mut anonymous_ip_addrs = false;
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         let Ok(msg) = serde_json::from_str::<Value>(line) else {
             continue;
         };
         if str_of(&msg, "reason") == "compiler-message" {
-            eprint!("{}", str_of(&msg["message"], "rendered"));
+            let rendered = str_of(&msg["message"], "rendered");
+            // The JSON line: its plain `message` has no colour codes.
+            anonymous_ip_addrs |= is_anonymous_ip_addr_error(line);
+            eprint!("{rendered}");
         }
     }
     if !output.status.success() {
+        if anonymous_ip_addrs && build.bindgen_args.is_none() {
+            bail!(
+                "{}: program {bin} does not compile: these kernel headers put iphdr/ipv6hdr's \
+                 saddr/daddr in an anonymous union (__struct_group, Linux 5.16+ and Debian's \
+                 5.10); rebuild with `cargo bpf build --flat-ip-headers` to read them as plain \
+                 fields",
+                krate.name
+            );
+        }
         bail!("{}: program {bin} does not compile", krate.name);
     }
     if !bitcode.is_file() {
@@ -216,4 +308,28 @@ pub fn bitcode(
         );
     }
     Ok(())
+}
+
+/// rustc's error for `ip.saddr` when the bindings have it at `__bindgen_anon_1.saddr`.
+fn is_anonymous_ip_addr_error(rendered: &str) -> bool {
+    ["saddr", "daddr"]
+        .iter()
+        .any(|f| rendered.contains(&format!("no field `{f}` on type")))
+        && rendered.contains("__bindgen_anon_1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_the_anonymous_union_error() {
+        let rendered = "error[E0609]: no field `saddr` on type `iphdr`\n  --> src/main.rs:9:20\n\
+                        help: one of the expressions' fields has a field of the same name\n  \
+                        |     ip.__bindgen_anon_1.__bindgen_anon_1.saddr";
+        assert!(is_anonymous_ip_addr_error(rendered));
+        assert!(!is_anonymous_ip_addr_error(
+            "error[E0609]: no field `x` on type `iphdr`"
+        ));
+    }
 }

@@ -22,7 +22,7 @@ pub enum HeadersError {
     },
     #[error(
         "no kernel headers found: set KERNEL_SOURCE=/path/to/headers or KERNEL_VERSION=x.y.z, \
-         or run `make kernel-headers` in this project (tried: {tried})"
+         or pass --kernel-headers DIR (tried: {tried})"
     )]
     NotFound { tried: String },
 }
@@ -95,6 +95,43 @@ pub fn resolve(explicit: Option<&Path>, crate_dir: &Path) -> Result<Headers, Hea
     Err(HeadersError::NotFound {
         tried: tried.join(", "),
     })
+}
+
+/// `--flat-ip-headers`: included (`-include`) by redbpf-probes' bindgen before its own
+/// headers. uapi's `__struct_group(TAG, NAME, ATTRS, MEMBERS...)` is a union of an
+/// anonymous and a named struct of MEMBERS, which bindgen turns into
+/// `iphdr.__bindgen_anon_1.__bindgen_anon_1.saddr`. While uapi's ip.h and ipv6.h (and only
+/// they) are read, it becomes MEMBERS themselves, followed by the named struct as a
+/// zero-length array so that header code naming the group (`&iph->addrs`) still parses.
+/// Both groups hold 4-byte-aligned members with nothing after them: the layout is the
+/// kernel's. Headers without `__struct_group` (before 5.16) are read unchanged.
+const FLAT_IP_H: &str = r#"/* Written by cargo-bpf for --flat-ip-headers. */
+#ifndef CARGO_BPF_FLAT_IP_H
+#define CARGO_BPF_FLAT_IP_H
+/* What ip.h and ipv6.h include, read first with the kernel's own macros. */
+#include <linux/types.h>
+#include <linux/stddef.h>
+#include <asm/byteorder.h>
+#include <uapi/linux/in6.h>
+#pragma push_macro("__struct_group")
+#undef __struct_group
+#define __struct_group(TAG, NAME, ATTRS, MEMBERS...) \
+	MEMBERS struct TAG { MEMBERS } ATTRS NAME[0]
+#include <uapi/linux/ip.h>
+#include <uapi/linux/ipv6.h>
+#pragma pop_macro("__struct_group")
+#endif
+"#;
+
+/// Writes the `--flat-ip-headers` include under `target_dir` and returns its path.
+pub fn write_flat_ip_header(target_dir: &Path) -> std::io::Result<PathBuf> {
+    let dir = target_dir.join("bpf").join("include");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("cargo-bpf-flat-ip.h");
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(FLAT_IP_H) {
+        std::fs::write(&path, FLAT_IP_H)?;
+    }
+    Ok(path)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod btf;
 mod cargo;
 mod headers;
 mod llvm;
+mod lock;
 mod patch;
 
 #[derive(Parser)]
@@ -48,6 +49,12 @@ struct BuildArgs {
     /// BPF instruction set: v1 runs on every kernel, v2 needs 4.14, v3 needs 5.1.
     #[arg(long, default_value = "v1", value_parser = ["v1", "v2", "v3"])]
     cpu: String,
+    /// Give iphdr/ipv6hdr's saddr/daddr back as plain fields when the kernel headers wrap
+    /// them in an anonymous union (`__struct_group`: Linux 5.16+ and Debian's 5.10), so
+    /// probes reading `ip.saddr` build against them. Nothing else in the bindings changes;
+    /// cargo's files for this go to `<target-dir>/flat-ip`.
+    #[arg(long)]
+    flat_ip_headers: bool,
     /// Programs to build (default: all of the crate's programs).
     #[arg(value_name = "PROBE")]
     probes: Vec<String>,
@@ -75,34 +82,126 @@ fn main() -> ExitCode {
     }
 }
 
+/// What redbpf 2.0 changed, for the one-line refusal of 1.x crates.
+const REDBPF_1X: &str = "port it to redbpf-probes/redbpf-macros 2.x: 2.0 names each map by its \
+    static (`#[map(\"name\")]` is gone), returns i64 from helpers and builds its bindings from \
+    kernel headers with bpf-sys";
+
 fn build(args: &BuildArgs) -> Result<()> {
     let cwd = std::env::current_dir().context("no current directory")?;
-    let (workspace_target, own_macros) = cargo::workspace(args.manifest_path.as_deref())?;
+    let ws = cargo::workspace(args.manifest_path.as_deref())?;
     // Absolute: cargo runs rustc from the workspace root, not from here.
     let target_dir = match &args.target_dir {
         Some(dir) if dir.is_relative() => cwd.join(dir),
         Some(dir) => dir.clone(),
-        None => workspace_target,
+        None => ws.target_dir.clone(),
     };
-    // The drop-in macros replace crates.io's (a config patch wins over the crate's own),
-    // unless the workspace carries a redbpf-macros of its own.
-    let macros = patch::materialise(&target_dir).with_context(|| {
+    // cargo never writes the crate's own Cargo.lock: it works on a copy.
+    let lock = lock::LockCopy::prepare(&ws.root, &target_dir).with_context(|| {
         format!(
-            "cannot write the drop-in redbpf-macros under {}",
+            "cannot copy {} under {}",
+            ws.root.join("Cargo.lock").display(),
             target_dir.display()
         )
     })?;
-    let mut patches: Vec<String> = if own_macros {
-        Vec::new()
-    } else {
-        patch::config_for(
-            "registry+https://github.com/rust-lang/crates.io-index",
-            &macros,
-        )
-        .into_iter()
-        .collect()
+    // The drop-ins replace crates.io's (a config patch wins over the crate's own), with
+    // the version the lock pins: a patch of another version would not be used.
+    let mut dropins: Vec<&patch::DropIn> = Vec::new();
+    if !ws.own_macros {
+        dropins.push(&patch::MACROS);
+    }
+    if ws.uses_cargo_bpf {
+        dropins.push(&patch::CARGO_BPF_LIB);
+    }
+    let mut versions: Vec<String> = dropins
+        .iter()
+        .map(|d| {
+            lock.pinned(d.name)
+                .filter(|v| patch::supported(v))
+                .unwrap_or_else(|| patch::DEFAULT_VERSION.to_string())
+        })
+        .collect();
+    let mut attempt = 0;
+    let (crates, patches, dirs) = loop {
+        let mut patches = Vec::new();
+        let mut dirs = Vec::new();
+        for (dropin, version) in dropins.iter().zip(&versions) {
+            let dir = dropin.materialise(&target_dir, version).with_context(|| {
+                format!(
+                    "cannot write the drop-in {} under {}",
+                    dropin.name,
+                    target_dir.display()
+                )
+            })?;
+            patches.extend(dropin.config_for(
+                "registry+https://github.com/rust-lang/crates.io-index",
+                &dir,
+            ));
+            dirs.push(dir);
+        }
+        let (crates, resolved) = cargo::probe_crates(
+            args.manifest_path.as_deref(),
+            &cwd,
+            &target_dir,
+            &patches,
+            &lock,
+        )?;
+        let name = crates.first().map(|c| c.name.as_str()).unwrap_or_default();
+        if let Some(old) = resolved
+            .iter()
+            .find(|p| p.name == "redbpf-probes" && !patch::supported(&p.version))
+        {
+            anyhow::bail!(
+                "{name}: uses redbpf-probes {} (redbpf 1.x), which `cargo bpf build` does not \
+                 build; {REDBPF_1X}",
+                old.version
+            );
+        }
+        // A drop-in cargo did not take: the crate graph holds the registry's package.
+        let unused: Vec<(usize, &cargo::Resolved)> = dropins
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| {
+                resolved
+                    .iter()
+                    .find(|p| {
+                        p.name == d.name
+                            && p.source.as_deref().is_some_and(|s| {
+                                s.starts_with("registry+") || s.starts_with("sparse+")
+                            })
+                    })
+                    .map(|p| (i, p))
+            })
+            .collect();
+        match unused.first() {
+            None => break (crates, patches, dirs),
+            // Resolved to another 2.x version than the lock said (or with no lock): once
+            // more with that one.
+            Some((i, p)) if attempt == 0 && patch::supported(&p.version) => {
+                versions[*i] = p.version.clone();
+                attempt += 1;
+            }
+            Some((_, p)) => anyhow::bail!(
+                "{name}: the drop-in {} was not used: cargo resolved {} {} from {} \
+                 (the lock or a `=` requirement pins another version than the drop-in's {})",
+                p.name,
+                p.name,
+                p.version,
+                p.source.as_deref().unwrap_or("a path"),
+                versions[dropins.iter().position(|d| d.name == p.name).unwrap_or(0)],
+            ),
+        }
     };
-    let crates = cargo::probe_crates(args.manifest_path.as_deref(), &cwd, &target_dir, &patches)?;
+    let flat_ip = if args.flat_ip_headers {
+        Some(headers::write_flat_ip_header(&target_dir).with_context(|| {
+            format!(
+                "cannot write the --flat-ip-headers include under {}",
+                target_dir.display()
+            )
+        })?)
+    } else {
+        None
+    };
     let llvm_path = llvm::toolchain_llvm()?;
     let llvm = llvm::Api::load(&llvm_path)?;
     let options = llvm::retarget::Options {
@@ -110,17 +209,38 @@ fn build(args: &BuildArgs) -> Result<()> {
     };
     let mut built = 0;
     for krate in &crates {
-        let headers = headers::resolve(args.kernel_headers.as_deref(), &krate.dir)?;
-        // redbpf from git: patch that source too.
-        if let Some(git) = krate
-            .macros_source
-            .as_deref()
-            .and_then(|s| patch::config_for(s, &macros))
-        {
-            if !own_macros && !patches.contains(&git) {
-                patches.push(git);
+        let mut krate_patches = patches.clone();
+        // redbpf (or cargo-bpf) from git: patch that source too.
+        for (dropin, dir) in dropins.iter().zip(&dirs) {
+            let source = if dropin.name == patch::MACROS.name {
+                krate.macros_source.as_deref()
+            } else {
+                krate.cargo_bpf_source.as_deref()
+            };
+            if let Some(git) = source
+                .filter(|s| s.starts_with("git+"))
+                .and_then(|s| dropin.config_for(s, dir))
+            {
+                if !krate_patches.contains(&git) {
+                    krate_patches.push(git);
+                }
             }
         }
+        let headers = headers::resolve(args.kernel_headers.as_deref(), &krate.dir)?;
+        let mut krate = krate.clone();
+        if flat_ip.is_some() {
+            // bindgen's extra arguments are not in cargo's fingerprint: other bindings,
+            // other target directory.
+            krate.cargo_target_dir = target_dir.join("flat-ip");
+        }
+        let build = cargo::Build {
+            headers: &headers,
+            patch: &krate_patches,
+            lock: &lock,
+            bindgen_args: flat_ip
+                .as_ref()
+                .map(|h| format!("-include {}", h.display())),
+        };
         let bins: Vec<&String> = krate
             .bins
             .iter()
@@ -139,10 +259,9 @@ fn build(args: &BuildArgs) -> Result<()> {
             build_program(
                 &llvm,
                 &options,
-                krate,
+                &krate,
                 bin,
-                &headers,
-                &patches,
+                &build,
                 args.output_dir.as_deref(),
             )?;
             built += 1;
@@ -157,14 +276,13 @@ fn build_program(
     options: &llvm::retarget::Options,
     krate: &cargo::ProbeCrate,
     bin: &str,
-    headers: &headers::Headers,
-    patch: &[String],
+    build: &cargo::Build,
     output_dir: Option<&Path>,
 ) -> Result<()> {
     let bpf_dir = krate.target_dir.join("bpf");
     let bitcode = bpf_dir.join("bitcode").join(format!("{bin}.bc"));
     std::fs::create_dir_all(bitcode.parent().unwrap_or(&bpf_dir))?;
-    cargo::bitcode(krate, bin, headers, patch, &bitcode)?;
+    cargo::bitcode(krate, bin, build, &bitcode)?;
     let out_dir = output_dir
         .map(Path::to_path_buf)
         .unwrap_or_else(|| bpf_dir.join("programs"))

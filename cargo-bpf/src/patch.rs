@@ -1,33 +1,46 @@
-//! Brings the drop-in `redbpf-macros` to probe crates that do not patch it themselves.
+//! Brings the drop-in crates to probe crates that do not patch them themselves:
+//! `redbpf-macros` (the proc macros) and, for crates with a `cargo-bpf` build-dependency,
+//! the `cargo-bpf` library (`cargo_bpf_lib`, from `dropins/cargo-bpf`).
 //!
-//! The macro crate's sources are compiled into this binary and written to
-//! `<target-dir>/bpf/redbpf-macros/`; cargo is then told, with `--config` patch tables, to
-//! use them instead of crates.io's (or redbpf's git repository's) redbpf-macros.
+//! Their sources are compiled into this binary and written to
+//! `<target-dir>/bpf/dropins/<name>-<version>/`, with the version the probe crate's lock
+//! pins (a patch only replaces the exact locked version); cargo is then told, with
+//! `--config` patch tables, to use them instead of crates.io's (or a git repository's).
+//! Neither asks for more than the crates they replace did (syn 1, quote 1, proc-macro2 1;
+//! nothing at all for cargo-bpf), so they resolve within any lock that resolved those.
 
 use std::path::{Path, PathBuf};
 
-const FILES: &[(&str, &str)] = &[
-    ("src/lib.rs", include_str!("../../redbpf-macros/src/lib.rs")),
-    ("src/map.rs", include_str!("../../redbpf-macros/src/map.rs")),
-    (
-        "src/printk.rs",
-        include_str!("../../redbpf-macros/src/printk.rs"),
-    ),
-    (
-        "src/probe.rs",
-        include_str!("../../redbpf-macros/src/probe.rs"),
-    ),
-    (
-        "src/program.rs",
-        include_str!("../../redbpf-macros/src/program.rs"),
-    ),
-];
+/// One drop-in crate: package name, its files, and its manifest with `{version}` to fill.
+pub struct DropIn {
+    pub name: &'static str,
+    files: &'static [(&'static str, &'static str)],
+    manifest: &'static str,
+}
 
-const MANIFEST: &str = r#"[package]
+pub const MACROS: DropIn = DropIn {
+    name: "redbpf-macros",
+    files: &[
+        ("src/lib.rs", include_str!("../../redbpf-macros/src/lib.rs")),
+        ("src/map.rs", include_str!("../../redbpf-macros/src/map.rs")),
+        (
+            "src/printk.rs",
+            include_str!("../../redbpf-macros/src/printk.rs"),
+        ),
+        (
+            "src/probe.rs",
+            include_str!("../../redbpf-macros/src/probe.rs"),
+        ),
+        (
+            "src/program.rs",
+            include_str!("../../redbpf-macros/src/program.rs"),
+        ),
+    ],
+    manifest: r#"[package]
 name = "redbpf-macros"
-version = "2.3.0"
+version = "{version}"
 edition = "2021"
-description = "Drop-in procedural macros for redbpf-probes 2.3 (written by cargo-bpf)"
+description = "Drop-in procedural macros for redbpf-probes 2.x (written by cargo-bpf)"
 license = "MIT OR Apache-2.0"
 
 [lib]
@@ -36,39 +49,82 @@ proc-macro = true
 [dependencies]
 proc-macro2 = "1"
 quote = "1"
-syn = { version = "2", features = ["full"] }
+syn = { version = "1", features = ["full"] }
 
 [workspace]
-"#;
+"#,
+};
 
-/// Writes the macro crate under `target_dir` (only files whose content changed, so cargo's
-/// fingerprints stay fresh) and returns its directory.
-pub fn materialise(target_dir: &Path) -> std::io::Result<PathBuf> {
-    let root = target_dir.join("bpf").join("redbpf-macros");
-    std::fs::create_dir_all(root.join("src"))?;
-    for (name, content) in FILES.iter().copied().chain([("Cargo.toml", MANIFEST)]) {
-        let path = root.join(name);
-        if std::fs::read_to_string(&path).ok().as_deref() != Some(content) {
-            std::fs::write(&path, content)?;
+pub const CARGO_BPF_LIB: DropIn = DropIn {
+    name: "cargo-bpf",
+    files: &[(
+        "src/lib.rs",
+        include_str!("../../dropins/cargo-bpf/src/lib.rs"),
+    )],
+    manifest: include_str!("../../dropins/cargo-bpf/Cargo.toml"),
+};
+
+/// The version a drop-in gets when the lock pins none.
+pub const DEFAULT_VERSION: &str = "2.3.0";
+
+impl DropIn {
+    /// Writes the crate under `target_dir` as `version` (only files whose content changed,
+    /// so cargo's fingerprints stay fresh) and returns its directory.
+    pub fn materialise(&self, target_dir: &Path, version: &str) -> std::io::Result<PathBuf> {
+        let root = target_dir
+            .join("bpf")
+            .join("dropins")
+            .join(format!("{}-{version}", self.name));
+        std::fs::create_dir_all(root.join("src"))?;
+        let manifest = self.manifest_for(version);
+        let files = self.files.iter().map(|(n, c)| (*n, *c));
+        for (name, content) in files.chain([("Cargo.toml", manifest.as_str())]) {
+            let path = root.join(name);
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(content) {
+                std::fs::write(&path, content)?;
+            }
         }
+        Ok(root)
     }
-    Ok(root)
+
+    fn manifest_for(&self, version: &str) -> String {
+        let mut out = String::new();
+        let mut in_package = false;
+        for line in self.manifest.lines() {
+            if line.starts_with('[') {
+                in_package = line.trim() == "[package]";
+            }
+            if in_package && line.starts_with("version") {
+                out.push_str(&format!("version = \"{version}\"\n"));
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// The `--config` value patching `source` (a cargo package source id) with `dir`.
+    pub fn config_for(&self, source: &str, dir: &Path) -> Option<String> {
+        let table = if source.starts_with("registry+") || source.starts_with("sparse+") {
+            "crates-io".to_string()
+        } else if let Some(git) = source.strip_prefix("git+") {
+            let url = git.split(['?', '#']).next().unwrap_or(git);
+            format!("{url:?}")
+        } else {
+            return None;
+        };
+        Some(format!(
+            "patch.{table}.{}.path={:?}",
+            self.name,
+            dir.display().to_string()
+        ))
+    }
 }
 
-/// The `--config` value patching `source` (a cargo package source id) with `dir`.
-pub fn config_for(source: &str, dir: &Path) -> Option<String> {
-    let table = if source.starts_with("registry+") || source.starts_with("sparse+") {
-        "crates-io".to_string()
-    } else if let Some(git) = source.strip_prefix("git+") {
-        let url = git.split(['?', '#']).next().unwrap_or(git);
-        format!("{url:?}")
-    } else {
-        return None;
-    };
-    Some(format!(
-        "patch.{table}.redbpf-macros.path={:?}",
-        dir.display().to_string()
-    ))
+/// A version the drop-ins stand in for: 2.x (redbpf 1.x crates are refused before).
+pub fn supported(version: &str) -> bool {
+    version.starts_with("2.")
 }
 
 #[cfg(test)]
@@ -79,27 +135,31 @@ mod tests {
     fn patch_tables_for_registry_and_git() {
         let dir = Path::new("/t/redbpf-macros");
         assert_eq!(
-            config_for("registry+https://github.com/rust-lang/crates.io-index", dir).unwrap(),
+            MACROS
+                .config_for("registry+https://github.com/rust-lang/crates.io-index", dir)
+                .unwrap(),
             r#"patch.crates-io.redbpf-macros.path="/t/redbpf-macros""#
         );
         assert_eq!(
-            config_for(
-                "git+https://github.com/foniod/redbpf?branch=main#5533198",
-                dir
-            )
-            .unwrap(),
+            MACROS
+                .config_for(
+                    "git+https://github.com/foniod/redbpf?branch=main#5533198",
+                    dir
+                )
+                .unwrap(),
             r#"patch."https://github.com/foniod/redbpf".redbpf-macros.path="/t/redbpf-macros""#
         );
-        assert!(config_for("path+file:///x", dir).is_none());
+        assert!(MACROS.config_for("path+file:///x", dir).is_none());
     }
 
     #[test]
     fn embedded_sources_are_complete() {
-        for (name, _) in FILES {
+        let files = MACROS.files;
+        for (name, _) in files {
             let module = name.trim_start_matches("src/").trim_end_matches(".rs");
             if module != "lib" {
                 assert!(
-                    FILES[0].1.contains(&format!("mod {module};")),
+                    files[0].1.contains(&format!("mod {module};")),
                     "{module} not in lib.rs"
                 );
             }
@@ -109,8 +169,21 @@ mod tests {
                 .unwrap();
         assert_eq!(
             on_disk.count(),
-            FILES.len(),
+            files.len(),
             "a redbpf-macros source file is not embedded"
         );
+    }
+
+    #[test]
+    fn written_with_the_pinned_version() {
+        let m = MACROS.manifest_for("2.2.0");
+        assert!(m.contains("\nversion = \"2.2.0\"\n"), "{m}");
+        assert!(m.contains("syn = { version = \"1\""), "{m}");
+        let c = CARGO_BPF_LIB.manifest_for("2.1.0");
+        assert!(
+            c.contains("name = \"cargo-bpf\"\nversion = \"2.1.0\""),
+            "{c}"
+        );
+        assert!(c.contains("llvm13 = []"), "{c}");
     }
 }
