@@ -3,7 +3,7 @@
 //! attached by its section, then its perf arrays given rings and its hash/array maps
 //! planned for dumps. Every program fails alone, with one error naming it.
 
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 
 use crate::cli::Cli;
@@ -11,8 +11,8 @@ use crate::elf::{map_type, MapInfo};
 use crate::kernel;
 use crate::legacy::Mode;
 use crate::maps::DumpMap;
+use crate::message::{MapCount, Message};
 use crate::object::{AyaPlan, GlobalDataProgram, Object};
-use crate::output::MapCount;
 use crate::programs::{self, Context};
 use crate::section;
 use crate::stream::{self, map_data, map_fd, OwnedMap, PerfSource, Socket, State};
@@ -160,8 +160,8 @@ fn map_type_hint(e: &aya::EbpfError, obj: &Object) -> Option<String> {
 
 /// Loads `obj`, verifies or attaches its selected programs, reports the ones no path
 /// handles, and gives its maps rings or dump plans, all into `st`.
-pub(crate) fn load_and_attach<W: Write>(
-    st: &mut State<W>,
+pub(crate) fn load_and_attach(
+    st: &mut State,
     ctx: &mut Context,
     aya_loader: &mut aya::EbpfLoader<'_>,
     env: &Env<'_>,
@@ -210,8 +210,22 @@ pub(crate) fn load_and_attach<W: Write>(
     st.loaded.push(loaded);
 }
 
-fn report_error<W: Write>(
-    st: &mut State<W>,
+/// An error of a map's section (no program).
+fn report_error_at(st: &mut State, object: &str, section: &str, error: &str) {
+    st.summary.errors += 1;
+    let r = st.sink.message(&Message::Error {
+        object,
+        program: None,
+        section: Some(section),
+        error,
+        verifier_log: None,
+    });
+    st.check(r);
+}
+
+/// An error of the object, or of one of its programs (`(symbol, section)`).
+fn report_error(
+    st: &mut State,
     object: &str,
     program: Option<(&str, &str)>,
     error: &str,
@@ -219,14 +233,20 @@ fn report_error<W: Write>(
 ) {
     st.summary.errors += 1;
     let (p, s) = program.unzip();
-    let r = st.printer.error(object, p, s, error, verifier_log);
+    let r = st.sink.message(&Message::Error {
+        object,
+        program: p,
+        section: s,
+        error,
+        verifier_log,
+    });
     st.check(r);
 }
 
 /// Verifies (`--verify`) or attaches every selected program aya loaded, in section order.
 #[allow(clippy::too_many_arguments)]
-fn attach_programs<W: Write>(
-    st: &mut State<W>,
+fn attach_programs(
+    st: &mut State,
     ctx: &mut Context,
     env: &Env<'_>,
     obj: &Object,
@@ -261,7 +281,11 @@ fn attach_programs<W: Write>(
         if cli.verify {
             match programs::load(program, &pname, ctx) {
                 Ok(()) => {
-                    let r = st.printer.loaded(&obj.name, &pname, &section_name);
+                    let r = st.sink.message(&Message::Loaded {
+                        object: &obj.name,
+                        program: &pname,
+                        section: &section_name,
+                    });
                     st.check(r);
                 }
                 Err(e) => {
@@ -287,9 +311,13 @@ fn attach_programs<W: Write>(
                         packets: 0,
                     });
                 }
-                let r =
-                    st.printer
-                        .attached(&obj.name, &pname, &section_name, spec.kind(), &att.target);
+                let r = st.sink.message(&Message::Attached {
+                    object: &obj.name,
+                    program: &pname,
+                    section: &section_name,
+                    kind: spec.kind(),
+                    target: &att.target,
+                });
                 st.check(r);
             }
             Err(e) => {
@@ -302,8 +330,8 @@ fn attach_programs<W: Write>(
 
 /// Programs in sections no loader path handles (aya never saw them): one error each, so
 /// nothing in the object goes unmentioned.
-fn report_unsupported<W: Write>(
-    st: &mut State<W>,
+fn report_unsupported(
+    st: &mut State,
     cli: &Cli,
     obj: &Object,
     ebpf: &aya::Ebpf,
@@ -334,13 +362,7 @@ fn report_unsupported<W: Write>(
 
 /// Takes the maps out of `ebpf` (so they outlive the programs) and plans what is read
 /// from them: perf arrays get a ring per online CPU, hash/array maps get dumped.
-fn take_maps<W: Write>(
-    st: &mut State<W>,
-    env: &Env<'_>,
-    obj: &Object,
-    ebpf: &mut aya::Ebpf,
-    obj_idx: usize,
-) {
+fn take_maps(st: &mut State, env: &Env<'_>, obj: &Object, ebpf: &mut aya::Ebpf, obj_idx: usize) {
     let map_names: Vec<String> = ebpf.maps().map(|(n, _)| n.to_owned()).collect();
     for n in map_names {
         if let Some(map) = ebpf.take_map(&n) {
@@ -386,8 +408,8 @@ fn take_maps<W: Write>(
 }
 
 /// One ring per online CPU for perf array `m`, each stored in the array at its CPU.
-fn open_rings<W: Write>(
-    st: &mut State<W>,
+fn open_rings(
+    st: &mut State,
     env: &Env<'_>,
     obj: &Object,
     m: &MapInfo,
@@ -425,12 +447,8 @@ fn open_rings<W: Write>(
                 buf,
             }),
             Err(e) => {
-                st.summary.errors += 1;
                 let msg = format!("perf buffer for map {} on CPU {cpu}: {e}", m.name);
-                let r = st
-                    .printer
-                    .error(&obj.name, None, Some(&m.section), &msg, None);
-                st.check(r);
+                report_error_at(st, &obj.name, &m.section, &msg);
             }
         }
     }

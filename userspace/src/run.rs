@@ -2,17 +2,17 @@
 //! loaded and attached programs ([`crate::attach`]) -> the event loop ([`crate::stream`])
 //! -> teardown.
 
-use std::io::{self, Write};
 use std::path::Path;
 use std::time::Instant;
 
 use crate::attach::{self, error_chain, Env, LoadError, Outcome};
 use crate::cli::Cli;
 use crate::kernel;
+use crate::message::Message;
 use crate::object::Object;
-use crate::output::Printer;
 use crate::programs::Context;
 use crate::setup;
+use crate::sink;
 use crate::stream::{self, Signals, State};
 use crate::sys;
 
@@ -54,11 +54,7 @@ fn inputs(cli: &Cli, builtin: &[(&str, &[u8])]) -> Result<Vec<Input>, String> {
 
 /// Parses every input once; the ones that cannot be read or parsed are reported (each
 /// alone) and marked fatal.
-fn parse_all<W: Write>(
-    st: &mut State<W>,
-    inputs: Vec<Input>,
-    outcome: &mut Outcome,
-) -> Vec<Object> {
+fn parse_all(st: &mut State, inputs: Vec<Input>, outcome: &mut Outcome) -> Vec<Object> {
     let mut objects = Vec::new();
     for Input { name, bytes } in inputs {
         match bytes.and_then(|b| Object::parse(name.clone(), b).map_err(LoadError::from)) {
@@ -66,7 +62,13 @@ fn parse_all<W: Write>(
             Err(e) => {
                 st.summary.errors += 1;
                 outcome.fatal = true;
-                let r = st.printer.error(&name, None, None, &error_chain(&e), None);
+                let r = st.sink.message(&Message::Error {
+                    object: &name,
+                    program: None,
+                    section: None,
+                    error: &error_chain(&e),
+                    verifier_log: None,
+                });
                 st.check(r);
             }
         }
@@ -99,8 +101,7 @@ fn below(cli: &Cli, v: (u32, u32)) -> bool {
 /// Runs the loader; returns the process exit code.
 pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     let started = Instant::now();
-    let stdout = io::stdout();
-    let mut st = State::new(Printer::new(stdout.lock(), cli.json));
+    let mut st = State::new(sink::for_terminal(cli.json));
     let event_types = match cli.event_types() {
         Ok(v) => v,
         Err(e) => {
@@ -170,7 +171,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
 
 /// After every object: the exit code when there is nothing to run (`--verify`, nothing
 /// attached, or a fatal error), else None.
-fn finish_attach<W: Write>(cli: &Cli, st: &State<W>, outcome: &Outcome) -> Option<u8> {
+fn finish_attach(cli: &Cli, st: &State, outcome: &Outcome) -> Option<u8> {
     if cli.verify {
         crate::say!(
             "loader: verify: {} program(s) rejected or unloadable",

@@ -2,13 +2,12 @@
 //! RLIMIT_MEMLOCK, kprobe events that killed loaders left behind, and the run lock. All
 //! reported in one `kernel` line.
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::cli::Cli;
 use crate::kernel;
 use crate::legacy::{self, KprobeMode, Mode};
-use crate::output::KernelLine;
+use crate::message::{KernelLine, Message};
 use crate::stream::State;
 use crate::sys;
 use crate::sys::probe_event;
@@ -28,7 +27,7 @@ pub(crate) struct KernelSetup {
 /// RLIMIT_MEMLOCK where maps are charged to it, removes kprobe events that killed loaders
 /// left behind, takes this loader's run lock when it will create kprobe events itself, and
 /// reports all of it in one `kernel` line.
-pub(crate) fn kernel<W: Write>(cli: &Cli, st: &mut State<W>) -> KernelSetup {
+pub(crate) fn kernel(cli: &Cli, st: &mut State) -> KernelSetup {
     let version = kernel::running_version();
     let facts = legacy::Facts {
         version,
@@ -95,7 +94,7 @@ pub(crate) fn kernel<W: Write>(cli: &Cli, st: &mut State<W>) -> KernelSetup {
         leftovers,
         reason: &mode.reason,
     };
-    let r = st.printer.kernel(&line);
+    let r = st.sink.message(&Message::Kernel(&line));
     st.check(r);
     KernelSetup {
         mode,

@@ -2,7 +2,7 @@
 //! counters, until a signal, `--duration` or a closed stdout stops it. Owns everything
 //! attached ([`State`]); dropping it detaches.
 
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::time::Duration;
@@ -16,8 +16,9 @@ use crate::dwarf::Type;
 use crate::elf::map_type;
 use crate::kernel;
 use crate::maps::{self, DumpMap};
-use crate::output::{MapCount, Printer, Summary};
+use crate::message::{MapCount, Message, Record as RecordMsg, Summary};
 use crate::programs::Context;
+use crate::sink::Sink;
 use crate::sys::{self, perf::PerfBuffer, perf::Record};
 
 /// One perf ring: one CPU of one perf event array.
@@ -172,8 +173,8 @@ fn start_printk_reader(tracefs: &Path) -> io::Result<tokio::sync::mpsc::Unbounde
 }
 
 /// Everything the event loop owns.
-pub(crate) struct State<W: Write> {
-    pub(crate) printer: Printer<W>,
+pub(crate) struct State {
+    pub(crate) sink: Box<dyn Sink>,
     /// trace_pipe lines that were not printk lines, reported so far.
     pub(crate) unparsed_printk: u32,
     pub(crate) loaded: Vec<Loaded>,
@@ -190,11 +191,11 @@ pub(crate) struct State<W: Write> {
     pub(crate) broken: bool,
 }
 
-impl<W: Write> State<W> {
-    /// Nothing attached yet; messages go to `printer`.
-    pub(crate) fn new(printer: Printer<W>) -> Self {
+impl State {
+    /// Nothing attached yet; messages go to `sink`.
+    pub(crate) fn new(sink: Box<dyn Sink>) -> Self {
         State {
-            printer,
+            sink,
             unparsed_printk: 0,
             loaded: Vec::new(),
             maps: Vec::new(),
@@ -225,8 +226,11 @@ impl<W: Write> State<W> {
         }
         self.summary.duration_ms = started.elapsed().as_millis() as u64;
         self.summary.maps = self.counts.clone();
-        let to_stdout = !self.broken;
-        let r = self.printer.summary(&self.summary, to_stdout);
+        if self.broken {
+            self.sink.close_out();
+        }
+        let summary = std::mem::take(&mut self.summary);
+        let r = self.sink.message(&Message::Summary(&summary));
         self.check(r);
         self.flush();
     }
@@ -259,7 +263,12 @@ impl<W: Write> State<W> {
             self.summary.lost += extra;
             let object = self.loaded.get(s.object).map_or("", |l| l.name.as_str());
             if result.is_ok() {
-                result = self.printer.lost(object, &s.map, s.cpu, extra);
+                result = self.sink.message(&Message::Lost {
+                    object,
+                    map: &s.map,
+                    cpu: s.cpu,
+                    count: extra,
+                });
             }
         }
         self.check(result);
@@ -267,7 +276,7 @@ impl<W: Write> State<W> {
 
     pub(crate) fn drain(&mut self) {
         let State {
-            printer,
+            sink,
             loaded,
             sources,
             types,
@@ -288,7 +297,13 @@ impl<W: Write> State<W> {
                 Record::Sample(data) => {
                     events += 1;
                     if result.is_ok() {
-                        result = printer.event(object, map, cpu, ty, data);
+                        result = sink.record(&RecordMsg {
+                            object,
+                            map,
+                            cpu,
+                            ty,
+                            data,
+                        });
                     }
                 }
                 Record::Lost(n) => lost += n,
@@ -302,7 +317,12 @@ impl<W: Write> State<W> {
             summary.lost += lost;
             s.lost_seen += lost;
             if lost > 0 && result.is_ok() {
-                result = printer.lost(object, map, cpu, lost);
+                result = sink.message(&Message::Lost {
+                    object,
+                    map,
+                    cpu,
+                    count: lost,
+                });
             }
         }
         self.check(result);
@@ -315,13 +335,16 @@ impl<W: Write> State<W> {
                 continue;
             };
             let mut err = None;
-            let r =
-                self.printer
-                    .map_dump(&m.object, &m.name, map_type::name(m.def.map_type), |buf| {
-                        if let Err(e) = maps::dump_entries(fd, m, self.ncpus, buf) {
-                            err = Some(e);
-                        }
-                    });
+            let ncpus = self.ncpus;
+            let mut entries = |buf: &mut Vec<u8>| {
+                if let Err(e) = maps::dump_entries(fd, m, ncpus, buf) {
+                    err = Some(e);
+                }
+            };
+            let map_type = map_type::name(m.def.map_type);
+            let r = self
+                .sink
+                .map_dump(&m.object, &m.name, map_type, &mut entries);
             if let Some(e) = err {
                 crate::say!("loader: dumping {}/{}: {e}", m.object, m.name);
             }
@@ -333,16 +356,19 @@ impl<W: Write> State<W> {
             s.packets += sys::drain_socket(s.fd.as_fd(), &mut self.scratch);
             let object = self.loaded.get(s.object).map_or("", |l| l.name.as_str());
             if result.is_ok() {
-                result = self
-                    .printer
-                    .packets(object, &s.program, &s.iface, s.packets);
+                result = self.sink.message(&Message::Packets {
+                    object,
+                    program: &s.program,
+                    iface: &s.iface,
+                    count: s.packets,
+                });
             }
         }
         self.check(result);
     }
 
     pub(crate) fn flush(&mut self) {
-        let r = self.printer.flush();
+        let r = self.sink.flush();
         self.check(r);
     }
 }
@@ -376,9 +402,9 @@ impl Signals {
     }
 }
 
-pub(crate) async fn event_loop<W: Write>(
+pub(crate) async fn event_loop(
     cli: &Cli,
-    st: &mut State<W>,
+    st: &mut State,
     ctx: &mut Context,
     printk: bool,
     signals: &mut Signals,
@@ -465,9 +491,14 @@ pub(crate) async fn event_loop<W: Write>(
     }
 }
 
-fn print_printk<W: Write>(st: &mut State<W>, line: &str) {
+fn print_printk(st: &mut State, line: &str) {
     if let Some(p) = kernel::parse_trace_pipe_line(line) {
-        let r = st.printer.printk(p.pid, p.comm, p.cpu, p.msg);
+        let r = st.sink.message(&Message::Printk {
+            pid: p.pid,
+            comm: p.comm,
+            cpu: p.cpu,
+            msg: p.msg,
+        });
         st.check(r);
     } else if !line.trim().is_empty() && st.unparsed_printk < 3 {
         // Another tracer's line, or a kernel format not known yet: say so, a few times.
@@ -479,10 +510,7 @@ fn print_printk<W: Write>(st: &mut State<W>, line: &str) {
 /// At stop, the printk lines the kernel wrote before it are still on their way from
 /// trace_pipe (a workload ended by Ctrl-C right after its last exec lost them all on a
 /// 4.4 guest): read until the reader has been quiet for 100 ms, 1 s at most.
-async fn drain_printk<W: Write>(
-    st: &mut State<W>,
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
-) {
+async fn drain_printk(st: &mut State, rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) {
     let until = tokio::time::Instant::now() + Duration::from_secs(1);
     while tokio::time::Instant::now() < until {
         match tokio::time::timeout(Duration::from_millis(100), rx.recv()).await {

@@ -37,7 +37,7 @@ fn check(kernel: &str, objects: &[&Path]) -> (i32, Vec<Value>, Value) {
 
 /// (kind, what, needs) of every problem of a check line.
 fn problems(line: &Value) -> BTreeSet<(String, String, String)> {
-    line["data"]["problems"]
+    line["problems"]
         .as_array()
         .expect("problems array")
         .iter()
@@ -63,25 +63,25 @@ fn rule_at(name: &str, flags: &[&str], kernel: &str, expected: &[(&str, &str, &s
     assert_eq!(lines.len(), 1, "{lines:?}");
     let line = &lines[0];
     assert_eq!(line["type"], "check");
-    assert_eq!(line["data"]["kernel"], kernel);
-    assert_eq!(line["data"]["ok"], false);
+    assert_eq!(line["kernel"], kernel);
+    assert_eq!(line["ok"], false);
     let want: BTreeSet<_> = expected
         .iter()
         .map(|(k, w, n)| (k.to_string(), w.to_string(), n.to_string()))
         .collect();
     assert_eq!(problems(line), want, "{line}");
     assert_eq!(code, 1, "incompatible means exit status 1");
-    assert_eq!(summary["data"]["incompatible"], 1);
+    assert_eq!(summary["incompatible"], 1);
 
     let lifted = expected.iter().map(|e| e.2).max_by_key(|v| {
         let (a, b) = v.split_once('.').unwrap();
         (a.parse::<u32>().unwrap(), b.parse::<u32>().unwrap())
     });
     let lifted = lifted.unwrap();
-    assert_eq!(line["data"]["min_kernel"], lifted);
+    assert_eq!(line["min_kernel"], lifted);
     let (code, lines, _) = check(lifted, &[&obj]);
     assert_eq!(code, 0, "{name} should pass on {lifted}: {lines:?}");
-    assert_eq!(lines[0]["data"]["ok"], true);
+    assert_eq!(lines[0]["ok"], true);
     line.clone()
 }
 
@@ -101,7 +101,7 @@ fn check_more_than_4096_instructions() {
     assert_eq!((kind.as_str(), needs.as_str()), ("insns", "5.2"));
     assert!(what.ends_with(" instructions (more than 4096)"), "{what}");
     let line = rule("insns", &[("insns", what.as_str(), "5.2")]);
-    assert!(line["data"]["insns"].as_u64().unwrap() > 4096, "{line}");
+    assert!(line["insns"].as_u64().unwrap() > 4096, "{line}");
 }
 
 #[test]
@@ -249,7 +249,7 @@ fn check_bad_input_exits_2_with_one_line_naming_the_file() {
     assert_eq!(code, 2);
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[1]["type"], "error");
-    assert_eq!(summary["data"]["errors"], 1);
+    assert_eq!(summary["errors"], 1);
     // Usage errors are 2 as well.
     let out = Command::new(common::loader_bin())
         .args(["check", "--kernel", "four"])
@@ -322,9 +322,9 @@ fn check_built_in_probes_pass_4_14() {
     let mut rows: Vec<(String, Vec<String>)> = Vec::new();
     for kernel in KERNELS {
         let (code, lines, summary) = check(kernel, &refs);
-        assert_eq!(summary["data"]["errors"], 0, "{summary}");
+        assert_eq!(summary["errors"], 0, "{summary}");
         for (i, line) in lines.iter().enumerate() {
-            let d = &line["data"];
+            let d = &line;
             let object = Path::new(d["object"].as_str().unwrap())
                 .file_stem()
                 .unwrap()
@@ -385,7 +385,7 @@ fn check_compat_probes_are_all_readable() {
     }
     let refs: Vec<&Path> = objects.iter().map(PathBuf::as_path).collect();
     let (code, lines, summary) = check("5.10", &refs);
-    assert_eq!(summary["data"]["errors"], 0, "{summary}");
+    assert_eq!(summary["errors"], 0, "{summary}");
     assert!(code == 0 || code == 1, "{lines:?}");
     assert!(lines.len() >= objects.len());
 }

@@ -49,7 +49,7 @@ pub fn parse_predictions(stdout: &str) -> Vec<Prediction> {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| type_of(v) == "check")
         .filter_map(|v| {
-            let d = &v["data"];
+            let d = &v;
             let path = d["object"].as_str()?;
             let object = std::path::Path::new(path)
                 .file_stem()?
@@ -730,11 +730,11 @@ mod tests {
     #[test]
     fn verify_runs_must_agree_with_check() {
         let check_out = concat!(
-            r#"{"type":"check","data":{"object":"/t/a/a.elf","program":"p","ok":true,"problems":[]}}"#,
+            r#"{"type":"check","object":"/t/a/a.elf","program":"p","ok":true,"problems":[]}"#,
             "\n",
-            r#"{"type":"check","data":{"object":"/t/b.elf","program":"q","ok":false,"problems":[{"kind":"global_data","what":".rodata","needs":"5.2"}]}}"#,
+            r#"{"type":"check","object":"/t/b.elf","program":"q","ok":false,"problems":[{"kind":"global_data","what":".rodata","needs":"5.2"}]}"#,
             "\n",
-            r#"{"type":"summary","data":{}}"#,
+            r#"{"type":"summary","objects":2}"#,
         );
         let preds = parse_predictions(check_out);
         assert_eq!(preds.len(), 2);

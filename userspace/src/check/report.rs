@@ -1,24 +1,18 @@
-//! Rendering check results: a human table or JSON lines
-//! (`{"type":"check"|"error"|"summary","data":{...}}`), into any `Write`.
+//! Rendering check results: a human table or JSON lines (`check`, `error` and `summary`
+//! messages of [`crate::message`], the loader's own shape), into any `Write`.
 
 use std::io::{self, Write};
 
-use serde_json::{json, Value};
+use crate::message::Message;
 
 use super::{ProgramAnalysis, Version};
 
-/// `{"type":TYPE,"data":{...}}` with the data keys in the given order (serde_json would
-/// sort them).
-fn message(kind: &str, fields: &[(&str, Value)]) -> String {
-    let body: Vec<String> = fields
-        .iter()
-        .map(|(k, v)| format!("{}:{v}", Value::from(*k)))
-        .collect();
-    format!(
-        "{{\"type\":{},\"data\":{{{}}}}}",
-        Value::from(kind),
-        body.join(",")
-    )
+/// Writes `m` as a JSON line, in the loader's one shape.
+fn json_line(out: &mut impl Write, m: &Message<'_>) -> io::Result<()> {
+    let mut buf = Vec::new();
+    crate::sink::json::render(&mut buf, m);
+    buf.push(b'\n');
+    out.write_all(&buf)
 }
 
 fn plural(n: usize, word: &str) -> String {
@@ -80,26 +74,14 @@ impl<W: Write> Printer<W> {
         let problems = a.problems(self.kernel);
         let min = a.min_kernel().map(|n| n.to_string());
         match self.format {
-            Format::Json => {
-                let list: Vec<_> = problems
-                    .iter()
-                    .map(|p| json!({"kind": p.kind.as_str(), "what": p.what, "needs": p.needs.to_string()}))
-                    .collect();
-                let line = message(
-                    "check",
-                    &[
-                        ("object", object.into()),
-                        ("program", a.program.as_str().into()),
-                        ("section", a.section.as_str().into()),
-                        ("kernel", self.kernel.to_string().into()),
-                        ("insns", a.insns.into()),
-                        ("min_kernel", min.into()),
-                        ("ok", problems.is_empty().into()),
-                        ("problems", list.into()),
-                    ],
-                );
-                writeln!(self.out, "{line}")
-            }
+            Format::Json => json_line(
+                &mut self.out,
+                &Message::Check {
+                    object,
+                    analysis: a,
+                    kernel: self.kernel,
+                },
+            ),
             Format::Human => {
                 let head = format!("{object} {} ({}), {} insns", a.program, a.section, a.insns);
                 let min = min.unwrap_or_else(|| "any".into());
@@ -132,13 +114,16 @@ impl<W: Write> Printer<W> {
     /// An object that could not be checked (JSON only: the human message goes to stderr).
     pub fn error(&mut self, object: &str, text: &str) -> io::Result<()> {
         match self.format {
-            Format::Json => {
-                let line = message(
-                    "error",
-                    &[("object", object.into()), ("message", text.into())],
-                );
-                writeln!(self.out, "{line}")
-            }
+            Format::Json => json_line(
+                &mut self.out,
+                &Message::Error {
+                    object,
+                    program: None,
+                    section: None,
+                    error: text,
+                    verifier_log: None,
+                },
+            ),
             Format::Human => Ok(()),
         }
     }
@@ -147,18 +132,14 @@ impl<W: Write> Printer<W> {
     pub fn summary(&mut self, s: &Summary) -> io::Result<()> {
         match self.format {
             Format::Json => {
-                let line = message(
-                    "summary",
-                    &[
-                        ("kernel", self.kernel.to_string().into()),
-                        ("objects", s.objects.into()),
-                        ("programs", s.programs.into()),
-                        ("ok", s.ok.into()),
-                        ("incompatible", s.incompatible.into()),
-                        ("errors", s.errors.into()),
-                    ],
-                );
-                writeln!(self.out, "{line}")
+                json_line(
+                    &mut self.out,
+                    &Message::CheckSummary {
+                        kernel: self.kernel,
+                        summary: s,
+                    },
+                )?;
+                self.out.flush()
             }
             Format::Human => {
                 let errors = match s.errors {
@@ -224,18 +205,23 @@ mod tests {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         assert_eq!(lines.len(), 3);
-        let d = &lines[0]["data"];
+        // The loader's shape: flat, no `data` wrapper.
+        let d = &lines[0];
         assert_eq!(lines[0]["type"], "check");
+        assert_eq!(d["object"], "a.elf");
         assert_eq!(d["kernel"], "4.14");
         assert_eq!(d["ok"], false);
         assert_eq!(d["min_kernel"], "5.5");
         assert_eq!(
             d["problems"],
-            json!([{"kind": "helper", "what": "bpf_probe_read_kernel (113)", "needs": "5.5"}])
+            serde_json::json!([{"kind": "helper", "what": "bpf_probe_read_kernel (113)", "needs": "5.5"}])
         );
-        assert_eq!(lines[1]["data"]["object"], "b.elf");
+        assert_eq!(lines[1]["type"], "error");
+        assert_eq!(lines[1]["object"], "b.elf");
+        assert_eq!(lines[1]["error"], "not an ELF");
         assert_eq!(lines[2]["type"], "summary");
-        assert_eq!(lines[2]["data"]["incompatible"], 1);
+        assert_eq!(lines[2]["incompatible"], 1);
+        assert_eq!(lines[2]["kernel"], "4.14");
     }
 
     #[test]

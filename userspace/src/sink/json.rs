@@ -1,0 +1,365 @@
+//! JSON lines (`--json`): one flat object per line, tagged by `type` (the shapes are listed
+//! in [`crate::message`]). Errors and the summary are also said on `diag`.
+
+use std::io::{self, Write};
+
+use super::{human, Out, Sink};
+use crate::decode;
+use crate::dwarf::Type;
+use crate::json;
+use crate::message::{Message, Record};
+
+/// A JSON field value.
+#[derive(Debug, Clone, Copy)]
+enum Field<'a> {
+    Str(&'a str),
+    U64(u64),
+    Bool(bool),
+    Null,
+}
+
+impl<'a> Field<'a> {
+    /// A string, or `null`.
+    fn opt(v: Option<&'a str>) -> Self {
+        v.map_or(Field::Null, Field::Str)
+    }
+}
+
+fn begin(buf: &mut Vec<u8>, ty: &str) {
+    buf.extend_from_slice(b"{\"type\":");
+    json::str(buf, ty);
+}
+
+fn field(buf: &mut Vec<u8>, k: &str, v: Field<'_>) {
+    buf.push(b',');
+    json::key(buf, k);
+    match v {
+        Field::Str(v) => json::str(buf, v),
+        Field::U64(v) => json::uint(buf, u128::from(v)),
+        Field::Bool(v) => buf.extend_from_slice(if v { b"true" as &[u8] } else { b"false" }),
+        Field::Null => buf.extend_from_slice(b"null"),
+    }
+}
+
+fn fields(buf: &mut Vec<u8>, list: &[(&str, Field<'_>)]) {
+    for (k, v) in list {
+        field(buf, k, *v);
+    }
+}
+
+/// Writes `m` as one JSON object (no newline).
+pub fn render(buf: &mut Vec<u8>, m: &Message<'_>) {
+    use Field::{Bool, Str, U64};
+    begin(buf, m.type_name());
+    match *m {
+        Message::Kernel(k) => fields(
+            buf,
+            &[
+                ("release", Str(k.release)),
+                ("version", Str(k.version)),
+                ("version_code", U64(u64::from(k.version_code))),
+                ("legacy", Bool(k.legacy)),
+                ("kprobes", Str(k.kprobes)),
+                ("btf", Bool(k.btf)),
+                ("memlock", Str(k.memlock)),
+                ("leftovers_removed", U64(k.leftovers as u64)),
+                ("reason", Str(k.reason)),
+            ],
+        ),
+        Message::Attached {
+            object,
+            program,
+            section,
+            kind,
+            target,
+        } => fields(
+            buf,
+            &[
+                ("object", Str(object)),
+                ("program", Str(program)),
+                ("section", Str(section)),
+                ("kind", Str(kind)),
+                ("target", Str(target)),
+            ],
+        ),
+        Message::Loaded {
+            object,
+            program,
+            section,
+        } => fields(
+            buf,
+            &[
+                ("object", Str(object)),
+                ("program", Str(program)),
+                ("section", Str(section)),
+            ],
+        ),
+        Message::Error {
+            object,
+            program,
+            section,
+            error,
+            verifier_log,
+        } => {
+            fields(
+                buf,
+                &[
+                    ("object", Str(object)),
+                    ("program", Field::opt(program)),
+                    ("section", Field::opt(section)),
+                    ("error", Str(error)),
+                ],
+            );
+            // No verifier log: no key at all.
+            if let Some(log) = verifier_log {
+                field(buf, "verifier_log", Str(log));
+            }
+        }
+        Message::Lost {
+            object,
+            map,
+            cpu,
+            count,
+        } => fields(
+            buf,
+            &[
+                ("object", Str(object)),
+                ("map", Str(map)),
+                ("cpu", U64(u64::from(cpu))),
+                ("count", U64(count)),
+            ],
+        ),
+        Message::Packets {
+            object,
+            program,
+            iface,
+            count,
+        } => fields(
+            buf,
+            &[
+                ("object", Str(object)),
+                ("program", Str(program)),
+                ("iface", Str(iface)),
+                ("count", U64(count)),
+            ],
+        ),
+        Message::Printk {
+            pid,
+            comm,
+            cpu,
+            msg,
+        } => {
+            fields(buf, &[("pid", U64(u64::from(pid))), ("comm", Str(comm))]);
+            if let Some(cpu) = cpu {
+                field(buf, "cpu", U64(u64::from(cpu)));
+            }
+            field(buf, "msg", Str(msg));
+        }
+        Message::Summary(s) => render_summary(buf, s),
+        Message::Check {
+            object,
+            analysis,
+            kernel,
+        } => render_check(buf, object, analysis, kernel),
+        Message::CheckSummary { kernel, summary } => fields(
+            buf,
+            &[
+                ("kernel", Str(&kernel.to_string())),
+                ("objects", U64(summary.objects as u64)),
+                ("programs", U64(summary.programs as u64)),
+                ("ok", U64(summary.ok as u64)),
+                ("incompatible", U64(summary.incompatible as u64)),
+                ("errors", U64(summary.errors as u64)),
+            ],
+        ),
+    }
+    buf.push(b'}');
+}
+
+fn render_summary(buf: &mut Vec<u8>, s: &crate::message::Summary) {
+    use Field::{Str, U64};
+    fields(
+        buf,
+        &[
+            ("events", U64(s.events)),
+            ("lost", U64(s.lost)),
+            ("attached", U64(s.attached)),
+            ("errors", U64(s.errors)),
+            ("duration_ms", U64(s.duration_ms)),
+        ],
+    );
+    buf.extend_from_slice(b",\"maps\":[");
+    for (i, m) in s.maps.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(b"{\"object\":");
+        json::str(buf, &m.object);
+        fields(
+            buf,
+            &[
+                ("map", Str(&m.map)),
+                ("events", U64(m.events)),
+                ("lost", U64(m.lost)),
+            ],
+        );
+        buf.push(b'}');
+    }
+    buf.push(b']');
+}
+
+fn render_check(
+    buf: &mut Vec<u8>,
+    object: &str,
+    a: &crate::check::ProgramAnalysis,
+    kernel: crate::check::Version,
+) {
+    use Field::{Bool, Str, U64};
+    let problems = a.problems(kernel);
+    let min = a.min_kernel().map(|n| n.to_string());
+    fields(
+        buf,
+        &[
+            ("object", Str(object)),
+            ("program", Str(&a.program)),
+            ("section", Str(&a.section)),
+            ("kernel", Str(&kernel.to_string())),
+            ("insns", U64(a.insns as u64)),
+            ("min_kernel", Field::opt(min.as_deref())),
+            ("ok", Bool(problems.is_empty())),
+        ],
+    );
+    buf.extend_from_slice(b",\"problems\":[");
+    for (i, p) in problems.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(b"{\"kind\":");
+        json::str(buf, p.kind.as_str());
+        fields(
+            buf,
+            &[("what", Str(&p.what)), ("needs", Str(&p.needs.to_string()))],
+        );
+        buf.push(b'}');
+    }
+    buf.push(b']');
+}
+
+/// What [`JsonSink::record`] keeps between calls: the rendered
+/// `{"type":"event","object":..,"map":..,"cpu":..,"data":` of the last record and the
+/// decoding plan of its type. Consecutive records come from the same ring, so both are
+/// reused (a perf map's record type is fixed for the run; the plan is rebuilt when the
+/// object, map, CPU or type changes).
+#[derive(Default)]
+struct EventPrefix {
+    bytes: Vec<u8>,
+    object: String,
+    map: String,
+    cpu: Option<u32>,
+    /// Address of the `Type` the plan was compiled from (0: none).
+    ty: usize,
+    plan: Option<decode::RecordPlan>,
+}
+
+/// JSON lines on `out`; errors and the summary also as text on `diag`.
+pub struct JsonSink<W: Write, D: Write> {
+    out: Out<W>,
+    diag: D,
+    prefix: EventPrefix,
+}
+
+impl<W: Write, D: Write> JsonSink<W, D> {
+    /// A sink writing JSON lines to `out` and diagnostics to `diag`.
+    pub fn new(out: W, diag: D) -> Self {
+        JsonSink {
+            out: Out::new(out),
+            diag,
+            prefix: EventPrefix::default(),
+        }
+    }
+
+    /// Both writers (tests read them).
+    #[cfg(test)]
+    pub fn into_parts(self) -> (W, D) {
+        (self.out.into_inner(), self.diag)
+    }
+}
+
+impl<W: Write, D: Write> Sink for JsonSink<W, D> {
+    fn message(&mut self, m: &Message<'_>) -> io::Result<()> {
+        if matches!(m, Message::Error { .. } | Message::Summary(_)) {
+            if let Some(text) = human(m) {
+                writeln!(self.diag, "{text}")?;
+            }
+        }
+        if self.out.is_closed() {
+            return Ok(());
+        }
+        render(&mut self.out.buf, m);
+        self.out.end_line()
+    }
+
+    fn record(&mut self, r: &Record<'_>) -> io::Result<()> {
+        let buf = &mut self.out.buf;
+        let p = &mut self.prefix;
+        let ty_addr = r.ty.map_or(0, |t| t as *const Type as usize);
+        if p.ty != ty_addr {
+            p.plan = r.ty.and_then(decode::RecordPlan::new);
+            p.ty = ty_addr;
+        }
+        if p.cpu != Some(r.cpu) || p.object != r.object || p.map != r.map {
+            let start = buf.len();
+            begin(buf, "event");
+            field(buf, "object", Field::Str(r.object));
+            field(buf, "map", Field::Str(r.map));
+            field(buf, "cpu", Field::U64(u64::from(r.cpu)));
+            buf.extend_from_slice(b",\"data\":");
+            p.bytes.clear();
+            p.bytes.extend_from_slice(&buf[start..]);
+            r.object.clone_into(&mut p.object);
+            r.map.clone_into(&mut p.map);
+            p.cpu = Some(r.cpu);
+        } else {
+            buf.extend_from_slice(&p.bytes);
+        }
+        let planned = match &p.plan {
+            Some(plan) => plan.write(buf, r.data),
+            None => false,
+        };
+        if !planned {
+            decode::record(buf, r.ty, r.data);
+        }
+        buf.push(b'}');
+        self.out.end_line()
+    }
+
+    fn map_dump(
+        &mut self,
+        object: &str,
+        map: &str,
+        map_type: &str,
+        entries: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> io::Result<()> {
+        let buf = &mut self.out.buf;
+        begin(buf, "map");
+        field(buf, "object", Field::Str(object));
+        field(buf, "map", Field::Str(map));
+        field(buf, "map_type", Field::Str(map_type));
+        buf.extend_from_slice(b",\"entries\":[");
+        entries(buf);
+        buf.extend_from_slice(b"]}");
+        self.out.end_line()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.diag.flush()?;
+        self.out.flush()
+    }
+
+    fn close_out(&mut self) {
+        self.out.close();
+    }
+}
+
+#[cfg(test)]
+mod tests;

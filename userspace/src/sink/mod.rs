@@ -1,0 +1,186 @@
+//! Where messages go: [`json::JsonSink`] (JSON lines, `--json`) or [`table::TableSink`]
+//! (the human table). Each writes only to the two writers it is given: `out` for the
+//! lines a user pipes on (stdout), `diag` for diagnostics (stderr), so tests capture both.
+
+pub mod json;
+pub mod table;
+
+use std::io::{self, Write};
+
+use crate::message::{Message, Record};
+
+/// A renderer of messages, records and map dumps.
+pub trait Sink {
+    /// A message (everything but records and map dumps).
+    fn message(&mut self, m: &Message<'_>) -> io::Result<()>;
+    /// One perf record.
+    fn record(&mut self, r: &Record<'_>) -> io::Result<()>;
+    /// A map dump: `entries` writes the JSON elements of the `entries` array.
+    fn map_dump(
+        &mut self,
+        object: &str,
+        map: &str,
+        map_type: &str,
+        entries: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> io::Result<()>;
+    /// Writes out everything buffered.
+    fn flush(&mut self) -> io::Result<()>;
+    /// `out` is gone (a closed pipe): from now on only diagnostics are written.
+    fn close_out(&mut self);
+}
+
+/// The sink `--json` asks for, on stdout and stderr.
+pub fn for_terminal(json: bool) -> Box<dyn Sink> {
+    let (out, diag) = (io::stdout().lock(), Stderr);
+    if json {
+        Box::new(json::JsonSink::new(out, diag))
+    } else {
+        Box::new(table::TableSink::new(out, diag))
+    }
+}
+
+/// stderr, never panicking and never failing the caller: a closed stderr
+/// (`loader 2>&1 | head -1`) loses diagnostics instead of stopping the loader before it
+/// detaches its programs.
+pub struct Stderr;
+
+impl Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        io::stderr().lock().write_all(buf).ok();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush().ok();
+        Ok(())
+    }
+}
+
+/// Buffer flushed to the writer once it holds this much.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// A buffered line writer that can be closed.
+pub(crate) struct Out<W: Write> {
+    w: W,
+    pub(crate) buf: Vec<u8>,
+    closed: bool,
+}
+
+impl<W: Write> Out<W> {
+    pub(crate) fn new(w: W) -> Self {
+        Out {
+            w,
+            buf: Vec::with_capacity(FLUSH_AT * 2),
+            closed: false,
+        }
+    }
+
+    /// Ends the line being written; flushes when the buffer is full.
+    pub(crate) fn end_line(&mut self) -> io::Result<()> {
+        self.buf.push(b'\n');
+        if self.buf.len() >= FLUSH_AT {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if self.closed {
+            self.buf.clear();
+            return Ok(());
+        }
+        if !self.buf.is_empty() {
+            let r = self.w.write_all(&self.buf);
+            self.buf.clear();
+            r?;
+        }
+        self.w.flush()
+    }
+
+    pub(crate) fn close(&mut self) {
+        self.closed = true;
+        self.buf.clear();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The writer (tests read what was written).
+    #[cfg(test)]
+    pub(crate) fn into_inner(mut self) -> W {
+        self.flush().ok();
+        self.w
+    }
+}
+
+/// The human text of a message, as both sinks print it on `diag` (JSON only for errors and
+/// the summary); None for messages without one.
+pub fn human(m: &Message<'_>) -> Option<String> {
+    Some(match *m {
+        Message::Kernel(k) => {
+            if !(k.legacy || k.kprobes != "perf_pmu" || k.leftovers > 0) {
+                return None;
+            }
+            let reason = if k.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", k.reason)
+            };
+            format!(
+                "loader: kernel {} ({}): legacy={} kprobes={} btf={} memlock={} leftovers_removed={}{reason}",
+                k.release, k.version, k.legacy, k.kprobes, k.btf, k.memlock, k.leftovers
+            )
+        }
+        Message::Attached {
+            object,
+            program,
+            section,
+            kind,
+            target,
+        } => format!("loader: attached {object}/{program} ({section}) to {kind} {target}"),
+        Message::Loaded {
+            object,
+            program,
+            section,
+        } => format!("loader: verified {object}/{program} ({section})"),
+        Message::Error {
+            object,
+            program,
+            section,
+            error,
+            verifier_log,
+        } => {
+            let where_ = match (program, section) {
+                (Some(p), Some(s)) => format!("{object}/{p} ({s})"),
+                (Some(p), None) => format!("{object}/{p}"),
+                (None, Some(s)) => format!("{object} ({s})"),
+                (None, None) => object.to_owned(),
+            };
+            match verifier_log {
+                Some(log) => {
+                    format!("loader: error: {where_}: {error}\nloader: verifier log:\n{log}")
+                }
+                None => format!("loader: error: {where_}: {error}"),
+            }
+        }
+        Message::Lost {
+            object,
+            map,
+            cpu,
+            count,
+        } => format!("loader: lost {count} records of {object}/{map} on CPU {cpu}"),
+        Message::Packets {
+            object,
+            program,
+            iface,
+            count,
+        } => format!("loader: {object}/{program} passed {count} packets on {iface}"),
+        Message::Printk { pid, comm, msg, .. } => format!("printk: {comm}[{pid}]: {msg}"),
+        Message::Summary(s) => format!(
+            "loader: summary: {} events, {} lost, {} programs attached, {} errors, {} ms",
+            s.events, s.lost, s.attached, s.errors, s.duration_ms
+        ),
+        Message::Check { .. } | Message::CheckSummary { .. } => return None,
+    })
+}
