@@ -2,7 +2,7 @@
 //! and dumped map of the built objects (`target/bpf/{programs,compat}/*/*.elf`, or the
 //! directory in `LOADER_FUZZ_BPF`), plus hand-made ones covering every `Type` shape.
 //! Input: byte 0 picks the type, byte 1 the CPU, the rest is the record. Checks that
-//! `Printer::event` lines are valid JSON and carry exactly what `decode::record` writes
+//! `JsonSink::record` lines are valid JSON and carry exactly what `decode::record` writes
 //! (the cached-prefix / compiled-plan path must match the generic decoder), and that map
 //! keys/values (`maps::write_typed`) and the human table do not panic.
 
@@ -19,7 +19,10 @@ use loader::decode;
 use loader::dwarf::{Field, Type};
 use loader::object::Object;
 use loader::maps;
-use loader::output::Printer;
+use loader::message::Record;
+use loader::sink::json::JsonSink;
+use loader::sink::table::TableSink;
+use loader::sink::Sink;
 
 fn objects_dir() -> PathBuf {
     std::env::var_os("LOADER_FUZZ_BPF")
@@ -212,14 +215,19 @@ fuzz_target!(|data: &[u8]| {
     // Twice: the second record reuses the cached prefix and compiled plan.
     let mut out = Vec::new();
     {
-        let mut printer = Printer::new(&mut out, true);
+        let mut sink = JsonSink::new(&mut out, Vec::new());
+        let rec = |ty| Record {
+            object: "obj",
+            map: "EVENTS",
+            cpu,
+            ty,
+            data: record,
+        };
         for _ in 0..2 {
-            printer
-                .event("obj", "EVENTS", cpu, Some(ty), record)
-                .unwrap();
+            sink.record(&rec(Some(ty))).unwrap();
         }
-        printer.event("obj", "EVENTS", cpu, None, record).unwrap();
-        printer.flush().unwrap();
+        sink.record(&rec(None)).unwrap();
+        sink.flush().unwrap();
     }
     let lines: Vec<&[u8]> = out
         .split(|&b| b == b'\n')
@@ -233,18 +241,23 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(
             &line[data_at..line.len() - 1],
             expected.as_slice(),
-            "Printer::event and decode::record disagree"
+            "JsonSink::record and decode::record disagree"
         );
     }
     common::assert_json(lines[2]);
 
     let mut human = Vec::new();
     {
-        let mut printer = Printer::new(&mut human, false);
-        printer
-            .event("obj", "EVENTS", cpu, Some(ty), record)
-            .unwrap();
-        printer.flush().unwrap();
+        let mut sink = TableSink::new(&mut human, Vec::new());
+        let rec = Record {
+            object: "obj",
+            map: "EVENTS",
+            cpu,
+            ty: Some(ty),
+            data: record,
+        };
+        sink.record(&rec).unwrap();
+        sink.flush().unwrap();
     }
 
     for bytes in [record, record.get(..ty.size() as usize).unwrap_or(record)] {
