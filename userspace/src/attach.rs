@@ -18,6 +18,7 @@ use crate::section;
 use crate::stream::{self, map_data, map_fd, OwnedMap, PerfSource, Socket, State};
 use crate::sys;
 use crate::sys::probe_event::ProbeEvent;
+use crate::{errno_of, error_chain};
 
 /// Errors loading a whole object.
 #[derive(Debug, thiserror::Error)]
@@ -84,37 +85,6 @@ pub(crate) struct Outcome {
     pub(crate) fatal: bool,
     /// Whether some attached program calls bpf_trace_printk.
     pub(crate) printk: bool,
-}
-
-/// The first OS error code in `e`'s chain of causes.
-fn errno_of(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
-    let mut cause = Some(e);
-    while let Some(c) = cause {
-        if let Some(code) = c
-            .downcast_ref::<io::Error>()
-            .and_then(io::Error::raw_os_error)
-        {
-            return Some(code);
-        }
-        cause = c.source();
-    }
-    None
-}
-
-/// `error: cause: cause` on one line.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let c_str = c.to_string();
-        // aya's messages sometimes carry their cause already.
-        if !s.contains(&c_str) {
-            s.push_str(": ");
-            s.push_str(&c_str);
-        }
-        cause = c.source();
-    }
-    s.replace('\n', " ")
 }
 
 /// Creates the object's maps and hands its programs to aya (not yet loaded).
@@ -290,7 +260,7 @@ fn attach_programs(
                 }
                 Err(e) => {
                     outcome.fatal = true;
-                    report_error(st, &obj.name, here, &e.to_string(), e.verifier_log());
+                    report_error(st, &obj.name, here, &error_chain(&e), e.verifier_log());
                 }
             }
             continue;
@@ -321,7 +291,7 @@ fn attach_programs(
                 st.check(r);
             }
             Err(e) => {
-                report_error(st, &obj.name, here, &e.to_string(), e.verifier_log());
+                report_error(st, &obj.name, here, &error_chain(&e), e.verifier_log());
                 outcome.fatal |= cli.strict;
             }
         }

@@ -15,10 +15,10 @@ use object::{Object, ObjectSection};
 #[derive(Debug, thiserror::Error)]
 pub enum DwarfError {
     /// The container could not be read.
-    #[error("reading object: {0}")]
+    #[error("reading object")]
     Object(#[from] object::Error),
     /// The DWARF itself is malformed.
-    #[error("reading DWARF: {0}")]
+    #[error("reading DWARF")]
     Gimli(#[from] gimli::Error),
 }
 

@@ -11,7 +11,7 @@ use object::{Endian, Endianness, Object, ObjectSection, ObjectSymbol, SectionKin
 #[derive(Debug, thiserror::Error)]
 pub enum ElfError {
     /// Not a parseable 64-bit ELF file.
-    #[error("not a valid 64-bit ELF object: {0}")]
+    #[error("not a valid 64-bit ELF object")]
     Parse(#[from] object::Error),
     /// A structural problem aya would panic on.
     #[error("malformed object: {0}")]

@@ -261,14 +261,14 @@ pub fn tracefs() -> Result<PathBuf, KernelError> {
             return Ok(PathBuf::from("/sys/kernel/tracing"));
         }
         Ok(()) => why.push("tracefs mounted without events".to_owned()),
-        Err(e) => why.push(format!("tracefs: {e}")),
+        Err(e) => why.push(format!("tracefs: {}", crate::error_chain(&e))),
     }
     match crate::sys::mount_fs("debugfs", "/sys/kernel/debug") {
         Ok(()) if Path::new("/sys/kernel/debug/tracing/events").is_dir() => {
             return Ok(PathBuf::from("/sys/kernel/debug/tracing"));
         }
         Ok(()) => why.push("debugfs has no tracing".to_owned()),
-        Err(e) => why.push(format!("debugfs: {e}")),
+        Err(e) => why.push(format!("debugfs: {}", crate::error_chain(&e))),
     }
     Err(KernelError::NoTracefs(why.join("; ")))
 }

@@ -20,6 +20,38 @@ macro_rules! say {
     }};
 }
 
+/// `error: cause: cause`, on one line: how every error is printed (error types name the
+/// thing that failed and carry the cause as `source()`, never in their message).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let c_str = c.to_string();
+        // aya's own messages sometimes carry their cause already.
+        if !s.contains(&c_str) {
+            s.push_str(": ");
+            s.push_str(&c_str);
+        }
+        cause = c.source();
+    }
+    s.replace('\n', " ")
+}
+
+/// The first OS error code in `e`'s chain of causes.
+pub fn errno_of(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(code) = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+        {
+            return Some(code);
+        }
+        cause = c.source();
+    }
+    None
+}
+
 pub mod attach;
 pub mod check;
 pub mod cli;

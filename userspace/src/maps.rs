@@ -87,16 +87,21 @@ pub fn dump_entries(
     let mut key = vec![0u8; ks];
     let mut next = vec![0u8; ks];
     let mut value = vec![0u8; stride * nvals];
+    // SAFETY: aya created the map behind `fd` from this very definition (the aya-ready
+    // copy of the object only fills in perf arrays, never dumped), so its keys are
+    // `key_size` bytes and a lookup writes `value_size` bytes, per possible CPU and rounded
+    // to 8 for per-CPU maps; `ncpus` is the kernel's own possible-CPU count.
+    let map = unsafe { sys::MapRef::new(fd, ks, stride * nvals) };
     let mut have_key = false;
     let mut n = 0;
     while n < MAX_DUMP_ENTRIES {
-        let more = sys::map_next_key(fd, have_key.then_some(key.as_slice()), &mut next)?;
+        let more = sys::map_next_key(&map, have_key.then_some(key.as_slice()), &mut next)?;
         if !more {
             break;
         }
         std::mem::swap(&mut key, &mut next);
         have_key = true;
-        if !sys::map_lookup(fd, &key, &mut value)? {
+        if !sys::map_lookup(&map, &key, &mut value)? {
             continue;
         }
         if n > 0 {

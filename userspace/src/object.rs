@@ -59,7 +59,7 @@ impl Object {
         let layout = Layout::read(&file)?;
         let (types, types_error) = match TypeTable::from_file(&file) {
             Ok(t) => (t, None),
-            Err(e) => (TypeTable::default(), Some(e.to_string())),
+            Err(e) => (TypeTable::default(), Some(crate::error_chain(&e))),
         };
         let analyses = check::analyze_file(&file, &info);
         drop(file);

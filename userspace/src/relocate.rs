@@ -14,10 +14,10 @@ use aya_obj::generated::bpf_insn;
 #[derive(Debug, thiserror::Error)]
 pub enum RelocateError {
     /// aya-obj could not parse the object.
-    #[error("parsing the object: {0}")]
+    #[error("parsing the object")]
     Parse(#[source] aya_obj::ParseError),
     /// A map or call relocation failed.
-    #[error("relocating: {0}")]
+    #[error("relocating")]
     Relocate(#[source] aya_obj::relocation::EbpfRelocationError),
     /// The object has no program of that name.
     #[error("no program {0} in the object")]

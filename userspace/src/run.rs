@@ -5,8 +5,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::attach::{self, error_chain, Env, LoadError, Outcome};
+use crate::attach::{self, Env, LoadError, Outcome};
 use crate::cli::Cli;
+use crate::error_chain;
 use crate::kernel;
 use crate::message::Message;
 use crate::object::Object;

@@ -44,8 +44,9 @@ pub(crate) fn kernel(cli: &Cli, st: &mut State) -> KernelSetup {
                 format!("raised to hard limit {bytes}")
             }
             Err(e) => {
+                let e = crate::error_chain(&e);
                 crate::say!("loader: warning: {e}; map creation may fail on this kernel");
-                e.to_string()
+                e
             }
         }
     } else {

@@ -126,9 +126,13 @@ pub(crate) fn open_ring(
     pages: usize,
     watermark: u32,
 ) -> Result<AsyncFd<PerfRing>, String> {
-    let buf = PerfBuffer::open(cpu, pages, watermark).map_err(|e| e.to_string())?;
+    let buf = PerfBuffer::open(cpu, pages, watermark).map_err(|e| crate::error_chain(&e))?;
     let raw = buf.as_fd().as_raw_fd() as u32;
-    sys::map_update(map, &cpu.to_ne_bytes(), &raw.to_ne_bytes()).map_err(|e| e.to_string())?;
+    // SAFETY: a perf event array's keys and values are 4 bytes: the kernel creates it with
+    // no other sizes (the loader completes definitions that leave them out).
+    let array = unsafe { sys::MapRef::new(map, 4, 4) };
+    sys::map_update(&array, &cpu.to_ne_bytes(), &raw.to_ne_bytes())
+        .map_err(|e| crate::error_chain(&e))?;
     // SAFETY: PerfRing owns the perf fd (an OwnedFd inside PerfBuffer) for its whole life
     // and always returns that same fd.
     unsafe { AsyncFd::register_with_interest(PerfRing(buf), tokio::io::Interest::READABLE) }
@@ -346,7 +350,12 @@ impl State {
                 .sink
                 .map_dump(&m.object, &m.name, map_type, &mut entries);
             if let Some(e) = err {
-                crate::say!("loader: dumping {}/{}: {e}", m.object, m.name);
+                crate::say!(
+                    "loader: dumping {}/{}: {}",
+                    m.object,
+                    m.name,
+                    crate::error_chain(&e)
+                );
             }
             if result.is_ok() {
                 result = r;

@@ -61,7 +61,7 @@ pub fn run(cli: &CheckCli, kernel: Version, out: impl Write, mut err: impl Write
             let name = path.display().to_string();
             let analysis = std::fs::read(path)
                 .map_err(|e| e.to_string())
-                .and_then(|data| super::analyze(&data).map_err(|e| e.to_string()));
+                .and_then(|data| super::analyze(&data).map_err(|e| crate::error_chain(&e)));
             match analysis {
                 Ok(programs) => {
                     summary.objects += 1;

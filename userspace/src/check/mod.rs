@@ -204,7 +204,7 @@ pub enum CheckError {
     #[error(transparent)]
     Elf(#[from] ElfError),
     /// The object crate refused it.
-    #[error("not a valid ELF object: {0}")]
+    #[error("not a valid ELF object")]
     Object(#[from] object::Error),
     /// Something the checker cannot make sense of.
     #[error("malformed object: {0}")]

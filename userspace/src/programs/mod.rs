@@ -42,10 +42,10 @@ pub enum AttachError {
     #[error("permission denied ({0}): run as root, or with CAP_BPF and CAP_PERFMON (CAP_NET_ADMIN for XDP)")]
     Permission(String),
     /// Loading failed for another reason.
-    #[error("loading failed: {0}")]
-    Load(ProgramError),
+    #[error("loading failed")]
+    Load(#[source] ProgramError),
     /// Attaching failed.
-    #[error("attaching to {target} failed: {source}")]
+    #[error("attaching to {target} failed")]
     Attach {
         /// what we tried to attach to
         target: String,
@@ -59,7 +59,7 @@ pub enum AttachError {
     #[error(transparent)]
     Sys(#[from] SyscallError),
     /// Creating a `kprobe_events` entry failed (legacy mode).
-    #[error("kprobe_events: {0}")]
+    #[error("kprobe_events")]
     ProbeEvent(#[from] ProbeEventError),
     /// XDP, socket filters and TC programs need `--iface`.
     #[error("this section attaches to a network interface: pass --iface")]
@@ -90,15 +90,15 @@ impl AttachError {
     pub(crate) fn attach(target: impl Into<String>, source: ProgramError) -> Self {
         let target = target.into();
         if is_eperm(&source) {
-            return AttachError::Permission(format!("attaching to {target}: {source}"));
+            let cause = crate::error_chain(&source);
+            return AttachError::Permission(format!("attaching to {target}: {cause}"));
         }
         AttachError::Attach { target, source }
     }
 }
 
 fn is_eperm(e: &ProgramError) -> bool {
-    let s = e.to_string();
-    s.contains("Operation not permitted") || s.contains("Permission denied")
+    matches!(crate::errno_of(e), Some(libc::EPERM) | Some(libc::EACCES))
 }
 
 /// What an empty-log refusal means, by errno (seen on real 4.14, 4.15 and 4.19 kernels).
@@ -140,7 +140,7 @@ pub(crate) fn load_error(e: ProgramError) -> AttachError {
                 }
             }
         }
-        other if is_eperm(&other) => AttachError::Permission(other.to_string()),
+        other if is_eperm(&other) => AttachError::Permission(crate::error_chain(&other)),
         other => AttachError::Load(other),
     }
 }

@@ -26,7 +26,11 @@ pub struct XdpLink {
 impl Drop for XdpLink {
     fn drop(&mut self) {
         if let Err(e) = netlink::set_xdp(self.ifindex, -1, self.flags) {
-            crate::say!("loader: removing the XDP program from {}: {e}", self.iface);
+            crate::say!(
+                "loader: removing the XDP program from {}: {}",
+                self.iface,
+                crate::error_chain(&e)
+            );
         }
     }
 }

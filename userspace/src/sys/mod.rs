@@ -17,7 +17,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// A syscall that failed, with its name.
 #[derive(Debug, thiserror::Error)]
-#[error("{call} failed: {source}")]
+#[error("{call} failed")]
 pub struct SyscallError {
     /// The syscall (or libc wrapper) that failed.
     pub call: &'static str,
@@ -48,10 +48,53 @@ struct MapElemAttr {
     flags: u64,
 }
 
+/// A map fd with the key and value sizes of the map behind it: what the element calls
+/// check their buffers against before the kernel reads or writes them.
+#[derive(Debug, Clone, Copy)]
+pub struct MapRef<'a> {
+    fd: BorrowedFd<'a>,
+    key_size: usize,
+    /// Bytes the kernel writes on lookup: the value size, or for per-CPU maps the value
+    /// size rounded up to 8, times the possible CPUs.
+    value_len: usize,
+}
+
+impl<'a> MapRef<'a> {
+    /// A map whose keys are `key_size` bytes and whose lookups write `value_len` bytes.
+    ///
+    /// # Safety
+    /// `key_size` and `value_len` must be those of the map behind `fd` (as created: the
+    /// definition it was created from, times the possible CPUs for per-CPU maps): the
+    /// kernel reads and writes that many bytes through the buffers the element calls pass.
+    pub unsafe fn new(fd: BorrowedFd<'a>, key_size: usize, value_len: usize) -> Self {
+        MapRef {
+            fd,
+            key_size,
+            value_len,
+        }
+    }
+
+    fn check(&self, call: &'static str, key: usize, value: usize) -> Result<(), SyscallError> {
+        if key != self.key_size || value < self.value_len {
+            return Err(SyscallError {
+                call,
+                source: io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "buffers of {key} and {value} bytes for a map of {}-byte keys and {}-byte values",
+                        self.key_size, self.value_len
+                    ),
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 fn bpf_map_cmd(cmd: libc::c_long, attr: &mut MapElemAttr) -> libc::c_long {
     // SAFETY: `attr` is a valid, initialised `bpf_attr` prefix of the size we pass; the
-    // pointers it carries were set by the callers from live slices of the sizes the map
-    // was created with (checked by the callers).
+    // pointers it carries come from live slices that `MapRef::check` found at least as
+    // long as the map's key and value sizes (which `MapRef::new`'s contract guarantees).
     unsafe {
         libc::syscall(
             libc::SYS_bpf,
@@ -62,10 +105,11 @@ fn bpf_map_cmd(cmd: libc::c_long, attr: &mut MapElemAttr) -> libc::c_long {
     }
 }
 
-/// `BPF_MAP_UPDATE_ELEM`. `key` and `value` must have the map's key/value sizes.
-pub fn map_update(fd: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> Result<(), SyscallError> {
+/// `BPF_MAP_UPDATE_ELEM`.
+pub fn map_update(map: &MapRef<'_>, key: &[u8], value: &[u8]) -> Result<(), SyscallError> {
+    map.check("bpf(BPF_MAP_UPDATE_ELEM)", key.len(), value.len())?;
     let mut attr = MapElemAttr {
-        map_fd: fd.as_raw_fd() as u32,
+        map_fd: map.fd.as_raw_fd() as u32,
         key: key.as_ptr() as u64,
         value_or_next_key: value.as_ptr() as u64,
         ..Default::default()
@@ -76,11 +120,11 @@ pub fn map_update(fd: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> Result<(), Sy
     Ok(())
 }
 
-/// `BPF_MAP_LOOKUP_ELEM`; `Ok(false)` when the key is absent. `value` must be the
-/// map's value size (times the possible CPUs for per-CPU maps, rounded to 8 each).
-pub fn map_lookup(fd: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> Result<bool, SyscallError> {
+/// `BPF_MAP_LOOKUP_ELEM`; `Ok(false)` when the key is absent.
+pub fn map_lookup(map: &MapRef<'_>, key: &[u8], value: &mut [u8]) -> Result<bool, SyscallError> {
+    map.check("bpf(BPF_MAP_LOOKUP_ELEM)", key.len(), value.len())?;
     let mut attr = MapElemAttr {
-        map_fd: fd.as_raw_fd() as u32,
+        map_fd: map.fd.as_raw_fd() as u32,
         key: key.as_ptr() as u64,
         value_or_next_key: value.as_mut_ptr() as u64,
         ..Default::default()
@@ -97,12 +141,17 @@ pub fn map_lookup(fd: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> Result<bo
 
 /// `BPF_MAP_GET_NEXT_KEY`; `Ok(false)` at the end. `key = None` starts from the first.
 pub fn map_next_key(
-    fd: BorrowedFd<'_>,
+    map: &MapRef<'_>,
     key: Option<&[u8]>,
     next: &mut [u8],
 ) -> Result<bool, SyscallError> {
+    let call = "bpf(BPF_MAP_GET_NEXT_KEY)";
+    map.check(call, next.len(), map.value_len)?;
+    if let Some(k) = key {
+        map.check(call, k.len(), map.value_len)?;
+    }
     let mut attr = MapElemAttr {
-        map_fd: fd.as_raw_fd() as u32,
+        map_fd: map.fd.as_raw_fd() as u32,
         key: key.map_or(0, |k| k.as_ptr() as u64),
         value_or_next_key: next.as_mut_ptr() as u64,
         ..Default::default()
@@ -278,4 +327,42 @@ pub fn raise_memlock() -> Result<Memlock, SyscallError> {
     } else {
         Memlock::HardLimit(lim.rlim_max)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn a_syscall_error_names_the_call_and_carries_its_cause_once() {
+        let e = SyscallError {
+            call: "bpf(BPF_MAP_CREATE)",
+            source: io::Error::from_raw_os_error(libc::EPERM),
+        };
+        assert_eq!(e.to_string(), "bpf(BPF_MAP_CREATE) failed");
+        assert_eq!(
+            crate::error_chain(&e),
+            "bpf(BPF_MAP_CREATE) failed: Operation not permitted (os error 1)"
+        );
+        assert_eq!(crate::errno_of(&e), Some(libc::EPERM));
+    }
+
+    #[test]
+    fn element_calls_refuse_buffers_shorter_than_the_map_before_any_syscall() {
+        let null = std::fs::File::open("/dev/null").unwrap();
+        // SAFETY: no syscall is made: every call below fails the length check first.
+        let map = unsafe { MapRef::new(null.as_fd(), 4, 16) };
+        let mut short = [0u8; 8];
+        let e = map_lookup(&map, &[0; 4], &mut short).unwrap_err();
+        assert!(e.to_string().contains("BPF_MAP_LOOKUP_ELEM"), "{e}");
+        assert!(
+            format!("{:?}", e.source).contains("16-byte values"),
+            "{e:?}"
+        );
+        assert!(map_lookup(&map, &[0; 2], &mut [0; 16]).is_err());
+        assert!(map_update(&map, &[0; 4], &[0; 3]).is_err());
+        assert!(map_next_key(&map, Some(&[0; 8]), &mut [0; 4]).is_err());
+        assert!(map_next_key(&map, None, &mut [0; 3]).is_err());
+    }
 }

@@ -326,6 +326,45 @@ impl PerfBuffer {
     }
 }
 
+#[cfg(test)]
+impl PerfBuffer {
+    /// A ring of `pages` data pages in anonymous memory, with /dev/null as its fd: the
+    /// drain logic on a ring the test writes itself (no perf event, no root).
+    fn fake(pages: usize) -> PerfBuffer {
+        let page = super::page_size();
+        let mmap_len = (pages + 1) * page;
+        // SAFETY: a fresh private anonymous mapping, checked against MAP_FAILED.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                mmap_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(base, libc::MAP_FAILED);
+        PerfBuffer {
+            base: base.cast(),
+            mmap_len,
+            data_size: pages * page,
+            page,
+            has_lost_counter: false,
+            fd: std::fs::File::open("/dev/null").unwrap().into(),
+        }
+    }
+
+    /// Writes `bytes` at ring position `pos` as the kernel would (wrapping at the end).
+    fn produce(&self, pos: u64, bytes: &[u8]) {
+        for (i, &b) in bytes.iter().enumerate() {
+            let at = ((pos + i as u64) % self.data_size as u64) as usize;
+            // SAFETY: `at` < data_size: inside the data area of the test's own mapping.
+            unsafe { *self.base.add(self.page + at) = b };
+        }
+    }
+}
+
 impl AsFd for PerfBuffer {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
@@ -366,6 +405,69 @@ mod tests {
             parse_record(&rec(RECORD_LOST, &body)),
             Some(Record::Lost(42))
         );
+    }
+
+    fn sample(body: &[u8]) -> Vec<u8> {
+        let mut b = (body.len() as u32).to_ne_bytes().to_vec();
+        b.extend_from_slice(body);
+        rec(RECORD_SAMPLE, &b)
+    }
+
+    #[test]
+    fn records_wrapping_around_the_end_of_the_ring_are_reassembled() {
+        let mut ring = PerfBuffer::fake(1);
+        let size = ring.data_size as u64;
+        // Start 20 bytes before the end: the second record straddles it, header included
+        // on a later lap.
+        let mut pos = size - 20;
+        ring.tail().store(pos, Ordering::Relaxed);
+        let bodies: Vec<Vec<u8>> = (0..5u8)
+            .map(|i| vec![b'a' + i; 6 + 4 * i as usize])
+            .collect();
+        for b in &bodies {
+            let r = sample(b);
+            ring.produce(pos, &r);
+            pos += r.len() as u64;
+        }
+        let lost = rec(
+            RECORD_LOST,
+            &[7u64.to_ne_bytes(), 3u64.to_ne_bytes()].concat(),
+        );
+        ring.produce(pos, &lost);
+        pos += lost.len() as u64;
+        ring.head().store(pos, Ordering::Release);
+
+        let mut scratch = Vec::new();
+        let mut seen = Vec::new();
+        let n = ring.drain(&mut scratch, |r| match r {
+            Record::Sample(d) => seen.push(d.to_vec()),
+            Record::Lost(k) => seen.push(format!("lost {k}").into_bytes()),
+            Record::Other(t) => panic!("record type {t}"),
+        });
+        assert_eq!(n, 6);
+        let mut want = bodies.clone();
+        want.push(b"lost 3".to_vec());
+        assert_eq!(seen, want);
+        assert!(!scratch.is_empty(), "a record wrapped, so scratch was used");
+        assert_eq!(
+            ring.tail().load(Ordering::Relaxed),
+            pos,
+            "all space released"
+        );
+        // Nothing new: nothing handed out.
+        assert_eq!(ring.drain(&mut scratch, |_| panic!("no record")), 0);
+    }
+
+    #[test]
+    fn a_corrupt_header_skips_what_is_queued_instead_of_reading_out_of_bounds() {
+        let mut ring = PerfBuffer::fake(1);
+        let mut bad = rec(RECORD_SAMPLE, &[0; 8]);
+        bad[6..8].copy_from_slice(&u16::MAX.to_ne_bytes());
+        ring.produce(0, &bad);
+        ring.head().store(bad.len() as u64, Ordering::Release);
+        let n = ring.drain(&mut Vec::new(), |_| panic!("corrupt record handed out"));
+        assert_eq!(n, 0);
+        assert_eq!(ring.tail().load(Ordering::Relaxed), bad.len() as u64);
     }
 
     #[test]

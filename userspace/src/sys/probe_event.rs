@@ -23,7 +23,7 @@ const PERF_EVENT_IOC_SET_BPF: libc::c_ulong = 0x4004_2408;
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeEventError {
     /// Writing or reading a tracefs file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Tracefs {
         /// the file
         path: PathBuf,
@@ -85,7 +85,11 @@ impl Drop for ProbeEvent {
             drop(fd); // the event is busy while a perf fd holds it
         }
         if let Err(e) = write_events(&self.tracefs, &format!("-:{}", self.id)) {
-            crate::say!("loader: removing kprobe event {}: {e}", self.id);
+            crate::say!(
+                "loader: removing kprobe event {}: {}",
+                self.id,
+                crate::error_chain(&e)
+            );
         }
     }
 }
@@ -155,7 +159,11 @@ pub fn remove_leftovers(tracefs: &Path, locks: &Path) -> Vec<LeftoverEvent> {
             }
             match write_events_to(tracefs, file, &format!("-:{}", ev.id)) {
                 Ok(()) => removed.push(ev),
-                Err(e) => crate::say!("loader: cannot remove leftover event {}: {e}", ev.id),
+                Err(e) => crate::say!(
+                    "loader: cannot remove leftover event {}: {}",
+                    ev.id,
+                    crate::error_chain(&e)
+                ),
             }
         }
     }

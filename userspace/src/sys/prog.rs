@@ -30,7 +30,7 @@ struct ProgLoadAttr {
 
 /// A refused load: the errno and, when the kernel gave one, the verifier's log.
 #[derive(Debug, thiserror::Error)]
-#[error("BPF_PROG_LOAD failed: {source}")]
+#[error("BPF_PROG_LOAD failed")]
 pub struct ProgLoadError {
     /// The OS error.
     #[source]
