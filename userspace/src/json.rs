@@ -135,25 +135,30 @@ pub fn str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Bytes as a string: valid UTF-8 is kept, each invalid byte is written as the four
-/// characters `\xNN` (so nothing is dropped and the line stays valid JSON).
+/// Bytes that should be text (a filename, an argument): a JSON string when they are
+/// UTF-8, else `{"bytes":"<base64>"}` (as ripgrep does), so that nothing is lost and a
+/// name with a backslash in it cannot be confused with an escaped byte.
 pub fn bytes_str(out: &mut Vec<u8>, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
     if bytes.iter().all(|&b| b.is_ascii() && !needs_escape(b)) {
+        out.push(b'"');
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
     }
-    for chunk in bytes.utf8_chunks() {
-        escape_str_body(out, chunk.valid());
-        for &b in chunk.invalid() {
-            out.extend_from_slice(b"\\\\x");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 15)]);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => str(out, text),
+        Err(_) => {
+            use base64::Engine as _;
+            out.extend_from_slice(b"{\"bytes\":\"");
+            let start = out.len();
+            out.resize(start + bytes.len().div_ceil(3) * 4, 0);
+            let n = base64::engine::general_purpose::STANDARD
+                .encode_slice(bytes, &mut out[start..])
+                .unwrap_or(0);
+            out.truncate(start + n);
+            out.extend_from_slice(b"\"}");
         }
     }
-    out.push(b'"');
 }
 
 /// Bytes as a quoted lowercase hex string.
@@ -207,12 +212,19 @@ mod tests {
     #[test]
     fn strings_escape_and_keep_invalid_bytes() {
         assert_eq!(s(|o| str(o, "a\"b\\c\n\u{1}")), r#""a\"b\\c\n\u0001""#);
-        assert_eq!(s(|o| bytes_str(o, b"ok\xffz")), r#""ok\\xffz""#);
+        assert_eq!(s(|o| bytes_str(o, b"ok\xffz")), r#"{"bytes":"b2v/eg=="}"#);
+        // A real backslash stays a string.
+        assert_eq!(s(|o| bytes_str(o, b"a\\xff")), r#""a\\xff""#);
         assert_eq!(s(|o| bytes_str(o, b"plain")), r#""plain""#);
         assert_eq!(s(|o| bytes_str(o, b"t\tab")), r#""t\tab""#);
         assert_eq!(s(|o| str(o, "\u{7f}é\"")), "\"\\u007fé\\\"\"");
         let v: serde_json::Value = serde_json::from_str(&s(|o| bytes_str(o, b"\xc3("))).unwrap();
-        assert_eq!(v, "\\xc3(");
+        use base64::Engine as _;
+        let back = base64::engine::general_purpose::STANDARD
+            .decode(v["bytes"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(back, b"\xc3(");
+        assert_eq!(s(|o| bytes_str(o, "é".as_bytes())), r#""é""#);
         assert_eq!(s(|o| hex(o, &[0, 0xab])), "\"00ab\"");
     }
 

@@ -127,6 +127,17 @@ fn cell_text(cell: &[u8], f: &Field) -> String {
             return s;
         }
     }
+    if cell.starts_with(b"{\"bytes\":") {
+        // Not UTF-8: shown with replacement characters (`--json` keeps the bytes).
+        use base64::Engine as _;
+        let v: serde_json::Value = serde_json::from_slice(cell).unwrap_or_default();
+        if let Some(b) = v["bytes"]
+            .as_str()
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        {
+            return String::from_utf8_lossy(&b).into_owned();
+        }
+    }
     String::from_utf8_lossy(cell).into_owned()
 }
 
