@@ -1,111 +1,88 @@
 //! Makes the `.BTF` that LLVM derives from Rust debug info acceptable to the kernel.
 //!
 //! Rust type names such as `PerfMap<probes::execsnoop::ExecEvent>` or `&[u8]` are not C
-//! identifiers and the kernel's BTF loader rejects them ("Invalid name"). Names are rewritten
-//! in place in the string table (every byte outside `[A-Za-z0-9_]` becomes `_`), so no
-//! offset changes. DATASEC names are ELF section names (`maps/COUNTS`) and stay as they are.
-//! The DWARF sections are untouched: they keep the real Rust names for the loader.
+//! identifiers and the kernel's BTF loader rejects them ("Invalid name"). Types the kernel
+//! wants anonymous (pointers, arrays, const/volatile/restrict, function prototypes) get no
+//! name at all, as clang emits them; every other name is rewritten in place in the string
+//! table (every byte outside `[A-Za-z0-9_]` becomes `_`), so no offset changes. DATASEC
+//! names are ELF section names (`maps/COUNTS`) and stay as they are. The DWARF sections
+//! are untouched: they keep the real Rust names for the loader. Read with the project's
+//! one BTF reader (`btf-reader`).
 
+use btf_reader::{kind, Btf};
 use object::{Object, ObjectSection};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BtfError {
     #[error("not an ELF object: {0}")]
     Elf(String),
-    #[error(".BTF section is malformed: {0}")]
-    Malformed(&'static str),
+    #[error(".BTF section is malformed")]
+    Malformed(#[source] btf_reader::BtfError),
 }
 
-const KIND_DATASEC: u32 = 15;
-
-fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    b.get(off..off.checked_add(4)?)
-        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+/// Kinds whose name must be empty (the kernel refuses a named pointer, array,
+/// qualifier or prototype).
+fn must_be_anonymous(k: u32) -> bool {
+    matches!(
+        k,
+        kind::PTR | kind::ARRAY | kind::CONST | kind::VOLATILE | kind::RESTRICT | kind::FUNC_PROTO
+    )
 }
 
-/// Offsets into the string table of every name that must be a C identifier.
-fn identifier_names(types: &[u8]) -> Result<Vec<u32>, BtfError> {
+/// What to change: offsets in the section of `name_off` fields to clear, and offsets in
+/// the string table of names that must be C identifiers.
+fn plan(btf: &Btf<'_>) -> (Vec<usize>, Vec<u32>) {
+    let mut clear = Vec::new();
     let mut names = Vec::new();
-    let mut at = 0usize;
-    while at < types.len() {
-        let (name, info) = match (u32_at(types, at), u32_at(types, at + 4)) {
-            (Some(n), Some(i)) => (n, i),
-            _ => return Err(BtfError::Malformed("truncated type")),
-        };
-        let kind = (info >> 24) & 0x1f;
-        let vlen = (info & 0xffff) as usize;
-        at += 12;
-        if kind != KIND_DATASEC {
-            names.push(name);
-        }
-        // (bytes per member, offset of the member's name or None)
-        let (extra, member, member_name) = match kind {
-            1 | 14 | 17 => (4, 0, false), // INT, VAR, DECL_TAG
-            3 => (12, 0, false),          // ARRAY
-            4 | 5 => (0, 12, true),       // STRUCT, UNION
-            6 => (0, 8, true),            // ENUM
-            13 => (0, 8, true),           // FUNC_PROTO (parameter names)
-            15 => (0, 12, false),         // DATASEC
-            19 => (0, 12, true),          // ENUM64
-            2 | 7..=12 | 16 | 18 => (0, 0, false),
-            _ => return Err(BtfError::Malformed("unknown type kind")),
-        };
-        if member_name {
-            for m in 0..vlen {
-                let off = at + m * member;
-                names.push(u32_at(types, off).ok_or(BtfError::Malformed("truncated members"))?);
+    for t in btf.types.iter().skip(1) {
+        if must_be_anonymous(t.kind) {
+            if t.name_off != 0 {
+                clear.push(t.offset);
             }
+        } else if t.kind != kind::DATASEC {
+            names.push(t.name_off);
         }
-        at += extra + vlen * member;
+        names.extend(btf.members(t).iter().map(|m| m.name_off));
     }
-    if at != types.len() {
-        return Err(BtfError::Malformed("type section length"));
-    }
-    Ok(names)
+    (clear, names)
 }
 
-fn sanitize_string(strings: &mut [u8], start: usize) {
+fn sanitize_string(strings: &mut [u8], start: usize) -> usize {
+    let mut changed = 0;
     for b in strings.iter_mut().skip(start) {
         match *b {
             0 => break,
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => {}
-            _ => *b = b'_',
+            _ => {
+                *b = b'_';
+                changed += 1;
+            }
         }
     }
+    changed
 }
 
-/// Rewrites a raw `.BTF` section in place. Returns how many names changed.
-pub fn sanitize_btf(btf: &mut [u8]) -> Result<usize, BtfError> {
-    if btf.get(0..2) != Some(&[0x9f, 0xeb]) {
-        return Err(BtfError::Malformed(
-            "bad magic (only little-endian BTF is handled)",
-        ));
-    }
-    let field = |i: usize| {
-        u32_at(btf, 4 + 4 * i)
-            .map(|v| v as usize)
-            .ok_or(BtfError::Malformed("header"))
+/// Rewrites a raw `.BTF` section in place. Returns how many names (cleared) and bytes
+/// (rewritten) changed.
+pub fn sanitize_btf(data: &mut [u8]) -> Result<usize, BtfError> {
+    let (clear, names, strings_at) = {
+        let btf = Btf::parse(data).map_err(BtfError::Malformed)?;
+        let (clear, names) = plan(&btf);
+        (clear, names, btf.strings_at)
     };
-    let (hdr_len, type_off, type_len, str_off, str_len) =
-        (field(0)?, field(1)?, field(2)?, field(3)?, field(4)?);
-    let types = btf
-        .get(hdr_len + type_off..hdr_len + type_off + type_len)
-        .ok_or(BtfError::Malformed("type section out of bounds"))?;
-    let names = identifier_names(types)?;
-    let strings = btf
-        .get_mut(hdr_len + str_off..hdr_len + str_off + str_len)
-        .ok_or(BtfError::Malformed("string section out of bounds"))?;
-    let before = strings.to_vec();
-    for name in names {
-        if (name as usize) < strings.len() {
-            sanitize_string(strings, name as usize);
+    for at in &clear {
+        if let Some(field) = data.get_mut(*at..*at + 4) {
+            field.copy_from_slice(&0u32.to_le_bytes());
         }
     }
-    let changed = before
-        .iter()
-        .zip(strings.iter())
-        .filter(|(a, b)| a != b)
-        .count();
+    let strings = data.get_mut(strings_at..).unwrap_or(&mut []);
+    let mut changed = clear.len();
+    let mut done = std::collections::HashSet::new();
+    for name in names {
+        if (name as usize) < strings.len() && done.insert(name) {
+            changed += sanitize_string(strings, name as usize);
+        }
+    }
     Ok(changed)
 }
 
@@ -120,7 +97,7 @@ pub fn sanitize_object(elf: &mut [u8]) -> Result<usize, BtfError> {
     };
     let btf = elf
         .get_mut(range)
-        .ok_or(BtfError::Malformed("section outside the file"))?;
+        .ok_or_else(|| BtfError::Elf(".BTF section lies outside the file".into()))?;
     sanitize_btf(btf)
 }
 
@@ -176,6 +153,43 @@ mod tests {
             "{text:?}"
         );
         assert_eq!(changed, 6);
+        let btf = Btf::parse(&b).unwrap();
+        assert!(btf.types.iter().skip(1).all(|t| t.name_off != 0));
+    }
+
+    #[test]
+    fn pointer_names_are_cleared_not_rewritten() {
+        // [1] INT u8, [2] PTR "&u8" -> [1], [3] ARRAY "[u8; 4]" of [1]
+        let strings = b"\0u8\0&u8\0[u8; 4]\0".to_vec();
+        let mut types = Vec::new();
+        let mut put = |v: u32| types.extend_from_slice(&v.to_le_bytes());
+        for v in [1, 1 << 24, 1, 8, 4, 2 << 24, 1, 8, 3 << 24, 0, 1, 1, 4] {
+            put(v);
+        }
+        let mut b = Vec::new();
+        for v in [
+            0x0001_eb9f_u32,
+            24,
+            0,
+            types.len() as u32,
+            types.len() as u32,
+            strings.len() as u32,
+        ] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend(types);
+        b.extend(strings);
+        sanitize_btf(&mut b).unwrap();
+        let btf = Btf::parse(&b).unwrap();
+        assert_eq!(btf.name(btf.types[1].name_off), "u8");
+        assert_eq!(
+            btf.types[2].name_off, 0,
+            "a named pointer is refused by the kernel"
+        );
+        assert_eq!(
+            btf.types[3].name_off, 0,
+            "a named array is refused by the kernel"
+        );
     }
 
     #[test]

@@ -92,3 +92,48 @@ fn every_built_object_passes_the_verifier() {
     }
     assert!(verified >= 29, "only {verified} programs verified");
 }
+
+/// The `.BTF` cargo-bpf writes is what the kernel's BTF loader accepts by name, for any
+/// loader (not only aya, which would fix it up itself): pointers, arrays, qualifiers and
+/// prototypes anonymous, every other name a C identifier (DATASEC names are sections).
+#[test]
+fn cargo_bpf_btf_names_are_what_the_kernel_accepts() {
+    use btf_reader::{kind, Btf};
+    use object::{Object, ObjectSection};
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bpf");
+    let mut objs = objects(&target.join("programs"));
+    objs.extend(objects(&target.join("compat")));
+    let ident = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let mut checked = 0;
+    for path in &objs {
+        let data = std::fs::read(path).unwrap();
+        let file = object::File::parse(&*data).unwrap();
+        let Some(section) = file.section_by_name(".BTF") else {
+            continue;
+        };
+        let btf = Btf::parse(section.data().unwrap()).unwrap();
+        for (id, t) in btf.types.iter().enumerate().skip(1) {
+            let name = btf.name(t.name_off);
+            let anonymous = matches!(
+                t.kind,
+                kind::PTR
+                    | kind::ARRAY
+                    | kind::CONST
+                    | kind::VOLATILE
+                    | kind::RESTRICT
+                    | kind::FUNC_PROTO
+            );
+            let where_ = format!("{}: type {id} (kind {}) {name:?}", path.display(), t.kind);
+            if anonymous {
+                assert_eq!(t.name_off, 0, "{where_}");
+            } else if t.kind != kind::DATASEC {
+                assert!(ident(name), "{where_}");
+            }
+            for m in btf.members(t) {
+                assert!(ident(btf.name(m.name_off)), "{where_} member");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} BTF types in {objs:?}");
+}
