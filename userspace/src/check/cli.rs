@@ -40,10 +40,9 @@ fn parse_kernel(s: &str) -> Result<Version, String> {
         .ok_or_else(|| format!("expected a kernel release like 4.14 or 5.10.251, got '{s}'"))
 }
 
-/// The running kernel's release, from /proc/sys/kernel/osrelease.
+/// The running kernel's release (the distribution's real one, as the loader reads it).
 pub fn running_kernel() -> Option<Version> {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
-    Version::parse(release.trim())
+    crate::kernel::running_version().map(|(major, minor, _)| Version::new(major, minor))
 }
 
 /// Checks the objects, writing results to `out` and human diagnostics to `err`; returns the

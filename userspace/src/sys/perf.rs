@@ -13,7 +13,8 @@ const PERF_COUNT_SW_BPF_OUTPUT: u64 = 10;
 const PERF_SAMPLE_RAW: u64 = 1 << 10;
 const PERF_ATTR_FLAG_WATERMARK: u64 = 1 << 14;
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
-const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
+/// `PERF_EVENT_IOC_ENABLE`
+pub(crate) const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
 /// `read()` also returns the event's lost-sample count (kernel >= 6.0).
 const PERF_FORMAT_LOST: u64 = 1 << 4;
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use super::{last_error, run_lock, SyscallError};
 use crate::legacy::{self, LeftoverEvent, LockState};
 
-const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
+use super::perf::PERF_EVENT_IOC_ENABLE;
 const PERF_EVENT_IOC_DISABLE: libc::c_ulong = 0x2401;
 /// `_IOW('$', 8, __u32)`
 const PERF_EVENT_IOC_SET_BPF: libc::c_ulong = 0x4004_2408;
