@@ -51,21 +51,35 @@ pub mod type_kind {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot run `rustc --print sysroot`: {0}")]
-    Rustc(std::io::Error),
+    #[error("cannot run `rustc --print sysroot`")]
+    Rustc(#[source] std::io::Error),
+    #[error("`rustc --print sysroot` gave no absolute path ({0:?}); set RUSTC to a rustup toolchain's rustc")]
+    Sysroot(String),
     #[error("no libLLVM shared library in {0} (is this a rustup toolchain?)")]
     NotFound(PathBuf),
-    #[error("cannot load {path}: {source}")]
+    #[error("cannot load {path}")]
     Open {
         path: PathBuf,
         source: libloading::Error,
     },
-    #[error("{path} does not export {symbol}: {source}")]
+    #[error("{path} does not export {symbol}")]
     Symbol {
         path: PathBuf,
         symbol: &'static str,
         source: libloading::Error,
     },
+}
+
+/// `<sysroot>/lib` from `rustc --print sysroot`'s result. Only an absolute path is taken:
+/// a failed or empty answer must not turn into a relative `lib/`, where a libLLVM in the
+/// current directory would be loaded.
+fn sysroot_lib(success: bool, stdout: &[u8]) -> Result<PathBuf, LoadError> {
+    let text = String::from_utf8_lossy(stdout).trim().to_owned();
+    let sysroot = PathBuf::from(&text);
+    if !success || !sysroot.is_absolute() {
+        return Err(LoadError::Sysroot(text));
+    }
+    Ok(sysroot.join("lib"))
 }
 
 /// `$(rustc --print sysroot)/lib/libLLVM*.so*` of the rustc cargo will use.
@@ -75,7 +89,7 @@ pub fn toolchain_llvm() -> Result<PathBuf, LoadError> {
         .args(["--print", "sysroot"])
         .output()
         .map_err(LoadError::Rustc)?;
-    let lib = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("lib");
+    let lib = sysroot_lib(out.status.success(), &out.stdout)?;
     let mut found: Vec<PathBuf> = std::fs::read_dir(&lib)
         .map_err(|_| LoadError::NotFound(lib.clone()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -201,4 +215,21 @@ llvm_api! {
     LLVMBuildRet: fn(Builder, Value) -> Value;
     LLVMBuildRetVoid: fn(Builder) -> Value;
     LLVMInstructionEraseFromParent: fn(Value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_absolute_sysroot_is_searched() {
+        assert_eq!(
+            sysroot_lib(true, b"/root/.rustup/toolchains/stable\n").unwrap(),
+            PathBuf::from("/root/.rustup/toolchains/stable/lib")
+        );
+        for (ok, out) in [(false, &b"/abs"[..]), (true, b""), (true, b"relative/dir")] {
+            let e = sysroot_lib(ok, out).unwrap_err();
+            assert!(matches!(e, LoadError::Sysroot(_)), "{e}");
+        }
+    }
 }
