@@ -193,6 +193,52 @@ fn udata(entry: &gimli::DebuggingInformationEntry<R<'_>>, at: constants::DwAt) -
     entry.attr(at)?.udata_value()
 }
 
+/// The type node a DWARF entry with tag `entry.tag()` describes, if it is a type.
+fn type_node(
+    entry: &gimli::DebuggingInformationEntry<R<'_>>,
+    name: Option<&str>,
+    size: u32,
+    ty: Option<u64>,
+) -> Option<Node> {
+    let tag = entry.tag();
+    match tag {
+        constants::DW_TAG_base_type => Some(Node::Base {
+            encoding: udata(entry, constants::DW_AT_encoding).unwrap_or(0) as u8,
+            size,
+        }),
+        constants::DW_TAG_structure_type
+        | constants::DW_TAG_class_type
+        | constants::DW_TAG_union_type => Some(Node::Struct {
+            name: name.unwrap_or_default().to_owned(),
+            size,
+            union: tag == constants::DW_TAG_union_type,
+            variant: false,
+            members: Vec::new(),
+            params: Vec::new(),
+        }),
+        constants::DW_TAG_enumeration_type => Some(Node::Enum {
+            size,
+            underlying: ty,
+            enumerators: Vec::new(),
+        }),
+        constants::DW_TAG_array_type => Some(Node::Array {
+            elem: ty,
+            counts: Vec::new(),
+        }),
+        constants::DW_TAG_pointer_type
+        | constants::DW_TAG_reference_type
+        | constants::DW_TAG_rvalue_reference_type => Some(Node::Pointer {
+            size: if size == 0 { 8 } else { size },
+        }),
+        constants::DW_TAG_typedef
+        | constants::DW_TAG_const_type
+        | constants::DW_TAG_volatile_type
+        | constants::DW_TAG_restrict_type
+        | constants::DW_TAG_atomic_type => Some(Node::Alias { ty }),
+        _ => None,
+    }
+}
+
 impl TypeTable {
     /// Reads the DWARF of a parsed object; an object without debug info gives an empty
     /// table.
@@ -249,42 +295,7 @@ impl TypeTable {
             let ty = type_ref(entry, &unit.header);
             let declaration = entry.attr(constants::DW_AT_declaration).is_some();
             let tag = entry.tag();
-            let node = match tag {
-                constants::DW_TAG_base_type => Some(Node::Base {
-                    encoding: udata(entry, constants::DW_AT_encoding).unwrap_or(0) as u8,
-                    size,
-                }),
-                constants::DW_TAG_structure_type
-                | constants::DW_TAG_class_type
-                | constants::DW_TAG_union_type => Some(Node::Struct {
-                    name: name.clone().unwrap_or_default(),
-                    size,
-                    union: tag == constants::DW_TAG_union_type,
-                    variant: false,
-                    members: Vec::new(),
-                    params: Vec::new(),
-                }),
-                constants::DW_TAG_enumeration_type => Some(Node::Enum {
-                    size,
-                    underlying: ty,
-                    enumerators: Vec::new(),
-                }),
-                constants::DW_TAG_array_type => Some(Node::Array {
-                    elem: ty,
-                    counts: Vec::new(),
-                }),
-                constants::DW_TAG_pointer_type
-                | constants::DW_TAG_reference_type
-                | constants::DW_TAG_rvalue_reference_type => Some(Node::Pointer {
-                    size: if size == 0 { 8 } else { size },
-                }),
-                constants::DW_TAG_typedef
-                | constants::DW_TAG_const_type
-                | constants::DW_TAG_volatile_type
-                | constants::DW_TAG_restrict_type
-                | constants::DW_TAG_atomic_type => Some(Node::Alias { ty }),
-                _ => None,
-            };
+            let node = type_node(entry, name.as_deref(), size, ty);
             if let Some(node) = node {
                 let nameable = !declaration
                     && tag != constants::DW_TAG_const_type
@@ -296,61 +307,74 @@ impl TypeTable {
                 continue;
             }
             // Children of types and variables.
-            let parent_node = parent.and_then(|p| self.nodes.get_mut(&p));
-            match (tag, parent_node) {
-                (constants::DW_TAG_member, Some(Node::Struct { members, .. })) => {
-                    if entry.attr(constants::DW_AT_bit_size).is_some()
-                        || entry.attr(constants::DW_AT_data_bit_offset).is_some()
-                    {
-                        continue; // bitfields are not decoded
-                    }
-                    let offset = match entry.attr_value(constants::DW_AT_data_member_location) {
-                        Some(v) => v.udata_value().unwrap_or(0) as u32,
-                        None => 0,
-                    };
-                    let fname = name.unwrap_or_else(|| format!("__{}", members.len()));
-                    members.push((fname, offset, ty));
-                }
-                (constants::DW_TAG_template_type_parameter, Some(Node::Struct { params, .. })) => {
-                    params.push((name.unwrap_or_default(), ty));
-                }
-                (constants::DW_TAG_variant_part, Some(Node::Struct { variant, .. })) => {
-                    *variant = true;
-                }
-                (constants::DW_TAG_enumerator, Some(Node::Enum { enumerators, .. })) => {
-                    let value = match entry.attr(constants::DW_AT_const_value) {
-                        Some(a) => match a.value() {
-                            AttributeValue::Sdata(v) => i128::from(v),
-                            AttributeValue::Udata(v) => i128::from(v),
-                            AttributeValue::Data1(v) => i128::from(v),
-                            AttributeValue::Data2(v) => i128::from(v),
-                            AttributeValue::Data4(v) => i128::from(v),
-                            AttributeValue::Data8(v) => i128::from(v),
-                            _ => continue,
-                        },
-                        None => continue,
-                    };
-                    enumerators.push((value, name.unwrap_or_default()));
-                }
-                (constants::DW_TAG_subrange_type, Some(Node::Array { counts, .. })) => {
-                    let count = if let Some(c) = udata(entry, constants::DW_AT_count) {
-                        c
-                    } else if let Some(u) = entry.attr(constants::DW_AT_upper_bound) {
-                        u.udata_value().map_or(0, |u| u.saturating_add(1))
-                    } else {
-                        0
-                    };
-                    counts.push(u32::try_from(count).unwrap_or(u32::MAX));
-                }
-                (constants::DW_TAG_variable, _) => {
-                    if let (Some(n), Some(t)) = (name, ty) {
-                        self.variables.entry(n).or_insert(t);
-                    }
-                }
-                _ => {}
-            }
+            self.add_child(entry, parent, name, ty);
         }
         Ok(())
+    }
+
+    /// Records `entry`, a member, enumerator, array bound, template parameter or variable,
+    /// in the type node `parent` (or the variable table).
+    fn add_child(
+        &mut self,
+        entry: &gimli::DebuggingInformationEntry<R<'_>>,
+        parent: Option<u64>,
+        name: Option<String>,
+        ty: Option<u64>,
+    ) {
+        let tag = entry.tag();
+        let parent_node = parent.and_then(|p| self.nodes.get_mut(&p));
+        match (tag, parent_node) {
+            (constants::DW_TAG_member, Some(Node::Struct { members, .. })) => {
+                if entry.attr(constants::DW_AT_bit_size).is_some()
+                    || entry.attr(constants::DW_AT_data_bit_offset).is_some()
+                {
+                    return; // bitfields are not decoded
+                }
+                let offset = match entry.attr_value(constants::DW_AT_data_member_location) {
+                    Some(v) => v.udata_value().unwrap_or(0) as u32,
+                    None => 0,
+                };
+                let fname = name.unwrap_or_else(|| format!("__{}", members.len()));
+                members.push((fname, offset, ty));
+            }
+            (constants::DW_TAG_template_type_parameter, Some(Node::Struct { params, .. })) => {
+                params.push((name.unwrap_or_default(), ty));
+            }
+            (constants::DW_TAG_variant_part, Some(Node::Struct { variant, .. })) => {
+                *variant = true;
+            }
+            (constants::DW_TAG_enumerator, Some(Node::Enum { enumerators, .. })) => {
+                let value = match entry.attr(constants::DW_AT_const_value) {
+                    Some(a) => match a.value() {
+                        AttributeValue::Sdata(v) => i128::from(v),
+                        AttributeValue::Udata(v) => i128::from(v),
+                        AttributeValue::Data1(v) => i128::from(v),
+                        AttributeValue::Data2(v) => i128::from(v),
+                        AttributeValue::Data4(v) => i128::from(v),
+                        AttributeValue::Data8(v) => i128::from(v),
+                        _ => return,
+                    },
+                    None => return,
+                };
+                enumerators.push((value, name.unwrap_or_default()));
+            }
+            (constants::DW_TAG_subrange_type, Some(Node::Array { counts, .. })) => {
+                let count = if let Some(c) = udata(entry, constants::DW_AT_count) {
+                    c
+                } else if let Some(u) = entry.attr(constants::DW_AT_upper_bound) {
+                    u.udata_value().map_or(0, |u| u.saturating_add(1))
+                } else {
+                    0
+                };
+                counts.push(u32::try_from(count).unwrap_or(u32::MAX));
+            }
+            (constants::DW_TAG_variable, _) => {
+                if let (Some(n), Some(t)) = (name, ty) {
+                    self.variables.entry(n).or_insert(t);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn strip(&self, mut off: u64) -> Option<(u64, &Node)> {

@@ -52,20 +52,7 @@ pub fn render(buf: &mut Vec<u8>, m: &Message<'_>) {
     use Field::{Bool, Str, U64};
     begin(buf, m.type_name());
     match *m {
-        Message::Kernel(k) => fields(
-            buf,
-            &[
-                ("release", Str(k.release)),
-                ("version", Str(k.version)),
-                ("version_code", U64(u64::from(k.version_code))),
-                ("legacy", Bool(k.legacy)),
-                ("kprobes", Str(k.kprobes)),
-                ("btf", Bool(k.btf)),
-                ("memlock", Str(k.memlock)),
-                ("leftovers_removed", U64(k.leftovers as u64)),
-                ("reason", Str(k.reason)),
-            ],
-        ),
+        Message::Kernel(k) => render_kernel(buf, k),
         Message::Attached {
             object,
             program,
@@ -174,6 +161,24 @@ pub fn render(buf: &mut Vec<u8>, m: &Message<'_>) {
         ),
     }
     buf.push(b'}');
+}
+
+fn render_kernel(buf: &mut Vec<u8>, k: &crate::message::KernelLine<'_>) {
+    use Field::{Bool, Str, U64};
+    fields(
+        buf,
+        &[
+            ("release", Str(k.release)),
+            ("version", Str(k.version)),
+            ("version_code", U64(u64::from(k.version_code))),
+            ("legacy", Bool(k.legacy)),
+            ("kprobes", Str(k.kprobes)),
+            ("btf", Bool(k.btf)),
+            ("memlock", Str(k.memlock)),
+            ("leftovers_removed", U64(k.leftovers as u64)),
+            ("reason", Str(k.reason)),
+        ],
+    );
 }
 
 fn render_summary(buf: &mut Vec<u8>, s: &crate::message::Summary) {
