@@ -49,7 +49,7 @@ fn fields(buf: &mut Vec<u8>, list: &[(&str, Field<'_>)]) {
 
 /// Writes `m` as one JSON object (no newline).
 pub fn render(buf: &mut Vec<u8>, m: &Message<'_>) {
-    use Field::{Bool, Str, U64};
+    use Field::{Str, U64};
     begin(buf, m.type_name());
     match *m {
         Message::Kernel(k) => render_kernel(buf, k),
