@@ -101,14 +101,20 @@ pub fn resolve(explicit: Option<&Path>, crate_dir: &Path) -> Result<Headers, Hea
 /// headers. uapi's `__struct_group(TAG, NAME, ATTRS, MEMBERS...)` is a union of an
 /// anonymous and a named struct of MEMBERS, which bindgen turns into
 /// `iphdr.__bindgen_anon_1.__bindgen_anon_1.saddr`. While uapi's ip.h and ipv6.h (and only
-/// they) are read, it becomes MEMBERS themselves, followed by the named struct as a
-/// zero-length array so that header code naming the group (`&iph->addrs`) still parses.
-/// Both groups hold 4-byte-aligned members with nothing after them: the layout is the
-/// kernel's. Headers without `__struct_group` (before 5.16) are read unchanged.
+/// they) are read, it becomes MEMBERS themselves, followed by an empty (zero-size) struct
+/// named NAME so that header code naming the group (`&iph->addrs` in net/ip.h) still
+/// parses; the structs stay `Copy` in Rust (`*ctx.ip()?` copies an iphdr). Both groups
+/// hold 4-byte-aligned members with nothing after them: the layout is the kernel's. Headers without `__struct_group` (before 5.16) are read unchanged, and so is
+/// any bindgen run without kernel headers (bpf-sys's over libbpf).
 const FLAT_IP_H: &str = r#"/* Written by cargo-bpf for --flat-ip-headers. */
 #ifndef CARGO_BPF_FLAT_IP_H
 #define CARGO_BPF_FLAT_IP_H
-/* What ip.h and ipv6.h include, read first with the kernel's own macros. */
+/* Only for bindgen runs over kernel headers (bpf-sys runs one over libbpf's alone). */
+#if defined(__KERNEL__) && defined(__has_include)
+#if __has_include(<uapi/linux/ip.h>) && __has_include(<uapi/linux/in6.h>)
+/* What ip.h and ipv6.h include, read first with the kernel's own macros (kconfig.h
+   first, as redbpf-probes' own header does: it is included again there, a no-op). */
+#include <linux/kconfig.h>
 #include <linux/types.h>
 #include <linux/stddef.h>
 #include <asm/byteorder.h>
@@ -116,12 +122,25 @@ const FLAT_IP_H: &str = r#"/* Written by cargo-bpf for --flat-ip-headers. */
 #pragma push_macro("__struct_group")
 #undef __struct_group
 #define __struct_group(TAG, NAME, ATTRS, MEMBERS...) \
-	MEMBERS struct TAG { MEMBERS } ATTRS NAME[0]
+	MEMBERS struct { } NAME
 #include <uapi/linux/ip.h>
 #include <uapi/linux/ipv6.h>
 #pragma pop_macro("__struct_group")
 #endif
+#endif
+#endif
 "#;
+
+/// A name for cargo's target directory under `--flat-ip-headers`: bindgen's extra
+/// arguments and the header's content are in no fingerprint of cargo's, so bindings made
+/// with another version of the header live in another directory.
+pub fn flat_ip_target_name() -> String {
+    // FNV-1a, 32 bits: stable across builds of this tool.
+    let hash = FLAT_IP_H.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("flat-ip-{hash:08x}")
+}
 
 /// Writes the `--flat-ip-headers` include under `target_dir` and returns its path.
 pub fn write_flat_ip_header(target_dir: &Path) -> std::io::Result<PathBuf> {

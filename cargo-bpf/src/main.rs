@@ -52,7 +52,7 @@ struct BuildArgs {
     /// Give iphdr/ipv6hdr's saddr/daddr back as plain fields when the kernel headers wrap
     /// them in an anonymous union (`__struct_group`: Linux 5.16+ and Debian's 5.10), so
     /// probes reading `ip.saddr` build against them. Nothing else in the bindings changes;
-    /// cargo's files for this go to `<target-dir>/flat-ip`.
+    /// cargo's files for this go to `<target-dir>/flat-ip-<hash>`.
     #[arg(long)]
     flat_ip_headers: bool,
     /// Programs to build (default: all of the crate's programs).
@@ -231,7 +231,7 @@ fn build(args: &BuildArgs) -> Result<()> {
         if flat_ip.is_some() {
             // bindgen's extra arguments are not in cargo's fingerprint: other bindings,
             // other target directory.
-            krate.cargo_target_dir = target_dir.join("flat-ip");
+            krate.cargo_target_dir = target_dir.join(headers::flat_ip_target_name());
         }
         let build = cargo::Build {
             headers: &headers,

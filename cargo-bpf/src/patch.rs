@@ -57,10 +57,16 @@ syn = { version = "1", features = ["full"] }
 
 pub const CARGO_BPF_LIB: DropIn = DropIn {
     name: "cargo-bpf",
-    files: &[(
-        "src/lib.rs",
-        include_str!("../../dropins/cargo-bpf/src/lib.rs"),
-    )],
+    files: &[
+        (
+            "src/lib.rs",
+            include_str!("../../dropins/cargo-bpf/src/lib.rs"),
+        ),
+        (
+            "src/accessors.rs",
+            include_str!("../../dropins/cargo-bpf/src/accessors.rs"),
+        ),
+    ],
     manifest: include_str!("../../dropins/cargo-bpf/Cargo.toml"),
 };
 
@@ -172,6 +178,16 @@ mod tests {
             files.len(),
             "a redbpf-macros source file is not embedded"
         );
+    }
+
+    #[test]
+    fn drop_in_cargo_bpf_is_complete() {
+        let on_disk = std::fs::read_dir(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../dropins/cargo-bpf/src"
+        ))
+        .unwrap();
+        assert_eq!(on_disk.count(), CARGO_BPF_LIB.files.len());
     }
 
     #[test]

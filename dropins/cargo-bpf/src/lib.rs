@@ -8,11 +8,11 @@
 //!   sets for the build scripts it runs, else `cargo-bpf` on `PATH`).
 //! - `probe_files(package)`: the crate's `src/**/*.rs`, for `cargo:rerun-if-changed`.
 //! - `bindgen::get_builder_kernel_headers()`, `bindgen::builder()`: a `bindgen::Builder`
-//!   set up for the kernel headers in `KERNEL_SOURCE` / `KERNEL_VERSION`.
+//!   set up for the kernel headers in `KERNEL_SOURCE` / `KERNEL_VERSION`, and
+//!   `bindgen::generate_read_accessors` (what redbpf-probes' own build script calls).
 //!
-//! What it does not do fails with an error (or, where the original signature has no room
-//! for one, a panic) that says so: `generate_read_accessors`, `get_builder_vmlinux`,
-//! `build_c`, `load`, `new`.
+//! What it does not do fails with an error that says so: `get_builder_vmlinux`, `load`,
+//! `new`, `new_program`.
 
 #![allow(clippy::ptr_arg)] // the signatures are redbpf's
 
@@ -209,90 +209,147 @@ pub fn new_program(_: &str) -> Result<(), CommandError> {
     Err(Error::Unsupported("new_program").into())
 }
 
-/// Kernel header include directories and clang flags, from `KERNEL_SOURCE` (a headers
-/// tree, or a directory with `source` and `build`) or `KERNEL_VERSION`
+/// The kernel headers trees: `(source, build)`, from `KERNEL_SOURCE` (a headers tree, or
+/// a directory with `source` and `build`) or `KERNEL_VERSION` / the running kernel
 /// (`/lib/modules/<version>/{source,build}`).
-pub fn kernel_header_flags() -> Result<Vec<String>, String> {
-    let root = if let Some(src) = std::env::var_os("KERNEL_SOURCE").filter(|s| !s.is_empty()) {
-        PathBuf::from(src)
-    } else if let Ok(v) = std::env::var("KERNEL_VERSION") {
-        Path::new("/lib/modules").join(v)
-    } else {
-        return Err(format!(
-            "{WHO}: kernel headers not found: set KERNEL_SOURCE or KERNEL_VERSION"
-        ));
-    };
-    let (source, build) = if root.join("source").is_dir() || root.join("build").is_dir() {
-        let source = root.join("source");
-        let build = root.join("build");
-        let source = if source.is_dir() {
+pub fn kernel_headers() -> Result<(PathBuf, PathBuf), String> {
+    const KCONFIG: &str = "include/linux/kconfig.h";
+    const VERSION_H: &str = "include/generated/uapi/linux/version.h";
+    let split = |dir: &Path| -> Option<(PathBuf, PathBuf)> {
+        let (source, build) = (dir.join("source"), dir.join("build"));
+        let source = if source.join(KCONFIG).is_file() {
             source
-        } else {
+        } else if build.join(KCONFIG).is_file() {
             build.clone()
+        } else {
+            return None;
         };
-        let build = if build.is_dir() {
+        let build = if build.join(VERSION_H).is_file() {
             build
         } else {
             source.clone()
         };
-        (source, build)
-    } else {
-        (root.clone(), root)
+        Some((source, build))
     };
-    if !source.join("include/linux/kconfig.h").is_file() {
-        return Err(format!(
-            "{WHO}: no include/linux/kconfig.h under {}",
-            source.display()
-        ));
+    if let Some(dir) = std::env::var_os("KERNEL_SOURCE").map(PathBuf::from) {
+        if let Some(found) = split(&dir) {
+            return Ok(found);
+        }
+        if dir.join(KCONFIG).is_file() {
+            return Ok((dir.clone(), dir));
+        }
     }
-    let arch = "x86";
-    let mut flags: Vec<String> = [
-        source.join(format!("arch/{arch}/include")),
-        build.join(format!("arch/{arch}/include/generated")),
-        source.join("include"),
-        build.join("include"),
-        source.join(format!("arch/{arch}/include/uapi")),
-        build.join(format!("arch/{arch}/include/generated/uapi")),
-        source.join("include/uapi"),
-        build.join("include/generated/uapi"),
-    ]
-    .iter()
-    .map(|dir| format!("-I{}", dir.display()))
-    .collect();
-    flags.push("-include".into());
-    flags.push(source.join("include/linux/kconfig.h").display().to_string());
-    for flag in [
-        "-D__KERNEL__",
-        "-D__BPF_TRACING__",
-        "-D__ASM_SYSREG_H",
-        "-DKBUILD_MODNAME=\"cargo_bpf\"",
-        "-fno-stack-protector",
-        "-Wno-unused-value",
-        "-Wno-pointer-sign",
-        "-Wno-compare-distinct-pointer-types",
-        "-Wno-gnu-variable-sized-type-not-at-end",
-        "-Wno-address-of-packed-member",
-        "-Wno-tautological-compare",
-        "-Wno-unknown-warning-option",
-    ] {
-        flags.push(flag.into());
+    let release = std::env::var("KERNEL_VERSION").ok().or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .ok()
+            .map(|r| r.trim().to_string())
+    });
+    release
+        .and_then(|r| split(&Path::new("/lib/modules").join(r)))
+        .ok_or_else(|| {
+            format!(
+                "{WHO}: kernel headers not found: set KERNEL_SOURCE to a headers tree (or \
+                 KERNEL_VERSION to a release in /lib/modules)"
+            )
+        })
+}
+
+/// `-I` flags for the kernel headers (the `generated` directories from the build tree)
+/// and the clang flags kernel headers need, in the order redbpf-probes' bindings expect.
+pub fn kernel_header_flags() -> Result<Vec<String>, String> {
+    let (source, build) = kernel_headers()?;
+    let arch = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "x86"
+    };
+    let mut dirs: Vec<String> = vec![
+        format!("arch/{arch}/include"),
+        format!("arch/{arch}/include/generated"),
+        "include".into(),
+        "include/generated".into(),
+        "arch/include/generated/uapi".into(),
+        format!("arch/{arch}/include/uapi"),
+    ];
+    if arch == "arm64" {
+        dirs.push("arch/arm64/include/generated/uapi".into());
+    }
+    dirs.push("include/uapi".into());
+    let mut flags = Vec::new();
+    for dir in &dirs {
+        if dir.contains("generated") {
+            let path = build.join(dir);
+            flags.push(format!("-I{}", path.display()));
+            if dir.ends_with("generated") {
+                if let Some(parent) = path.parent() {
+                    flags.push(format!("-I{}", parent.display()));
+                }
+            }
+        } else {
+            flags.push(format!("-I{}", source.join(dir).display()));
+        }
+    }
+    flags.extend(
+        [
+            "-D__BPF_TRACING__",
+            "-D__KERNEL__",
+            "-Wall",
+            "-Werror",
+            "-Wunused",
+            "-Wno-unknown-warning-option",
+            "-Wno-frame-address",
+            "-Wno-unused-value",
+            "-Wno-pointer-sign",
+            "-Wno-compare-distinct-pointer-types",
+            "-Wno-unused-parameter",
+            "-Wno-missing-field-initializers",
+            "-Wno-initializer-overrides",
+            "-Wno-unknown-pragmas",
+            "-fno-stack-protector",
+            "-Wno-unused-label",
+            "-Wno-unused-variable",
+            "-Wno-unused-function",
+            "-Wno-address-of-packed-member",
+            "-Wno-gnu-variable-sized-type-not-at-end",
+        ]
+        .iter()
+        .map(|f| f.to_string()),
+    );
+    if arch == "arm64" {
+        flags.extend(["-target".to_string(), "aarch64".to_string()]);
     }
     Ok(flags)
 }
 
-/// bindgen over kernel headers, as redbpf's `cargo_bpf_lib::bindgen` (feature `bindings`).
+#[cfg(feature = "bindings")]
+mod accessors;
+
+/// bindgen over kernel headers, as redbpf's `cargo_bpf_lib::bindgen` (feature `bindings`;
+/// redbpf-probes' own build script uses it).
 #[cfg(feature = "bindings")]
 pub mod bindgen {
+    pub use super::accessors::generate_read_accessors;
     pub use ::bindgen::Builder;
 
+    /// Kernel typedefs named like Rust's integer types would shadow them.
+    #[derive(Debug)]
+    struct Renames;
+
+    impl ::bindgen::callbacks::ParseCallbacks for Renames {
+        fn item_name(&self, name: &str) -> Option<String> {
+            matches!(name, "u8" | "u16" | "u32" | "u64").then(|| format!("_cargo_bpf_{name}"))
+        }
+    }
+
     /// A `bindgen::Builder` that can include kernel headers (see
-    /// [`kernel_header_flags`](super::kernel_header_flags)), `core` and `::cty` types.
+    /// [`kernel_header_flags`](super::kernel_header_flags)), with `core` and `::cty` types.
     pub fn get_builder_kernel_headers() -> Result<Builder, String> {
         Ok(::bindgen::builder()
             .clang_args(super::kernel_header_flags()?)
             .use_core()
             .ctypes_prefix("::cty")
-            .opaque_type("xregs_state"))
+            .opaque_type("xregs_state")
+            .parse_callbacks(Box::new(Renames)))
     }
 
     /// Needs libbpf's BTF dumper, which this drop-in does not carry.
@@ -300,8 +357,8 @@ pub mod bindgen {
         _c_dump_file: impl AsRef<std::path::Path>,
     ) -> Result<Builder, String> {
         Err(format!(
-            "{}: get_builder_vmlinux (bindings from kernel BTF) is not supported; use \
-             get_builder_kernel_headers with KERNEL_SOURCE",
+            "{}: get_builder_vmlinux (bindings from kernel BTF, REDBPF_VMLINUX) is not \
+             supported; use kernel headers (KERNEL_SOURCE)",
             super::WHO
         ))
     }
@@ -333,15 +390,6 @@ pub mod bindgen {
             return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
         String::from_utf8(out.stdout).map_err(|e| e.to_string())
-    }
-
-    /// Not provided: the drop-in does not parse bindings.
-    pub fn generate_read_accessors(_bindings: &str, _whitelist: &[&str]) -> String {
-        panic!(
-            "{}: generate_read_accessors is not supported (write the field reads with \
-             bpf_probe_read, or build with crates.io cargo-bpf and LLVM 13)",
-            super::WHO
-        )
     }
 }
 
