@@ -157,39 +157,15 @@ fn build(args: &BuildArgs) -> Result<()> {
                 old.version
             );
         }
-        // A drop-in cargo did not take: the crate graph holds the registry's package.
-        let unused: Vec<(usize, &cargo::Resolved)> = dropins
-            .iter()
-            .enumerate()
-            .filter_map(|(i, d)| {
-                resolved
-                    .iter()
-                    .find(|p| {
-                        p.name == d.name
-                            && p.source.as_deref().is_some_and(|s| {
-                                s.starts_with("registry+") || s.starts_with("sparse+")
-                            })
-                    })
-                    .map(|p| (i, p))
-            })
-            .collect();
-        match unused.first() {
+        match patch::unused(&dropins, &versions, &resolved) {
             None => break (crates, patches, dirs),
             // Resolved to another 2.x version than the lock said (or with no lock): once
             // more with that one.
-            Some((i, p)) if attempt == 0 && patch::supported(&p.version) => {
-                versions[*i] = p.version.clone();
+            Some(unused) if attempt == 0 && unused.retry_with.is_some() => {
+                versions[unused.index] = unused.retry_with.unwrap_or_default();
                 attempt += 1;
             }
-            Some((_, p)) => anyhow::bail!(
-                "{name}: the drop-in {} was not used: cargo resolved {} {} from {} \
-                 (the lock or a `=` requirement pins another version than the drop-in's {})",
-                p.name,
-                p.name,
-                p.version,
-                p.source.as_deref().unwrap_or("a path"),
-                versions[dropins.iter().position(|d| d.name == p.name).unwrap_or(0)],
-            ),
+            Some(unused) => anyhow::bail!("{name}: {}", unused.message),
         }
     };
     let flat_ip = if args.flat_ip_headers {

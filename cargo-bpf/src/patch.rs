@@ -133,6 +133,59 @@ pub fn supported(version: &str) -> bool {
     version.starts_with("2.")
 }
 
+/// A drop-in cargo did not use: the resolved graph holds the registry's package.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unused {
+    /// Which of the drop-ins.
+    pub index: usize,
+    /// The 2.x version cargo chose instead, when the drop-in had another one.
+    pub retry_with: Option<String>,
+    /// One line saying what cargo kept and why.
+    pub message: String,
+}
+
+/// The first of `dropins` (written as `versions`) that `resolved` shows cargo did not use.
+pub fn unused(
+    dropins: &[&DropIn],
+    versions: &[String],
+    resolved: &[crate::cargo::Resolved],
+) -> Option<Unused> {
+    dropins
+        .iter()
+        .zip(versions)
+        .enumerate()
+        .find_map(|(index, (dropin, version))| {
+            let kept = resolved.iter().find(|p| {
+                p.name == dropin.name
+                    && p.source
+                        .as_deref()
+                        .is_some_and(|s| s.starts_with("registry+") || s.starts_with("sparse+"))
+            })?;
+            let why = if kept.version == *version {
+                "a feature the drop-in does not have is asked for, or another package \
+                 requires that version from the registry"
+                    .to_string()
+            } else {
+                format!(
+                    "the lock or a `=` requirement pins {} while the drop-in is {version}",
+                    kept.version
+                )
+            };
+            Some(Unused {
+                index,
+                retry_with: (kept.version != *version && supported(&kept.version))
+                    .then(|| kept.version.clone()),
+                message: format!(
+                    "the drop-in {} was not used: cargo kept {} {} from {} ({why})",
+                    dropin.name,
+                    kept.name,
+                    kept.version,
+                    kept.source.as_deref().unwrap_or_default()
+                ),
+            })
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +231,52 @@ mod tests {
             files.len(),
             "a redbpf-macros source file is not embedded"
         );
+    }
+
+    #[test]
+    fn unused_drop_ins_are_named() {
+        let registry = "registry+https://github.com/rust-lang/crates.io-index";
+        let package = |name: &str, version: &str, source: Option<&str>| crate::cargo::Resolved {
+            name: name.into(),
+            version: version.into(),
+            source: source.map(str::to_owned),
+        };
+        let dropins = [&MACROS, &CARGO_BPF_LIB];
+        let versions = ["2.3.0".to_string(), "2.3.0".to_string()];
+        let used = [
+            package("redbpf-macros", "2.3.0", None),
+            package("cargo-bpf", "2.3.0", None),
+        ];
+        assert_eq!(unused(&dropins, &versions, &used), None);
+        // Another 2.x version: retried with it.
+        let pinned = [
+            package("redbpf-macros", "2.3.0", None),
+            package("cargo-bpf", "2.1.0", Some(registry)),
+        ];
+        let u = unused(&dropins, &versions, &pinned).unwrap();
+        assert_eq!((u.index, u.retry_with.as_deref()), (1, Some("2.1.0")));
+        assert!(
+            u.message.contains("pins 2.1.0 while the drop-in is 2.3.0"),
+            "{}",
+            u.message
+        );
+        // The same version and still unused: no retry, one line saying so.
+        let same = [package("redbpf-macros", "2.3.0", Some(registry))];
+        let u = unused(&dropins, &versions, &same).unwrap();
+        assert_eq!(u.retry_with, None);
+        assert!(
+            u.message.starts_with("the drop-in redbpf-macros was not used: cargo kept redbpf-macros 2.3.0 from registry+"),
+            "{}",
+            u.message
+        );
+        assert!(!u.message.contains('\n'));
+        // git sources are patched separately.
+        let git = [package(
+            "redbpf-macros",
+            "2.3.0",
+            Some("git+https://github.com/foniod/redbpf#1"),
+        )];
+        assert_eq!(unused(&dropins, &versions, &git), None);
     }
 
     #[test]
