@@ -63,7 +63,9 @@ compat-probes: cargo-bpf $(HEADERS_STEP)
 # redbpf 1.x): each built from its own directory and left byte-identical, its objects
 # verified by this kernel into target/bpf/compat-situations (not the VM tests' compat dir).
 compat-situations: cargo-bpf loader $(HEADERS_STEP)
-	CARGO_BPF=$(CURDIR)/$(CARGO_BPF) LOADER=$(CURDIR)/$(LOADER) compat-probes/situations.sh
+	./kernel-headers/fetch.sh bionic
+	CARGO_BPF=$(CURDIR)/$(CARGO_BPF) LOADER=$(CURDIR)/$(LOADER) \
+		BIONIC_HEADERS=$(CURDIR)/kernel-headers/bionic compat-probes/situations.sh
 
 loader: probes
 	LOADER_BUILTIN_PROBES=$(CURDIR)/$(PROGRAMS) $(CARGO) build --release -p loader

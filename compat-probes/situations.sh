@@ -10,7 +10,8 @@
 #   cargo-bpf-build-dep  [build-dependencies] cargo-bpf 2.3 with llvm13, build.rs using it
 #   printk-master        printk!(...).expect(...), `?` and match (redbpf master's Result)
 #   iphdr                ip.saddr/daddr against 6.1 headers: refused with the hint, then
-#                        built with --flat-ip-headers
+#                        built with --flat-ip-headers (and, with BIONIC_HEADERS, compared
+#                        with the same program built against 4.15 headers)
 #   redbpf-1x            redbpf-probes 1.3: refused in one line naming redbpf 1.x
 #
 # Needs root (the verifier) and kernel headers with __struct_group (KERNEL_SOURCE, as the
@@ -67,6 +68,24 @@ build printk-master ok
 build iphdr "--flat-ip-headers"
 build iphdr ok --flat-ip-headers
 build redbpf-1x "redbpf 1.x"
+
+# --flat-ip-headers changes nothing but where saddr/daddr are reached from: the program
+# built against 6.1 headers with it is instruction for instruction the one built against
+# Ubuntu 18.04's 4.15 headers (no __struct_group) without it, and with it.
+if [ -n "${BIONIC_HEADERS:-}" ]; then
+	code() { readelf -x xdp/addrs "$1" | tail -n +3; }
+	for flag in "" --flat-ip-headers; do
+		(cd "$here/iphdr" && KERNEL_SOURCE=$BIONIC_HEADERS "$CARGO_BPF" bpf build $flag \
+			--target-dir "$TARGET/headers-bionic" --output-dir "$LOG/bionic$flag") \
+			>"$LOG/iphdr-bionic$flag.out" 2>"$LOG/iphdr-bionic$flag.err" ||
+			{ tail -20 "$LOG/iphdr-bionic$flag.err" >&2; fail "iphdr: build against $BIONIC_HEADERS ${flag:-without the flag}"; }
+		[ "$(code "$OUT/iphdr_addrs/iphdr_addrs.elf")" = "$(code "$LOG/bionic$flag/iphdr_addrs/iphdr_addrs.elf")" ] ||
+			fail "iphdr: 6.1 with --flat-ip-headers differs from 4.15 ${flag:-without the flag}"
+	done
+	echo "situations: ok: iphdr: 6.1 + --flat-ip-headers = 4.15 headers, with and without the flag"
+else
+	echo "situations: skipping the 4.15 comparison of iphdr: BIONIC_HEADERS is not set"
+fi
 
 # The lock copies kept what the crates' locks pinned.
 copy() { echo "$TARGET"/bpf/lock/*"$1"/Cargo.lock; }
