@@ -15,6 +15,7 @@ use crate::message::{MapCount, Message};
 use crate::object::{AyaPlan, GlobalDataProgram, Object};
 use crate::programs::{self, Context};
 use crate::section;
+use crate::select::Selection;
 use crate::stream::{self, map_data, map_fd, OwnedMap, PerfSource, Socket, State};
 use crate::sys;
 use crate::sys::probe_event::ProbeEvent;
@@ -70,6 +71,8 @@ pub(crate) struct Env<'a> {
     pub(crate) no_global_data: bool,
     /// `--event-type MAP=STRUCT`
     pub(crate) event_types: &'a [(String, String)],
+    /// `--programs`, `--skip`, `--maps`
+    pub(crate) selection: &'a Selection,
     /// Ring pages per CPU and the wakeup watermark in bytes.
     pub(crate) pages: usize,
     pub(crate) watermark: u32,
@@ -172,9 +175,9 @@ pub(crate) fn load_and_attach(
         ebpf: None,
     };
     let obj_idx = st.loaded.len();
-    attach_programs(st, ctx, env, &obj, &mut ebpf, &mut loaded, obj_idx, outcome);
-    report_unsupported(st, env.cli, &obj, &ebpf, &left_out, outcome);
-    take_maps(st, env, &obj, &mut ebpf, obj_idx);
+    let ran = attach_programs(st, ctx, env, &obj, &mut ebpf, &mut loaded, obj_idx, outcome);
+    report_unsupported(st, env, &obj, &ebpf, &left_out, outcome);
+    take_maps(st, env, &obj, &mut ebpf, obj_idx, ran > 0);
     ctx.raw_object = None;
     loaded.ebpf = Some(ebpf);
     st.loaded.push(loaded);
@@ -213,7 +216,8 @@ fn report_error(
     st.check(r);
 }
 
-/// Verifies (`--verify`) or attaches every selected program aya loaded, in section order.
+/// Verifies (`--verify`) or attaches every selected program aya loaded, in section order;
+/// returns how many were verified or attached.
 #[allow(clippy::too_many_arguments)]
 fn attach_programs(
     st: &mut State,
@@ -224,8 +228,9 @@ fn attach_programs(
     loaded: &mut Loaded,
     obj_idx: usize,
     outcome: &mut Outcome,
-) {
+) -> usize {
     let cli = env.cli;
+    let mut ran = 0;
     let mut names: Vec<String> = ebpf.programs().map(|(n, _)| n.to_owned()).collect();
     names.sort_by_key(|n| {
         obj.info
@@ -240,7 +245,7 @@ fn attach_programs(
             .program_by_symbol(&pname)
             .map(|p| p.section.clone())
             .unwrap_or_default();
-        if !cli.wants(&pname, &section_name) {
+        if !env.selection.wants(&obj.name, &pname, &section_name) {
             continue;
         }
         let spec = section::parse(&section_name);
@@ -251,6 +256,7 @@ fn attach_programs(
         if cli.verify {
             match programs::load(program, &pname, ctx) {
                 Ok(()) => {
+                    ran += 1;
                     let r = st.sink.message(&Message::Loaded {
                         object: &obj.name,
                         program: &pname,
@@ -267,6 +273,7 @@ fn attach_programs(
         }
         match programs::attach(program, &pname, &spec, ctx) {
             Ok(att) => {
+                ran += 1;
                 st.summary.attached += 1;
                 loaded.probe_events.extend(att.probe_event);
                 loaded.xdp_links.extend(att.xdp_link);
@@ -296,23 +303,26 @@ fn attach_programs(
             }
         }
     }
+    ran
 }
 
 /// Programs in sections no loader path handles (aya never saw them): one error each, so
 /// nothing in the object goes unmentioned.
 fn report_unsupported(
     st: &mut State,
-    cli: &Cli,
+    env: &Env<'_>,
     obj: &Object,
     ebpf: &aya::Ebpf,
     left_out: &[GlobalDataProgram],
     outcome: &mut Outcome,
 ) {
     for (p, spec) in obj.programs() {
-        if ebpf.program(&p.symbol).is_some() || !cli.wants(&p.symbol, &p.section) {
+        if ebpf.program(&p.symbol).is_some()
+            || !env.selection.wants(&obj.name, &p.symbol, &p.section)
+        {
             continue;
         }
-        outcome.fatal |= cli.verify || cli.strict;
+        outcome.fatal |= env.cli.verify || env.cli.strict;
         let msg = match left_out.iter().find(|g| g.symbol == p.symbol) {
             Some(g) => format!(
                 "uses global data ({}), which needs 5.2: not loaded on this kernel (the \
@@ -331,8 +341,16 @@ fn report_unsupported(
 }
 
 /// Takes the maps out of `ebpf` (so they outlive the programs) and plans what is read
-/// from them: perf arrays get a ring per online CPU, hash/array maps get dumped.
-fn take_maps(st: &mut State, env: &Env<'_>, obj: &Object, ebpf: &mut aya::Ebpf, obj_idx: usize) {
+/// from them: perf arrays get a ring per online CPU, hash/array maps get dumped (when a
+/// program of the object runs, the map is selected and is no scratch map).
+fn take_maps(
+    st: &mut State,
+    env: &Env<'_>,
+    obj: &Object,
+    ebpf: &mut aya::Ebpf,
+    obj_idx: usize,
+    any_ran: bool,
+) {
     let map_names: Vec<String> = ebpf.maps().map(|(n, _)| n.to_owned()).collect();
     for n in map_names {
         if let Some(map) = ebpf.take_map(&n) {
@@ -360,7 +378,10 @@ fn take_maps(st: &mut State, env: &Env<'_>, obj: &Object, ebpf: &mut aya::Ebpf, 
         }
         if m.def.map_type == map_type::PERF_EVENT_ARRAY {
             open_rings(st, env, obj, m, override_ty, obj_idx);
-        } else if map_type::dumpable(m.def.map_type) {
+        } else if map_type::dumpable(m.def.map_type)
+            && any_ran
+            && env.selection.wants_map(&obj.name, m)
+        {
             let (k, v) = obj.types.map_kv_types(&m.name);
             let value = override_ty.and_then(|t| obj.types.named_type(t)).or(v);
             st.dumps.push((

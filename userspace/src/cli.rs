@@ -12,9 +12,14 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "loader", version, about, long_about)]
 pub struct Cli {
-    /// BPF objects (ELF files) to load.
-    #[arg(value_name = "OBJECT.elf")]
+    /// BPF objects to load: ELF files, or the names of probes built into this binary
+    /// (`loader execsnoop`; `loader --list` shows them).
+    #[arg(value_name = "OBJECT")]
     pub objects: Vec<PathBuf>,
+
+    /// List the objects' programs (object, program, section, kind, target) and exit.
+    #[arg(long, conflicts_with_all = ["verify", "duration", "interval"])]
+    pub list: bool,
 
     /// Print JSON lines on stdout (one `type`-tagged object per line).
     #[arg(long)]
@@ -28,13 +33,20 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", value_parser = interval_secs)]
     pub interval: Option<f64>,
 
-    /// Only these programs (function symbol, section, or the section's last part; repeat or comma-separate).
+    /// Only these programs: an object (`execsnoop`), object/program, a function symbol, a
+    /// section or its last part (`sys_enter_execve`); glob patterns allowed (`exec*`);
+    /// repeat or comma-separate. A name that matches nothing is a usage error.
     #[arg(long, value_delimiter = ',', value_name = "NAME")]
     pub programs: Vec<String>,
 
     /// Skip these programs (same matching as --programs).
     #[arg(long, value_delimiter = ',', value_name = "NAME")]
     pub skip: Vec<String>,
+
+    /// Dump only these maps (object/map or map name, globs allowed); scratch maps (one-entry
+    /// per-CPU buffers, redbpf's PARMS_*) are dumped only when named here.
+    #[arg(long, value_delimiter = ',', value_name = "MAP")]
+    pub maps: Vec<String>,
 
     /// Network interface for xdp/socketfilter programs.
     #[arg(long, value_name = "IFACE")]
@@ -99,16 +111,9 @@ impl Cli {
             .collect()
     }
 
-    /// Whether the program passes `--programs`/`--skip`.
-    pub fn wants(&self, symbol: &str, section: &str) -> bool {
-        let short = section.rsplit(['/', ':']).next().unwrap_or(section);
-        let stripped = symbol.strip_prefix("outer_").unwrap_or(symbol);
-        let hit = |names: &[String]| {
-            names
-                .iter()
-                .any(|n| n == symbol || n == section || n == short || n == stripped)
-        };
-        (self.programs.is_empty() || hit(&self.programs)) && !hit(&self.skip)
+    /// `--programs`, `--skip` and `--maps`.
+    pub fn selection(&self) -> crate::select::Selection {
+        crate::select::Selection::new(&self.programs, &self.skip, &self.maps)
     }
 }
 
@@ -117,13 +122,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn filters_match_symbol_section_and_short_name() {
+    fn selection_flags_split_on_commas() {
         let c = Cli::parse_from(["loader", "--programs", "execsnoop,other", "x.elf"]);
-        assert!(c.wants("outer_execsnoop", "tracepoint/syscalls/sys_enter_execve"));
-        assert!(!c.wants("foo", "kprobe/bar"));
+        let s = c.selection();
+        assert!(s.wants(
+            "o",
+            "outer_execsnoop",
+            "tracepoint/syscalls/sys_enter_execve"
+        ));
+        assert!(s.wants("other", "p", "kprobe/bar"));
+        assert!(!s.wants("o", "foo", "kprobe/bar"));
         let c = Cli::parse_from(["loader", "--skip", "sys_enter_execve"]);
-        assert!(!c.wants("x", "tracepoint/syscalls:sys_enter_execve"));
-        assert!(c.wants("y", "xdp/pass"));
+        assert!(!c
+            .selection()
+            .wants("o", "x", "tracepoint/syscalls:sys_enter_execve"));
+        assert!(c.selection().wants("o", "y", "xdp/pass"));
     }
 
     #[test]

@@ -68,6 +68,7 @@ pub mod programs;
 pub mod relocate;
 pub mod run;
 pub mod section;
+pub mod select;
 pub mod setup;
 pub mod sink;
 pub mod stream;

@@ -4,6 +4,7 @@
 //! One JSON shape for every line: a flat object tagged by `type`, its fields beside it.
 //! - `{"type":"kernel","release":R,"version":V,"version_code":N,"legacy":B,"kprobes":K,"btf":B,"memlock":M,"leftovers_removed":N,"reason":S}`
 //! - `{"type":"attached","object":O,"program":P,"section":S,"kind":K,"target":T}`
+//! - `{"type":"program","object":O,"program":P,"section":S,"kind":K,"target":T}` (`--list`)
 //! - `{"type":"loaded","object":O,"program":P,"section":S}` (`--verify`)
 //! - `{"type":"error","object":O,"program":P|null,"section":S|null,"error":E,"verifier_log":L?}`
 //! - `{"type":"event","object":O,"map":M,"cpu":C,"data":{...}}`
@@ -108,6 +109,19 @@ pub enum Message<'a> {
         /// what it is attached to
         target: &'a str,
     },
+    /// A program of an object (`loader --list`).
+    Program {
+        /// object name
+        object: &'a str,
+        /// function symbol
+        program: &'a str,
+        /// ELF section
+        section: &'a str,
+        /// `kprobe`, `tracepoint`...
+        kind: &'a str,
+        /// where it attaches (`--iface` where the command line says)
+        target: &'a str,
+    },
     /// A program passed the verifier (`--verify`).
     Loaded {
         /// object name
@@ -189,6 +203,7 @@ impl Message<'_> {
         match self {
             Message::Kernel(_) => "kernel",
             Message::Attached { .. } => "attached",
+            Message::Program { .. } => "program",
             Message::Loaded { .. } => "loaded",
             Message::Error { .. } => "error",
             Message::Lost { .. } => "lost",

@@ -29,7 +29,17 @@ fn object_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
-/// The objects named on the command line, or the built-in probes when none is.
+/// The built-in probe `arg` names, when `arg` is no file: `loader execsnoop`.
+fn builtin_named<'a>(arg: &Path, builtin: &[(&str, &'a [u8])]) -> Option<&'a [u8]> {
+    if arg.exists() || arg.components().count() != 1 {
+        return None;
+    }
+    let name = arg.to_str()?;
+    builtin.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}
+
+/// The objects named on the command line (files, or built-in probes by name), or every
+/// built-in probe when none is.
 fn inputs(cli: &Cli, builtin: &[(&str, &[u8])]) -> Result<Vec<Input>, String> {
     if cli.objects.is_empty() {
         if builtin.is_empty() {
@@ -48,33 +58,28 @@ fn inputs(cli: &Cli, builtin: &[(&str, &[u8])]) -> Result<Vec<Input>, String> {
         .iter()
         .map(|path| Input {
             name: object_name(path),
-            bytes: std::fs::read(path).map_err(|e| LoadError::Read(path.display().to_string(), e)),
+            bytes: match builtin_named(path, builtin) {
+                Some(b) => Ok(b.to_vec()),
+                None => {
+                    std::fs::read(path).map_err(|e| LoadError::Read(path.display().to_string(), e))
+                }
+            },
         })
         .collect())
 }
 
-/// Parses every input once; the ones that cannot be read or parsed are reported (each
-/// alone) and marked fatal.
-fn parse_all(st: &mut State, inputs: Vec<Input>, outcome: &mut Outcome) -> Vec<Object> {
-    let mut objects = Vec::new();
-    for Input { name, bytes } in inputs {
-        match bytes.and_then(|b| Object::parse(name.clone(), b).map_err(LoadError::from)) {
-            Ok(obj) => objects.push(obj),
-            Err(e) => {
-                st.summary.errors += 1;
-                outcome.fatal = true;
-                let r = st.sink.message(&Message::Error {
-                    object: &name,
-                    program: None,
-                    section: None,
-                    error: &error_chain(&e),
-                    verifier_log: None,
-                });
-                st.check(r);
-            }
-        }
-    }
-    objects
+/// An input that could not be read or parsed: one error, and the run fails.
+fn report_unreadable(st: &mut State, name: &str, error: &str, outcome: &mut Outcome) {
+    st.summary.errors += 1;
+    outcome.fatal = true;
+    let r = st.sink.message(&Message::Error {
+        object: name,
+        program: None,
+        section: None,
+        error,
+        verifier_log: None,
+    });
+    st.check(r);
 }
 
 /// What the command line and the kernel make of the attach context.
@@ -99,6 +104,57 @@ fn below(cli: &Cli, v: (u32, u32)) -> bool {
     cli.legacy || kernel::running_version().is_some_and(|r| (r.0, r.1) < v)
 }
 
+/// Parsed objects, and `(name, error)` of the inputs that could not be read or parsed.
+type Prepared = (Vec<Object>, Vec<(String, String)>);
+
+/// The objects of the run, parsed, with the inputs that could not be read or parsed
+/// (reported once the `kernel` line is out); or the exit code of a run that ends here
+/// (usage errors, `--list`).
+fn prepare(cli: &Cli, builtin: &[(&str, &[u8])], st: &mut State) -> Result<Prepared, u8> {
+    let inputs = inputs(cli, builtin).map_err(|e| {
+        crate::say!("loader: {e}");
+        2
+    })?;
+    let mut objects = Vec::new();
+    let mut failed = Vec::new();
+    for Input { name, bytes } in inputs {
+        match bytes.and_then(|b| Object::parse(name.clone(), b).map_err(LoadError::from)) {
+            Ok(obj) => objects.push(obj),
+            Err(e) => failed.push((name, error_chain(&e))),
+        }
+    }
+    let selection = cli.selection();
+    let unmatched = selection.unmatched(&objects);
+    if !unmatched.is_empty() {
+        let of = if cli.objects.is_empty() {
+            "the built-in probes"
+        } else {
+            "the objects given"
+        };
+        crate::say!(
+            "loader: {} matches no program or map of {of}; `loader --list` shows them",
+            unmatched.join(", ")
+        );
+        return Err(2);
+    }
+    if cli.list {
+        for (name, e) in &failed {
+            crate::say!("loader: error: {name}: {e}");
+        }
+        list(st, &objects);
+        return Err(u8::from(!failed.is_empty()));
+    }
+    if !sys::may_load_bpf() {
+        crate::say!(
+            "loader: needs root, or CAP_BPF and CAP_PERFMON (CAP_NET_ADMIN for XDP and socket filters)"
+        );
+        return Err(1);
+    }
+    // Objects none of whose programs is selected are not loaded: no maps created, none dumped.
+    objects.retain(|o| selection.wants_any(o));
+    Ok((objects, failed))
+}
+
 /// Runs the loader; returns the process exit code.
 pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     let started = Instant::now();
@@ -110,11 +166,10 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
             return 2;
         }
     };
-    if sys::euid() != 0 {
-        crate::say!(
-            "loader: warning: not running as root; loading needs CAP_BPF + CAP_PERFMON (CAP_NET_ADMIN for XDP)"
-        );
-    }
+    let (objects, failed) = match prepare(&cli, builtin, &mut st) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
     let mut signals = match Signals::install() {
         Ok(s) => s,
         Err(e) => {
@@ -122,17 +177,13 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
             return 1;
         }
     };
-    // `_run_lock` is held until the end, after every kprobe event is removed.
+    // `setup.run_lock` is held until the end, after every kprobe event is removed.
     let setup = setup::kernel(&cli, &mut st);
-    let inputs = match inputs(&cli, builtin) {
-        Ok(v) => v,
-        Err(e) => {
-            crate::say!("loader: {e}");
-            return 2;
-        }
-    };
     let mut outcome = Outcome::default();
-    let objects = parse_all(&mut st, inputs, &mut outcome);
+    for (name, e) in failed {
+        report_unreadable(&mut st, &name, &e, &mut outcome);
+    }
+    let selection = cli.selection();
     let mut ctx = context(&cli, &setup, &objects);
     let pages = stream::pow2_pages(
         cli.pages
@@ -145,6 +196,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         // Global data (.rodata/.data/.bss maps) came in 5.2: programs using it are left out.
         no_global_data: below(&cli, (5, 2)),
         event_types: &event_types,
+        selection: &selection,
         pages,
         watermark: cli
             .wakeup_bytes
@@ -168,6 +220,23 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     st.teardown(started);
     drop(setup.run_lock);
     code.unwrap_or(0)
+}
+
+/// `--list`: one line per program of every object.
+fn list(st: &mut State, objects: &[Object]) {
+    for obj in objects {
+        for (p, spec) in obj.programs() {
+            let r = st.sink.message(&Message::Program {
+                object: &obj.name,
+                program: &p.symbol,
+                section: &p.section,
+                kind: spec.kind(),
+                target: &spec.target(),
+            });
+            st.check(r);
+        }
+    }
+    st.flush();
 }
 
 /// After every object: the exit code when there is nothing to run (`--verify`, nothing

@@ -75,6 +75,32 @@ impl AttachSpec {
     }
 }
 
+impl AttachSpec {
+    /// Where it attaches, as `loader --list` shows it (before any kernel is asked).
+    pub fn target(&self) -> String {
+        match self {
+            AttachSpec::KProbe { symbol, .. } => symbol.clone(),
+            AttachSpec::TracePoint {
+                category: Some(c),
+                name,
+            } => format!("{c}:{name}"),
+            AttachSpec::TracePoint { name, .. } | AttachSpec::RawTracePoint { name } => {
+                name.clone()
+            }
+            AttachSpec::UProbe {
+                target: Some(t),
+                symbol,
+                ..
+            } => format!("{t}:{symbol}"),
+            AttachSpec::UProbe { symbol, .. } => format!("--uprobe-target:{symbol}"),
+            AttachSpec::Xdp | AttachSpec::SocketFilter | AttachSpec::TcAction => {
+                "--iface".to_owned()
+            }
+            AttachSpec::Unsupported { .. } => "-".to_owned(),
+        }
+    }
+}
+
 /// Parses a program section name.
 pub fn parse(section: &str) -> AttachSpec {
     let (kind, rest) = section.split_once('/').unwrap_or((section, ""));

@@ -59,6 +59,13 @@ pub fn render(buf: &mut Vec<u8>, m: &Message<'_>) {
             section,
             kind,
             target,
+        }
+        | Message::Program {
+            object,
+            program,
+            section,
+            kind,
+            target,
         } => fields(
             buf,
             &[

@@ -144,6 +144,13 @@ pub fn human(m: &Message<'_>) -> Option<String> {
             program,
             section,
         } => format!("loader: verified {object}/{program} ({section})"),
+        Message::Program {
+            object,
+            program,
+            section,
+            kind,
+            target,
+        } => format!("{object:<18} {program:<28} {kind:<14} {target:<34} {section}"),
         Message::Error {
             object,
             program,

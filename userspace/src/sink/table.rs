@@ -218,7 +218,16 @@ impl<W: Write, D: Write> Sink for TableSink<W, D> {
         let Some(text) = human(m) else {
             return Ok(());
         };
-        if matches!(m, Message::Printk { .. }) {
+        if matches!(m, Message::Program { .. }) && self.header.is_empty() {
+            let h = format!(
+                "{:<18} {:<28} {:<14} {:<34} SECTION",
+                "OBJECT", "PROGRAM", "KIND", "TARGET"
+            );
+            self.out.buf.extend_from_slice(h.as_bytes());
+            self.out.buf.push(b'\n');
+            self.header = h.into_bytes();
+        }
+        if matches!(m, Message::Printk { .. } | Message::Program { .. }) {
             self.out.buf.extend_from_slice(text.as_bytes());
             return self.out.end_line();
         }

@@ -260,6 +260,26 @@ pub fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Whether this process may load BPF programs: root, or CAP_SYS_ADMIN, or CAP_BPF (5.8+)
+/// in its effective set (read from /proc/self/status; assumed yes where it cannot be
+/// read, so the kernel has the last word).
+pub fn may_load_bpf() -> bool {
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_BPF: u32 = 39;
+    if euid() == 0 {
+        return true;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let Some(eff) = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+    else {
+        return true;
+    };
+    eff & ((1 << CAP_SYS_ADMIN) | (1 << CAP_BPF)) != 0
+}
+
 /// Size of a memory page.
 pub fn page_size() -> usize {
     // SAFETY: sysconf with a constant name has no memory-safety requirements.
