@@ -1,6 +1,8 @@
 # Thin wrappers over the cargo commands people and CI run. Everything is idempotent.
 #
-#   make run     build everything and run `loader --json` on the built-in probes (root)
+#   make run     build everything and run `loader --json` on the built-in probes (root);
+#                stdout is JSON lines only, until Ctrl-C
+#   make install loader and cargo-bpf into $(PREFIX)/bin (default /usr/local)
 #   make test    every test: unit, root-on-host-kernel, qemu kernels (root)
 #   make bench   throughput and size figures (not part of test)
 
@@ -26,7 +28,7 @@ CARGO_BPF := target/release/cargo-bpf
 LOADER := target/release/loader
 PROGRAMS := target/bpf/programs
 
-.PHONY: all deps bench-deps kernel-headers cargo-bpf probes compat-probes compat-situations loader run \
+.PHONY: all deps bench-deps kernel-headers cargo-bpf probes compat-probes compat-situations loader run install test-make-run \
 	test test-headers probes-bionic test-unit test-vm bench bench-probe bench-aya-reader soak clean-headers
 
 all: loader
@@ -70,10 +72,25 @@ compat-situations: cargo-bpf loader $(HEADERS_STEP)
 loader: probes
 	LOADER_BUILTIN_PROBES=$(CURDIR)/$(PROGRAMS) $(CARGO) build --release -p loader
 
-run: loader
-	$(LOADER) --json
+# stdout is the loader's JSON lines alone (`make run | jq .`): the build's output, make's
+# echo of its commands included, goes to stderr. Runs until Ctrl-C (or SIGTERM).
+run:
+	@$(MAKE) --no-print-directory loader >&2
+	@exec $(LOADER) --json
 
-test: deps probes compat-probes loader compat-situations test-headers probes-bionic test-unit test-vm fuzz-smoke
+# `make run`'s stdout parses as JSON lines, line by line, and ends with the summary.
+test-make-run: loader
+	timeout -s INT 4 $(MAKE) --no-print-directory run 2>/dev/null > target/make-run.json; \
+		jq -e -s 'length > 2 and .[0].type == "kernel" and .[-1].type == "summary"' \
+		target/make-run.json > /dev/null
+
+# The loader (with the built-in probes inside) and cargo-bpf into PREFIX/bin.
+PREFIX ?= /usr/local
+install: loader
+	install -D -m 755 $(LOADER) $(PREFIX)/bin/loader
+	install -D -m 755 $(CARGO_BPF) $(PREFIX)/bin/cargo-bpf
+
+test: deps probes compat-probes loader test-make-run compat-situations test-headers probes-bionic test-unit test-vm fuzz-smoke
 
 # fetch.sh's mirror discovery on fabricated apt layouts, then a real Ubuntu 18.04 fetch.
 test-headers:
