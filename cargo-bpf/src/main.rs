@@ -264,7 +264,16 @@ fn build_program(
         .unwrap_or_else(|| bpf_dir.join("programs"))
         .join(bin);
     let elf = out_dir.join(format!("{bin}.elf"));
-    if is_newer(&elf, &bitcode) && is_newer(&elf, &std::env::current_exe()?) {
+    // What the object was compiled with besides its bitcode: a change (`--cpu v3` after
+    // `v1`) recompiles even though the bitcode is older than the object.
+    let stamp = bpf_dir.join("stamps").join(format!("{bin}.options"));
+    let wanted = format!(
+        "{options:?} cargo-bpf {} -> {}\n",
+        env!("CARGO_PKG_VERSION"),
+        elf.display()
+    );
+    let same_options = std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted);
+    if same_options && is_newer(&elf, &bitcode) && is_newer(&elf, &std::env::current_exe()?) {
         eprintln!("       Fresh {bin}");
         return Ok(());
     }
@@ -279,6 +288,8 @@ fn build_program(
     btf::sanitize_object(&mut object).with_context(|| format!("{bin}: BTF"))?;
     std::fs::create_dir_all(&out_dir)?;
     std::fs::write(&elf, &object).with_context(|| format!("cannot write {}", elf.display()))?;
+    std::fs::create_dir_all(bpf_dir.join("stamps"))?;
+    std::fs::write(&stamp, wanted).with_context(|| format!("cannot write {}", stamp.display()))?;
     eprintln!(
         "    Compiled {bin} -> {} ({} instructions)",
         elf.display(),
