@@ -8,6 +8,7 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use crate::cli::Cli;
 use crate::elf::{map_type, MapInfo};
+use crate::filter::FilterPlan;
 use crate::kernel;
 use crate::legacy::Mode;
 use crate::maps::DumpMap;
@@ -419,7 +420,9 @@ fn open_rings(
         })
         .collect();
     let ty_idx = st.types.len();
-    st.types.push(obj.record_type(&m.name, override_ty));
+    let ty = obj.record_type(&m.name, override_ty);
+    st.filter_plans.push(FilterPlan::new(ty.as_ref()));
+    st.types.push(ty);
     let count_idx = st.counts.len();
     st.counts.push(MapCount {
         object: obj.name.clone(),

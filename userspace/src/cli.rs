@@ -48,6 +48,24 @@ pub struct Cli {
     #[arg(long, value_delimiter = ',', value_name = "MAP")]
     pub maps: Vec<String>,
 
+    /// Only records (and printk lines) of this process id: a filter applied by the loader
+    /// to records with a `pid` (or `tgid`) field.
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+
+    /// Only records (and printk lines) of this command (a record's `comm` field; the
+    /// kernel keeps 15 characters).
+    #[arg(long, value_name = "NAME")]
+    pub comm: Option<String>,
+
+    /// Only records of this user id (a record's `uid` field).
+    #[arg(long, value_name = "UID")]
+    pub uid: Option<u32>,
+
+    /// Only records whose `ret` (or `retval`) field is negative: failed calls.
+    #[arg(long)]
+    pub failed: bool,
+
     /// Network interface for xdp/socketfilter programs.
     #[arg(long, value_name = "IFACE")]
     pub iface: Option<String>,
@@ -109,6 +127,16 @@ impl Cli {
                     .ok_or_else(|| format!("--event-type expects MAP=STRUCT, got '{s}'"))
             })
             .collect()
+    }
+
+    /// `--pid`, `--comm`, `--uid`, `--failed`.
+    pub fn filter(&self) -> crate::filter::Filter {
+        crate::filter::Filter {
+            pid: self.pid,
+            comm: self.comm.clone(),
+            uid: self.uid,
+            failed: self.failed,
+        }
     }
 
     /// `--programs`, `--skip` and `--maps`.

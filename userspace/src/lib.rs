@@ -58,6 +58,7 @@ pub mod cli;
 pub mod decode;
 pub mod dwarf;
 pub mod elf;
+pub mod filter;
 pub mod json;
 pub mod kernel;
 pub mod legacy;

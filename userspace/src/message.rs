@@ -13,7 +13,7 @@
 //!   (per-CPU maps: `{"key":K,"values":[per CPU],"sum":S}`, `sum` for integer values)
 //! - `{"type":"packets","object":O,"program":P,"iface":I,"count":N}` (socket filters)
 //! - `{"type":"printk","pid":N,"comm":C,"cpu":N,"msg":M}`
-//! - `{"type":"summary","events":N,"lost":N,"attached":N,"errors":N,"duration_ms":N,"maps":[...]}`
+//! - `{"type":"summary","events":N,"lost":N,"filtered":N,"attached":N,"errors":N,"duration_ms":N,"maps":[...]}`
 //! - `loader check`: `{"type":"check","object":O,"program":P,"section":S,"kernel":K,"insns":N,"min_kernel":V|null,"ok":B,"problems":[{"kind","what","needs"}]}`,
 //!   `error` as above, and `{"type":"summary","kernel":K,"objects":N,"programs":N,"ok":N,"incompatible":N,"errors":N}`
 //!
@@ -66,6 +66,8 @@ pub struct Summary {
     pub events: u64,
     /// records lost
     pub lost: u64,
+    /// records read but left out by `--pid`/`--comm`/`--uid`/`--failed`
+    pub filtered: u64,
     /// programs attached
     pub attached: u64,
     /// errors reported

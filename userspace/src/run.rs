@@ -159,6 +159,7 @@ fn prepare(cli: &Cli, builtin: &[(&str, &[u8])], st: &mut State) -> Result<Prepa
 pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     let started = Instant::now();
     let mut st = State::new(sink::for_terminal(cli.json));
+    st.filter = cli.filter();
     let event_types = match cli.event_types() {
         Ok(v) => v,
         Err(e) => {

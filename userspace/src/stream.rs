@@ -14,6 +14,7 @@ use crate::attach::Loaded;
 use crate::cli::Cli;
 use crate::dwarf::Type;
 use crate::elf::map_type;
+use crate::filter::{Filter, FilterPlan};
 use crate::kernel;
 use crate::maps::{self, DumpMap};
 use crate::message::{MapCount, Message, Record as RecordMsg, Summary};
@@ -185,6 +186,10 @@ pub(crate) struct State {
     pub(crate) maps: Vec<OwnedMap>,
     pub(crate) sources: Vec<PerfSource>,
     pub(crate) types: Vec<Option<Type>>,
+    /// The filter fields of each of `types`.
+    pub(crate) filter_plans: Vec<FilterPlan>,
+    /// `--pid`, `--comm`, `--uid`, `--failed`
+    pub(crate) filter: Filter,
     pub(crate) counts: Vec<MapCount>,
     pub(crate) dumps: Vec<(usize, DumpMap)>,
     pub(crate) sockets: Vec<Socket>,
@@ -205,6 +210,8 @@ impl State {
             maps: Vec::new(),
             sources: Vec::new(),
             types: Vec::new(),
+            filter_plans: Vec::new(),
+            filter: Filter::default(),
             counts: Vec::new(),
             dumps: Vec::new(),
             sockets: Vec::new(),
@@ -284,6 +291,8 @@ impl State {
             loaded,
             sources,
             types,
+            filter_plans,
+            filter,
             counts,
             scratch,
             summary,
@@ -293,14 +302,17 @@ impl State {
         for s in sources.iter_mut() {
             let object = loaded.get(s.object).map_or("", |l| l.name.as_str());
             let ty = types.get(s.ty).and_then(Option::as_ref);
+            let plan = filter_plans.get(s.ty);
             let mut lost = 0u64;
             let mut events = 0u64;
+            let mut filtered = 0u64;
             let cpu = s.cpu;
             let map = s.map.as_str();
             s.buf.get_mut().0.drain(scratch, |rec| match rec {
                 Record::Sample(data) => {
-                    events += 1;
-                    if result.is_ok() {
+                    if !filter.is_empty() && !plan.is_some_and(|p| p.keeps(filter, data)) {
+                        filtered += 1;
+                    } else if result.is_ok() {
                         result = sink.record(&RecordMsg {
                             object,
                             map,
@@ -308,6 +320,8 @@ impl State {
                             ty,
                             data,
                         });
+                        // Delivered means written (to the output buffer).
+                        events += u64::from(result.is_ok());
                     }
                 }
                 Record::Lost(n) => lost += n,
@@ -318,6 +332,7 @@ impl State {
                 c.lost += lost;
             }
             summary.events += events;
+            summary.filtered += filtered;
             summary.lost += lost;
             s.lost_seen += lost;
             if lost > 0 && result.is_ok() {
@@ -502,6 +517,10 @@ pub(crate) async fn event_loop(
 
 fn print_printk(st: &mut State, line: &str) {
     if let Some(p) = kernel::parse_trace_pipe_line(line) {
+        if !st.filter.keeps_printk(p.pid, p.comm) {
+            st.summary.filtered += 1;
+            return;
+        }
         let r = st.sink.message(&Message::Printk {
             pid: p.pid,
             comm: p.comm,

@@ -195,6 +195,7 @@ fn render_summary(buf: &mut Vec<u8>, s: &crate::message::Summary) {
         &[
             ("events", U64(s.events)),
             ("lost", U64(s.lost)),
+            ("filtered", U64(s.filtered)),
             ("attached", U64(s.attached)),
             ("errors", U64(s.errors)),
             ("duration_ms", U64(s.duration_ms)),

@@ -185,8 +185,16 @@ pub fn human(m: &Message<'_>) -> Option<String> {
         } => format!("loader: {object}/{program} passed {count} packets on {iface}"),
         Message::Printk { pid, comm, msg, .. } => format!("printk: {comm}[{pid}]: {msg}"),
         Message::Summary(s) => format!(
-            "loader: summary: {} events, {} lost, {} programs attached, {} errors, {} ms",
-            s.events, s.lost, s.attached, s.errors, s.duration_ms
+            "loader: summary: {} events, {} lost, {}{} programs attached, {} errors, {} ms",
+            s.events,
+            s.lost,
+            match s.filtered {
+                0 => String::new(),
+                n => format!("{n} filtered out, "),
+            },
+            s.attached,
+            s.errors,
+            s.duration_ms
         ),
         Message::Check { .. } | Message::CheckSummary { .. } => return None,
     })

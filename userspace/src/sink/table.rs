@@ -74,9 +74,14 @@ fn columns(fields: &[Field]) -> Vec<Column<'_>> {
                 t if is_bytes(t) => (t.size() as usize).clamp(8, 16),
                 _ => return None,
             };
+            let errno = if f.name == "ret" || f.name == "retval" {
+                12
+            } else {
+                0
+            };
             Some(Column {
                 field: f,
-                width: width.max(f.name.len()),
+                width: width.max(f.name.len()).max(errno),
             })
         })
         .collect()
@@ -115,8 +120,73 @@ fn time_of_day(buf: &mut Vec<u8>, wall: f64) -> io::Result<()> {
     )
 }
 
-/// `cell` as the table shows it: JSON strings unquoted, `*flags*` integers in hex.
+/// The name of errno `e` (the common ones; others print as the number).
+fn errno_name(e: i64) -> Option<&'static str> {
+    const NAMES: [&str; 41] = [
+        "",
+        "EPERM",
+        "ENOENT",
+        "ESRCH",
+        "EINTR",
+        "EIO",
+        "ENXIO",
+        "E2BIG",
+        "ENOEXEC",
+        "EBADF",
+        "ECHILD",
+        "EAGAIN",
+        "ENOMEM",
+        "EACCES",
+        "EFAULT",
+        "ENOTBLK",
+        "EBUSY",
+        "EEXIST",
+        "EXDEV",
+        "ENODEV",
+        "ENOTDIR",
+        "EISDIR",
+        "EINVAL",
+        "ENFILE",
+        "EMFILE",
+        "ENOTTY",
+        "ETXTBSY",
+        "EFBIG",
+        "ENOSPC",
+        "ESPIPE",
+        "EROFS",
+        "EMLINK",
+        "EPIPE",
+        "EDOM",
+        "ERANGE",
+        "EDEADLK",
+        "ENAMETOOLONG",
+        "ENOLCK",
+        "ENOSYS",
+        "ENOTEMPTY",
+        "ELOOP",
+    ];
+    match e {
+        1..=40 => NAMES.get(e as usize).copied(),
+        110 => Some("ETIMEDOUT"),
+        111 => Some("ECONNREFUSED"),
+        113 => Some("EHOSTUNREACH"),
+        _ => None,
+    }
+}
+
+/// `cell` as the table shows it: JSON strings unquoted, `*flags*` integers in hex, a
+/// negative `ret`/`retval` with its errno name (`-2 ENOENT`).
 fn cell_text(cell: &[u8], f: &Field) -> String {
+    if f.name == "ret" || f.name == "retval" {
+        if let Some(v) = std::str::from_utf8(cell)
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+        {
+            if let Some(name) = v.checked_neg().and_then(errno_name).filter(|_| v < 0) {
+                return format!("{v} {name}");
+            }
+        }
+    }
     if f.name.contains("flags") {
         if let Ok(v) = std::str::from_utf8(cell).unwrap_or("").parse::<u64>() {
             return format!("{v:#x}");

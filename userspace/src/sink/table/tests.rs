@@ -164,3 +164,43 @@ fn untyped_records_are_hex_with_their_origin() {
     let (out, _) = text(sink);
     assert!(out.trim_end().ends_with("c/events cpu3 dead"), "{out}");
 }
+
+#[test]
+fn negative_returns_carry_their_errno_name() {
+    let ty = Type::Struct {
+        name: "open".into(),
+        size: 8,
+        fields: vec![
+            field("pid", 0, u(4)),
+            field(
+                "ret",
+                4,
+                Type::Int {
+                    size: 4,
+                    signed: true,
+                },
+            ),
+        ],
+    };
+    let mut sink = TableSink::new(Vec::new(), Vec::new());
+    for ret in [-2i32, 3, -9999] {
+        let data = [7u32.to_le_bytes(), ret.to_le_bytes()].concat();
+        sink.record(&Record {
+            object: "opensnoop",
+            map: "events",
+            cpu: 0,
+            ty: Some(&ty),
+            data: &data,
+        })
+        .unwrap();
+    }
+    let (out, _) = text(sink);
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().skip(1).collect())
+        .collect();
+    assert_eq!(rows[0], ["opensnoop", "7", "-2", "ENOENT"], "{out}");
+    assert_eq!(rows[1], ["opensnoop", "7", "3"], "{out}");
+    assert_eq!(rows[2], ["opensnoop", "7", "-9999"], "{out}");
+}

@@ -1,0 +1,103 @@
+//! `--comm`, `--pid`, `--failed`: post-filters on the built-in execsnoop and opensnoop
+//! records, with real execs and opens of files made for the test. Root only.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+fn events<'a>(lines: &'a [Value], field: &str, value: &str) -> Vec<&'a Value> {
+    lines
+        .iter()
+        .filter(|v| v["type"] == "event" && v["data"][field].as_str() == Some(value))
+        .collect()
+}
+
+#[test]
+fn comm_and_pid_keep_only_matching_execs() {
+    let Some(_g) = root_serial() else {
+        eprintln!("skipping: not root");
+        return;
+    };
+    let dir = tmp();
+    let target = dir.join("filtered_true");
+    std::fs::copy("/bin/true", &target).unwrap();
+    let t = target.to_str().unwrap();
+    let run_by = |shell: &str, n: usize| {
+        let script = format!("for i in $(seq {n}); do {t}; done");
+        assert!(Command::new(shell)
+            .args(["-c", &script])
+            .status()
+            .unwrap()
+            .success());
+    };
+
+    let mut l = Loader::spawn(&["execsnoop", "--json", "--comm", "sh"]);
+    l.wait_attached(1);
+    run_by("sh", 3);
+    run_by("bash", 2);
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success());
+    let mine = events(&lines, "filename", t);
+    assert_eq!(mine.len(), 3, "only the sh execs: {mine:?}");
+    let all: Vec<&Value> = lines.iter().filter(|v| v["type"] == "event").collect();
+    assert!(all.iter().all(|e| e["data"]["comm"] == "sh"), "{all:?}");
+    let s = summary(&lines);
+    assert!(
+        s["filtered"].as_u64().unwrap() >= 2,
+        "bash's execs were read and left out: {s}"
+    );
+
+    // --pid: the pid of the exec'ing process, here a shell told to exec the file.
+    let mut child = Command::new("sh")
+        .args(["-c", &format!("read x; exec {t}")])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let mut l = Loader::spawn(&["execsnoop", "--json", "--pid", &pid]);
+    l.wait_attached(1);
+    run_by("sh", 2);
+    drop(child.stdin.take()); // `read` ends: the shell execs
+    assert!(child.wait().unwrap().success());
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, lines) = l.stop(libc::SIGINT);
+    let mine = events(&lines, "filename", t);
+    assert_eq!(mine.len(), 1, "{lines:?}");
+    assert_eq!(mine[0]["data"]["pid"].to_string(), pid);
+}
+
+#[test]
+fn failed_keeps_only_negative_returns() {
+    let Some(_g) = root_serial() else {
+        eprintln!("skipping: not root");
+        return;
+    };
+    let dir = tmp();
+    let present = dir.join("present");
+    std::fs::write(&present, b"x").unwrap();
+    let absent = dir.join("absent");
+    let mut l = Loader::spawn(&["opensnoop", "--json", "--failed"]);
+    l.wait_attached(2);
+    for _ in 0..3 {
+        std::fs::File::open(&present).unwrap();
+        assert!(std::fs::File::open(&absent).is_err());
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success());
+    assert!(
+        events(&lines, "filename", present.to_str().unwrap()).is_empty(),
+        "{lines:?}"
+    );
+    let failed = events(&lines, "filename", absent.to_str().unwrap());
+    assert_eq!(failed.len(), 3, "{lines:?}");
+    assert!(
+        failed.iter().all(|e| e["data"]["ret"] == -2),
+        "ENOENT: {failed:?}"
+    );
+}
