@@ -306,3 +306,58 @@ fn closed_stderr_is_not_a_panic() {
     assert_ne!(out.status.code(), Some(101), "panicked");
     assert_eq!(out.status.code(), Some(1), "{:?}", out.status);
 }
+
+/// A missing interface is said the same way for every network program kind, naming it;
+/// a uprobe target that is not there, or lacks the symbol, is said as such.
+#[test]
+fn wrong_interfaces_and_uprobe_targets_say_what_is_wrong() {
+    let Some(_g) = root_serial() else { return };
+    let run = |args: &[&str]| {
+        let out = Command::new(loader_bin())
+            .args(["--json", "--duration", "0.5"])
+            .args(args)
+            .output()
+            .unwrap();
+        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (out.status.code(), lines)
+    };
+    for probe in ["xdpcount", "sockfilter"] {
+        let (code, lines) = run(&[probe, "--iface", "nosuch0"]);
+        assert_eq!(code, Some(1), "{probe}: nothing attached");
+        let errors: Vec<&Value> = lines.iter().filter(|v| v["type"] == "error").collect();
+        assert_eq!(errors.len(), 1, "{probe}: {errors:?}");
+        assert_eq!(
+            errors[0]["error"], "no network interface named nosuch0 (`ip link` lists them)",
+            "{probe}"
+        );
+    }
+    let dir = tmp();
+    std::fs::write(dir.join("text"), "not a binary").unwrap();
+    let text = dir.join("text");
+    let cases = [
+        ("/nonexistent/bin", "No such file"),
+        ("/usr", "not a regular file"),
+        (text.to_str().unwrap(), "not an ELF binary"),
+        ("/bin/true", "has no symbol ufunc_target"),
+    ];
+    for (target, says) in cases {
+        let (code, lines) = run(&["ufunc", "--uprobe-target", target]);
+        assert_eq!(code, Some(1), "{target}");
+        let errors: Vec<&Value> = lines.iter().filter(|v| v["type"] == "error").collect();
+        assert_eq!(
+            errors.len(),
+            2,
+            "uprobe and uretprobe, {target}: {errors:?}"
+        );
+        for e in errors {
+            let msg = e["error"].as_str().unwrap();
+            assert!(
+                msg.starts_with("uprobe target ") && msg.contains(says),
+                "{target}: {msg}"
+            );
+        }
+    }
+}

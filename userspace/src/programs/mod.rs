@@ -64,6 +64,12 @@ pub enum AttachError {
     /// XDP, socket filters and TC programs need `--iface`.
     #[error("this section attaches to a network interface: pass --iface")]
     NeedIface,
+    /// `--iface` names no interface.
+    #[error("no network interface named {0} (`ip link` lists them)")]
+    NoSuchIface(String),
+    /// The uprobe's binary is not there, not a file, not ELF, or lacks the symbol.
+    #[error("uprobe target {0}")]
+    UprobeTarget(String),
     /// A uprobe section without a binary needs `--uprobe-target`.
     #[error("the section names no binary: pass --uprobe-target /path/to/bin")]
     NeedUprobeTarget,
@@ -175,6 +181,15 @@ pub struct RawObject {
 }
 
 impl Context {
+    /// `--iface`, checked to exist: `(name, index)`. One wording for every program kind.
+    pub fn iface(&self) -> Result<(String, u32), AttachError> {
+        let iface = self.iface.clone().ok_or(AttachError::NeedIface)?;
+        match crate::sys::if_index(&iface) {
+            Ok(index) => Ok((iface, index)),
+            Err(_) => Err(AttachError::NoSuchIface(iface)),
+        }
+    }
+
     /// Settings from the command line.
     pub fn new(
         iface: Option<String>,

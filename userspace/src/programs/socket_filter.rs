@@ -9,8 +9,7 @@ use crate::sys;
 /// Loads the filter, opens the packet socket and attaches the filter to it.
 pub fn attach(p: &mut SocketFilter, ctx: &mut Context) -> Result<Attached, AttachError> {
     p.load().map_err(load_error)?;
-    let iface = ctx.iface.clone().ok_or(AttachError::NeedIface)?;
-    let index = sys::if_index(&iface)?;
+    let (iface, index) = ctx.iface()?;
     let socket = sys::packet_socket(index)?;
     p.attach(&socket)
         .map_err(|e| AttachError::attach(&iface, e))?;

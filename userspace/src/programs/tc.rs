@@ -10,7 +10,7 @@ use super::{load_error, AttachError, Attached, Context};
 /// Loads and attaches a TC program to `--iface` ingress.
 pub fn attach(p: &mut SchedClassifier, ctx: &mut Context) -> Result<Attached, AttachError> {
     p.load().map_err(load_error)?;
-    let iface = ctx.iface.clone().ok_or(AttachError::NeedIface)?;
+    let (iface, _) = ctx.iface()?;
     if p.attach(&iface, TcAttachType::Ingress).is_err() {
         // No clsact qdisc yet (before 6.6). If adding one fails, the retry says why.
         tc::qdisc_add_clsact(&iface).ok();

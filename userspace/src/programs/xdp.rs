@@ -41,7 +41,7 @@ pub fn attach(p: &mut Xdp, name: &str, ctx: &mut Context) -> Result<Attached, At
         return attach_own(name, ctx);
     }
     p.load().map_err(load_error)?;
-    let iface = ctx.iface.clone().ok_or(AttachError::NeedIface)?;
+    let (iface, _) = ctx.iface()?;
     if let Err(first) = p.attach(&iface, XdpMode::Default) {
         p.attach(&iface, XdpMode::Skb).map_err(|e| {
             AttachError::attach(
@@ -74,9 +74,8 @@ pub fn load_own(name: &str, ctx: &Context) -> Result<OwnedFd, AttachError> {
 }
 
 fn attach_own(name: &str, ctx: &mut Context) -> Result<Attached, AttachError> {
-    let iface = ctx.iface.clone().ok_or(AttachError::NeedIface)?;
+    let (iface, ifindex) = ctx.iface()?;
     let fd = load_own(name, ctx)?;
-    let ifindex = sys::if_index(&iface)?;
     let mut last = None;
     for flags in [0, netlink::XDP_FLAGS_SKB_MODE] {
         match netlink::set_xdp(ifindex, fd.as_raw_fd(), flags) {
