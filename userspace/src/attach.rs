@@ -89,6 +89,9 @@ pub(crate) struct Outcome {
     pub(crate) fatal: bool,
     /// Whether some attached program calls bpf_trace_printk.
     pub(crate) printk: bool,
+    /// Inputs that could not be read or parsed, or hold no program; and all inputs.
+    pub(crate) unreadable: usize,
+    pub(crate) inputs: usize,
 }
 
 /// Creates the object's maps and hands its programs to aya (not yet loaded).

@@ -2,6 +2,19 @@
 
 use std::path::PathBuf;
 
+/// Examples, the `check` subcommand and the exit codes, after the options in `--help`.
+const AFTER_HELP: &str = "\
+Examples:
+  sudo loader execsnoop                      one built-in probe, as a table
+  sudo loader --json my.elf | jq .           any object, as JSON lines
+  loader --list                              the built-in probes' programs
+  loader check --kernel 4.14 my.elf          what a 4.14 kernel cannot run (loads nothing)
+
+Exit status: 0 when a program ran until Ctrl-C/SIGTERM/--duration/a closed stdout (every
+failure is an `error` line), 1 when nothing could be attached (or, with --strict, on any
+error; with --verify, when a program is rejected), 2 on usage errors and when no OBJECT
+could be read. `loader help` prints this; `loader check --help` explains check.";
+
 use clap::Parser;
 
 /// Load every program of redbpf-era (and C: libbpf, cilium/ebpf, goebpf) BPF objects,
@@ -10,7 +23,7 @@ use clap::Parser;
 ///
 /// With no OBJECT, runs the probes built into this binary.
 #[derive(Debug, Parser)]
-#[command(name = "loader", version, about, long_about)]
+#[command(name = "loader", version, after_help = AFTER_HELP)]
 pub struct Cli {
     /// BPF objects to load: ELF files, or the names of probes built into this binary
     /// (`loader execsnoop`; `loader --list` shows them).

@@ -10,6 +10,11 @@ use clap::Parser;
 use loader::{cli, run};
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "help") {
+        use clap::CommandFactory;
+        let mut cmd = cli::Cli::command();
+        return ExitCode::from(u8::from(cmd.print_long_help().is_err()));
+    }
     if std::env::args_os().nth(1).is_some_and(|a| a == "check") {
         return ExitCode::from(loader::check::cli::main(std::env::args_os().skip(1)));
     }

@@ -119,6 +119,10 @@ fn prepare(cli: &Cli, builtin: &[(&str, &[u8])], st: &mut State) -> Result<Prepa
     let mut failed = Vec::new();
     for Input { name, bytes } in inputs {
         match bytes.and_then(|b| Object::parse(name.clone(), b).map_err(LoadError::from)) {
+            Ok(obj) if obj.info.programs.is_empty() => failed.push((
+                name,
+                "no BPF program in it (no code section other than .text)".to_owned(),
+            )),
             Ok(obj) => objects.push(obj),
             Err(e) => failed.push((name, error_chain(&e))),
         }
@@ -180,7 +184,11 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     };
     // `setup.run_lock` is held until the end, after every kprobe event is removed.
     let setup = setup::kernel(&cli, &mut st);
-    let mut outcome = Outcome::default();
+    let mut outcome = Outcome {
+        unreadable: failed.len(),
+        inputs: failed.len() + objects.len(),
+        ..Outcome::default()
+    };
     for (name, e) in failed {
         report_unreadable(&mut st, &name, &e, &mut outcome);
     }
@@ -243,6 +251,10 @@ fn list(st: &mut State, objects: &[Object]) {
 /// After every object: the exit code when there is nothing to run (`--verify`, nothing
 /// attached, or a fatal error), else None.
 fn finish_attach(cli: &Cli, st: &State, outcome: &Outcome) -> Option<u8> {
+    if outcome.unreadable > 0 && outcome.unreadable == outcome.inputs {
+        // Every OBJECT was unreadable: bad input, as `loader check` says it.
+        return Some(2);
+    }
     if cli.verify {
         crate::say!(
             "loader: verify: {} program(s) rejected or unloadable",

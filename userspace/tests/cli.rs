@@ -12,7 +12,13 @@ fn malformed_elf_is_an_error_not_a_panic() {
         .args(["--json", bad.to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // Bad input, as `loader check` says of the same file.
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let check = Command::new(common::loader_bin())
+        .args(["check", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), out.status.code());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -50,4 +56,61 @@ fn help_and_version() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("loader "));
+}
+
+#[test]
+fn help_names_check_examples_and_exit_codes_and_help_works() {
+    let run = |args: &[&str]| {
+        let out = Command::new(common::loader_bin())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let help = run(&["--help"]);
+    for text in [
+        "loader check",
+        "Examples:",
+        "sudo loader execsnoop",
+        "Exit status:",
+        "--list",
+        "--pid",
+    ] {
+        assert!(help.contains(text), "--help lacks {text}");
+    }
+    assert_eq!(run(&["help"]), help, "`loader help` is `loader --help`");
+    let check = run(&["check", "--help"]);
+    assert!(
+        check.contains("what a kernel release cannot run"),
+        "{check}"
+    );
+    assert!(
+        !check.contains("stream perf records"),
+        "check's help describes check: {check}"
+    );
+}
+
+#[test]
+fn an_object_without_programs_is_called_that() {
+    // A BPF ELF with a license and nothing else.
+    let path = common::tmp().join("empty.elf");
+    let mut w = object::write::Object::new(
+        object::BinaryFormat::Elf,
+        object::Architecture::Bpf,
+        object::Endianness::Little,
+    );
+    let id = w.add_section(Vec::new(), b"license".to_vec(), object::SectionKind::Data);
+    w.append_section_data(id, b"GPL\0", 1);
+    std::fs::write(&path, w.write().unwrap()).unwrap();
+    let out = Command::new(common::loader_bin())
+        .args(["--json", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(r#""object":"empty""#) && stdout.contains("no BPF program in it"),
+        "{stdout}"
+    );
 }

@@ -14,13 +14,7 @@ use super::Version;
 /// ring buffers, newer instruction sets) and the release that lifted each limit. Loads
 /// nothing. Exit status: 0 all compatible, 1 something incompatible, 2 bad input.
 #[derive(Debug, Parser)]
-#[command(
-    name = "loader check",
-    bin_name = "loader check",
-    version,
-    about,
-    long_about
-)]
+#[command(name = "loader check", bin_name = "loader check", version)]
 pub struct CheckCli {
     /// Kernel release to check against: 4.14, 4.14.0, 5.10.251 (default: the running kernel).
     #[arg(long, value_name = "VERSION", value_parser = parse_kernel)]
