@@ -110,9 +110,12 @@ echo "situations: ok: loader --verify: $loaded programs loaded"
 "$LOADER" --json --duration 3 "$OUT"/printk_master/printk_master.elf "$OUT"/builddep_execve/builddep_execve.elf \
 	>"$LOG/run.json" 2>"$LOG/run.err" &
 run=$!
-sleep 1.5
-# getppid (the printk probe) and execve (the build-dep probe), a few times.
-for _ in 1 2 3; do python3 -c 'import os; os.getppid()'; done
+# getppid (the printk probe) and execve (the build-dep probe) until the loader stops, so a
+# slow attach does not miss them.
+while kill -0 "$run" 2>/dev/null; do
+	python3 -c 'import os; os.getppid()'
+	sleep 0.2
+done
 wait "$run" || { cat "$LOG/run.err" >&2; fail "loader run exited non-zero"; }
 for msg in 'printk-master pid' 'printk-master again'; do
 	grep '"type":"printk"' "$LOG/run.json" | grep -qF "\"msg\":\"$msg " ||
