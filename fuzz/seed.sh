@@ -10,7 +10,7 @@ set -euo pipefail
 fuzz=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$fuzz")
 corpus=$fuzz/corpus
-mkdir -p "$corpus"/{elf,dwarf,check,decode,perf_record,text}
+mkdir -p "$corpus"/{elf,dwarf,check,decode,perf_record,text,cli}
 
 objects=()
 for o in "$root"/target/bpf/programs/*/*.elf "$root"/target/bpf/compat/*/*.elf; do
@@ -69,6 +69,13 @@ printf '\x09\x00\x00\x00\x00\x00\x18\x00\x0c\x00\x00\x00hello world\x00' >"$corp
 printf '\x02\x00\x00\x00\x00\x00\x18\x00\x01\x00\x00\x00\x00\x00\x00\x00\x07\x00\x00\x00\x00\x00\x00\x00' \
     >"$corpus/perf_record/seed-lost"
 printf '\x03\x00\x00\x00\x00\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x00' >"$corpus/perf_record/seed-comm"
+
+# cli: argument lists as people type them (NUL-separated).
+c=$corpus/cli
+printf -- '--json\0--programs\0exec*,tcp?\0--maps\0*/EVENTS' >"$c/seed-select"
+printf -- '--duration\0inf\0--interval\0-1\0--pid\0x' >"$c/seed-bad-values"
+printf -- 'execsnoop\0--comm\0sh\0--failed\0--uid\00' >"$c/seed-filters"
+printf -- '--event-type\0events=event_t\0--pages\0999999999999999999999' >"$c/seed-numbers"
 
 # text: one sample of each format the kernel parsers read.
 t=$corpus/text
