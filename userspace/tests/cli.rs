@@ -114,3 +114,46 @@ fn an_object_without_programs_is_called_that() {
         "{stdout}"
     );
 }
+
+/// Every numeric flag with values people mistype: a usage error (exit 2) naming the flag,
+/// never a panic; the ones a number fits run (`--list` keeps those runs short).
+#[test]
+fn numeric_flags_take_numbers_or_say_which_flag_is_wrong() {
+    let flags = [
+        "--pid",
+        "--uid",
+        "--pages",
+        "--wakeup-bytes",
+        "--flush-ms",
+        "--uprobe-pid",
+    ];
+    let values = [
+        "-1",
+        "x",
+        "",
+        "99999999999999999999999",
+        "1e400",
+        "0x10",
+        "3",
+    ];
+    for flag in flags {
+        for value in values {
+            let out = Command::new(common::loader_bin())
+                .args(["--list", &format!("{flag}={value}")])
+                .output()
+                .unwrap();
+            let code = out.status.code();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!stderr.contains("panicked"), "{flag} {value:?}: {stderr}");
+            if value == "3" {
+                assert_eq!(code, Some(0), "{flag} {value:?}: {stderr}");
+            } else {
+                assert_eq!(code, Some(2), "{flag} {value:?}: {stderr}");
+                assert!(
+                    stderr.contains(flag),
+                    "{flag} {value:?} not named: {stderr}"
+                );
+            }
+        }
+    }
+}
