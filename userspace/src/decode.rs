@@ -149,6 +149,35 @@ fn is_padding(tail: &[u8]) -> bool {
     tail.len() < 8 || tail.iter().all(|&x| x == 0)
 }
 
+/// redbpf's `MapData<T>` (XDP captures, `MapData::with_payload`): `data`, `offset` and
+/// `size` fields and a flexible `payload`, after which the kernel appended `size` bytes of
+/// the packet. Where the two u32 fields sit, when `fields` is that shape.
+fn payload_fields(fields: &[crate::dwarf::Field]) -> Option<(usize, usize)> {
+    let u32_at = |name: &str| {
+        fields
+            .iter()
+            .find(|f| f.name == name && matches!(f.ty, Type::Int { size: 4, .. }))
+            .map(|f| f.offset as usize)
+    };
+    let flexible = fields.iter().rev().find(|f| is_flexible(f))?;
+    let bytes = matches!(&flexible.ty, Type::Array { elem, .. } if is_byte_like(elem));
+    (flexible.name == "payload" && bytes).then_some(())?;
+    Some((u32_at("offset")?, u32_at("size")?))
+}
+
+/// The packet bytes of a `MapData<T>` record, as redbpf's `MapData::payload()` gives them:
+/// `tail[offset..size]` (clamped to what arrived), written as a hex string.
+fn payload(out: &mut Vec<u8>, record: &[u8], tail: &[u8], at: (usize, usize)) {
+    let word = |o: usize| {
+        record
+            .get(o..o + 4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let size = word(at.1).min(tail.len());
+    let offset = word(at.0).min(size);
+    json::hex(out, &tail[offset..size]);
+}
+
 /// Writes the NUL-separated strings of `tail` as a JSON array.
 pub fn tail_strings(out: &mut Vec<u8>, tail: &[u8]) {
     out.push(b'[');
@@ -184,7 +213,10 @@ pub fn record(out: &mut Vec<u8>, ty: Option<&Type>, bytes: &[u8]) {
                     out.push(b',');
                 }
                 json::key(out, flexible.map_or("tail", |f| f.name.as_str()));
-                tail_strings(out, tail);
+                match payload_fields(fields).filter(|_| bytes.len() >= size) {
+                    Some(at) => payload(out, bytes, tail, at),
+                    None => tail_strings(out, tail),
+                }
                 any = true;
             }
             if bytes.len() < size {
@@ -211,6 +243,8 @@ pub struct RecordPlan {
     /// `"argv":` (the last flexible member) or `"tail":`, and whether it is flexible.
     tail_key: Vec<u8>,
     flexible: bool,
+    /// `MapData<T>`: the offsets of its `offset` and `size` fields.
+    payload: Option<(usize, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -281,6 +315,7 @@ impl RecordPlan {
             fields: planned,
             tail_key,
             flexible: flexible.is_some(),
+            payload: payload_fields(fields),
         })
     }
 
@@ -308,7 +343,10 @@ impl RecordPlan {
         let tail = &bytes[self.size..];
         if self.flexible || !is_padding(tail) {
             out.extend_from_slice(&self.tail_key);
-            tail_strings(out, tail);
+            match self.payload {
+                Some(at) => payload(out, bytes, tail, at),
+                None => tail_strings(out, tail),
+            }
         }
         out.push(b'}');
         true
@@ -530,5 +568,64 @@ mod tests {
             &0x1000u64.to_le_bytes(),
         );
         assert_eq!(out, b"4096");
+    }
+
+    /// redbpf's `MapData<Packet>`: `data: Packet { saddr, len }`, `offset`, `size`,
+    /// `payload: [u8; 0]`, then the packet bytes the kernel appended.
+    fn map_data() -> Type {
+        let field = |name: &str, offset, ty| Field {
+            name: name.into(),
+            offset,
+            ty,
+        };
+        let packet = Type::Struct {
+            name: "Packet".into(),
+            size: 8,
+            fields: vec![field("saddr", 0, u(4)), field("len", 4, u(4))],
+        };
+        let bytes = Type::Array {
+            elem: Box::new(u(1)),
+            count: 0,
+        };
+        Type::Struct {
+            name: "MapData<compat::Packet>".into(),
+            size: 16,
+            fields: vec![
+                field("data", 0, packet),
+                field("offset", 8, u(4)),
+                field("size", 12, u(4)),
+                field("payload", 16, bytes),
+            ],
+        }
+    }
+
+    #[test]
+    fn map_data_payload_is_bytes_from_offset_to_size() {
+        let ty = map_data();
+        let mut rec = [7u32, 60, 2, 6]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>();
+        // Six packet bytes (with a NUL, which strings would split on), then perf padding.
+        rec.extend_from_slice(&[0xaa, 0xbb, 0x00, 0x45, 0x01, 0xff, 0, 0]);
+        let mut out = Vec::new();
+        record(&mut out, Some(&ty), &rec);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"data":{"saddr":7,"len":60},"offset":2,"size":6,"payload":"004501ff"})
+        );
+        let mut planned = Vec::new();
+        assert!(RecordPlan::new(&ty).unwrap().write(&mut planned, &rec));
+        assert_eq!(planned, out, "the hot path writes the same");
+        // A size beyond what arrived is clamped, an offset beyond the size gives nothing.
+        let mut rec2 = rec.clone();
+        rec2[12..16].copy_from_slice(&1000u32.to_le_bytes());
+        rec2[8..12].copy_from_slice(&2000u32.to_le_bytes());
+        let mut out = Vec::new();
+        record(&mut out, Some(&ty), &rec2);
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .ends_with(r#""payload":""}"#));
     }
 }

@@ -535,9 +535,37 @@ impl TypeTable {
         }
     }
 
-    /// Record type of a redbpf `PerfMap<T>` static: its template parameter `T`.
+    /// The template parameters of the innermost generic wrapper of perf map `name`: a
+    /// static whose struct has one member of a generic struct type is that member's
+    /// (redbpf's XDP `PerfMap<T>` wraps `PerfMapBase<MapData<T>>`, whose records are
+    /// `MapData<T>`), else the static's own.
+    fn record_params(&self, name: &str) -> Option<&[(String, Option<u64>)]> {
+        let mut off = *self.variables.get(name)?;
+        for _ in 0..8 {
+            let Node::Struct {
+                params, members, ..
+            } = self.strip(off)?.1
+            else {
+                return None;
+            };
+            let inner = match members.as_slice() {
+                [(_, _, Some(t))] => self.strip(*t).filter(
+                    |(_, n)| matches!(n, Node::Struct { params, .. } if !params.is_empty()),
+                ),
+                _ => None,
+            };
+            match inner {
+                Some((t, _)) => off = t,
+                None => return Some(params),
+            }
+        }
+        None
+    }
+
+    /// Record type of a redbpf `PerfMap<T>` static: its template parameter `T` (for XDP
+    /// perf maps, `MapData<T>`).
     pub fn perf_record_type(&self, map: &str) -> Option<Type> {
-        let params = self.variable_params(map)?;
+        let params = self.record_params(map)?;
         let (_, t) = params
             .iter()
             .find(|(n, _)| n == "T")

@@ -502,3 +502,65 @@ fn perf_array_without_sizes_is_completed() {
     assert!(lines.iter().all(|v| v["type"] != "error"), "{lines:?}");
     assert!(my_events(&lines).len() >= 5, "{lines:?}");
 }
+
+/// redbpf's XDP capture pattern (`MapData::with_payload`, compat-probes' `compat_xdp`): the
+/// record's `payload` is the packet bytes from `offset` to `size`, equal to what was sent.
+#[test]
+fn xdp_map_data_payload_is_the_packet_sent() {
+    let Some(_g) = root_serial() else { return };
+    let obj = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/bpf/compat/compat_xdp/compat_xdp.elf");
+    assert!(
+        obj.is_file(),
+        "{} missing: run `make compat-probes`",
+        obj.display()
+    );
+    let (_ns, a, b) = veth_netns();
+    let args = [
+        "--json",
+        "--iface",
+        "veth-a",
+        "--programs",
+        "inspect",
+        obj.to_str().unwrap(),
+    ];
+    let mut l = Loader::spawn_with(&["ip", "netns", "exec", &a], &args);
+    l.wait_attached(1);
+    let sent = "mapdata-payload!";
+    let st = Command::new("ip")
+        .args(["netns", "exec", &b, "bash", "-c"])
+        .arg(format!(
+            "for i in 1 2 3; do printf {sent} > /dev/udp/192.0.2.1/9; done"
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success());
+    let hex: String = sent.bytes().map(|b| format!("{b:02x}")).collect();
+    let udp: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["type"] == "event" && v["map"] == "PACKETS")
+        .filter(|v| {
+            v["data"]["payload"]
+                .as_str()
+                .is_some_and(|p| p.ends_with(&hex))
+        })
+        .collect();
+    assert_eq!(udp.len(), 3, "{lines:?}");
+    for e in udp {
+        let d = &e["data"];
+        // Ethernet 14 + IPv4 20 + UDP 8 + the text: all below the probe's 64-byte cap.
+        let len = 14 + 20 + 8 + sent.len() as u64;
+        assert_eq!(d["data"]["len"], len, "{e}");
+        assert_eq!(
+            (d["offset"].as_u64(), d["size"].as_u64()),
+            (Some(14), Some(len)),
+            "{e}"
+        );
+        let payload = d["payload"].as_str().unwrap();
+        assert_eq!(payload.len() as u64, 2 * (len - 14), "{e}");
+        assert!(payload.starts_with("45"), "an IPv4 header first: {e}");
+    }
+}

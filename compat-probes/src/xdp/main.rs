@@ -31,7 +31,12 @@ fn inspect(ctx: XdpContext) -> XdpResult {
             Some(n) => *n += 1,
             None => BY_SOURCE.set(&saddr, &1),
         }
-        let data = MapData::with_payload(Packet { saddr, len: ctx.len() as u32 }, 0, 0);
+        // redbpf's capture pattern: the first bytes of the packet ride along with the
+        // record (the kernel appends `size` bytes); `payload()` is what follows the
+        // 14-byte Ethernet header.
+        let len = ctx.len() as u32;
+        let size = if len < 64 { len } else { 64 };
+        let data = MapData::with_payload(Packet { saddr, len }, 14, size);
         PACKETS.insert(&ctx, &data);
     }
     if let Transport::TCP(_) = ctx.transport()? {
