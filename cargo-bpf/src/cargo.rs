@@ -2,8 +2,11 @@
 //! program to LTO bitcode (`cargo rustc` with a `bpf-probe` profile given through `--config`,
 //! so the crate needs no special manifest).
 
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
@@ -18,6 +21,10 @@ pub struct ProbeCrate {
     pub manifest: PathBuf,
     pub dir: PathBuf,
     pub bins: Vec<String>,
+    /// Each program's `required-features`.
+    pub required_features: BTreeMap<String, Vec<String>>,
+    /// The `[features]` table: what each feature enables.
+    pub features: BTreeMap<String, Vec<String>>,
     pub has_probes_feature: bool,
     /// The tool's target directory (`<it>/bpf/...` holds the outputs).
     pub target_dir: PathBuf,
@@ -30,8 +37,38 @@ pub struct ProbeCrate {
     pub cargo_bpf_source: Option<String>,
 }
 
+/// `--color`: whether cargo's and rustc's messages carry ANSI colour codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Color {
+    /// Only when stderr (where they go) is a terminal.
+    Auto,
+    Always,
+    Never,
+}
+
+static COLOR: OnceLock<bool> = OnceLock::new();
+
+/// Decides once, for every cargo command the tool runs, whether they colour their output.
+pub fn set_color(color: Color) {
+    let on = match color {
+        Color::Auto => std::io::stderr().is_terminal(),
+        Color::Always => true,
+        Color::Never => false,
+    };
+    let _already_set = COLOR.set(on);
+}
+
+fn colored() -> bool {
+    COLOR.get().copied().unwrap_or(false)
+}
+
+/// A cargo command that colours its messages only when asked to (`--color` is explicit:
+/// cargo's own `auto` would look at its stderr, which is ours, but rustc's rendered
+/// diagnostics come through a pipe).
 fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args(["--color", if colored() { "always" } else { "never" }]);
+    cmd
 }
 
 fn metadata(
@@ -159,7 +196,15 @@ pub fn probe_crates(
         .map(|p| {
             let manifest = PathBuf::from(str_of(p, "manifest_path"));
             let has_probes_feature = p["features"].get("probes").is_some();
-            let bins = p["targets"]
+            let strings = |v: &Value| -> Vec<String> {
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            };
+            let bin_targets: Vec<&Value> = p["targets"]
                 .as_array()
                 .into_iter()
                 .flatten()
@@ -168,13 +213,33 @@ pub fn probe_crates(
                         .as_array()
                         .is_some_and(|k| k.iter().any(|k| k == "bin"))
                 })
+                .collect();
+            let bins = bin_targets
+                .iter()
                 .map(|t| str_of(t, "name").to_owned())
+                .collect();
+            let required_features = bin_targets
+                .iter()
+                .map(|t| {
+                    (
+                        str_of(t, "name").to_owned(),
+                        strings(&t["required-features"]),
+                    )
+                })
+                .collect();
+            let features = p["features"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(name, enables)| (name.clone(), strings(enables)))
                 .collect();
             ProbeCrate {
                 name: str_of(p, "name").to_owned(),
                 dir: manifest.parent().map(Path::to_path_buf).unwrap_or_default(),
                 manifest,
                 bins,
+                required_features,
+                features,
                 has_probes_feature,
                 target_dir: target_dir.to_path_buf(),
                 cargo_target_dir: target_dir.to_path_buf(),
@@ -214,6 +279,51 @@ pub struct Build<'a> {
     pub lock: &'a LockCopy,
     /// Extra `BINDGEN_EXTRA_CLANG_ARGS` for redbpf-probes' bindgen.
     pub bindgen_args: Option<String>,
+    /// `--features` for the probe crate (`probes` included when it has one).
+    pub features: Vec<String>,
+}
+
+impl ProbeCrate {
+    /// The features on when `requested` are: with `default` and what each one enables
+    /// (another feature of the crate; `dep:x` and `x/y` are not features of its own).
+    pub fn enabled_features(&self, requested: &[String]) -> Vec<String> {
+        let mut on: Vec<String> = Vec::new();
+        let mut todo: Vec<String> = requested.to_vec();
+        todo.push("default".into());
+        while let Some(feature) = todo.pop() {
+            if on.contains(&feature) || !self.features.contains_key(&feature) {
+                continue;
+            }
+            if let Some(enables) = self.features.get(&feature) {
+                todo.extend(enables.iter().filter(|e| !e.contains(['/', ':'])).cloned());
+            }
+            on.push(feature);
+        }
+        on.sort();
+        on
+    }
+
+    /// The required-features of `bin` that `enabled` lacks.
+    pub fn missing_features(&self, bin: &str, enabled: &[String]) -> Vec<String> {
+        self.required_features
+            .get(bin)
+            .into_iter()
+            .flatten()
+            .filter(|f| !enabled.contains(f))
+            .cloned()
+            .collect()
+    }
+}
+
+/// `--features` values as cargo takes them: comma- or space-separated, or repeated.
+pub fn split_features(values: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for feature in values.iter().flat_map(|v| v.split([',', ' '])) {
+        if !feature.is_empty() && !out.iter().any(|f| f == feature) {
+            out.push(feature.to_owned());
+        }
+    }
+    out
 }
 
 pub fn bitcode(krate: &ProbeCrate, bin: &str, build: &Build, bitcode: &Path) -> Result<()> {
@@ -233,13 +343,17 @@ pub fn bitcode(krate: &ProbeCrate, bin: &str, build: &Build, bitcode: &Path) -> 
             "--bin",
             bin,
             "--message-format",
-            "json-diagnostic-rendered-ansi",
+            if colored() {
+                "json-diagnostic-rendered-ansi"
+            } else {
+                "json"
+            },
         ])
         .arg("--target-dir")
         .arg(&krate.cargo_target_dir);
     lock.apply(&mut cmd);
-    if krate.has_probes_feature {
-        cmd.args(["--features", "probes"]);
+    if !build.features.is_empty() {
+        cmd.arg("--features").arg(build.features.join(","));
     }
     for value in PROFILE
         .iter()

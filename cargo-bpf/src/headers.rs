@@ -12,19 +12,55 @@ const VERSION_H: &str = "include/generated/uapi/linux/version.h";
 
 #[derive(Debug, thiserror::Error)]
 pub enum HeadersError {
-    #[error(
-        "kernel headers at {path} are incomplete: no {missing} (set KERNEL_SOURCE to a kernel \
-         headers tree, or run `make kernel-headers`)"
-    )]
+    #[error("kernel headers at {path} ({origin}) are incomplete: no {missing}; {hint}")]
     Incomplete {
         path: PathBuf,
+        /// Where that path came from (`KERNEL_SOURCE`, `--kernel-headers`, ...).
+        origin: String,
         missing: &'static str,
+        hint: Hint,
     },
-    #[error(
-        "no kernel headers found: set KERNEL_SOURCE=/path/to/headers or KERNEL_VERSION=x.y.z, \
-         or pass --kernel-headers DIR (tried: {tried})"
-    )]
-    NotFound { tried: String },
+    #[error("no kernel headers found (tried: {tried}); {hint}")]
+    NotFound { tried: String, hint: Hint },
+}
+
+/// What to do about missing headers, for a crate at some place: the ways every crate has,
+/// and `make kernel-headers` only for crates inside this project (where it works).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hint {
+    /// This project's checkout, when the crate is inside it.
+    pub project: Option<PathBuf>,
+}
+
+impl Hint {
+    pub fn for_crate(crate_dir: &Path) -> Hint {
+        Hint {
+            project: crate_dir
+                .ancestors()
+                .find(|dir| dir.join("kernel-headers").join("fetch.sh").is_file())
+                .map(Path::to_path_buf),
+        }
+    }
+}
+
+impl std::fmt::Display for Hint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pass --kernel-headers DIR (a kernel headers tree), set KERNEL_SOURCE=DIR, or \
+             KERNEL_VERSION=x.y.z for /lib/modules/x.y.z (your distribution's \
+             linux-headers package)"
+        )?;
+        if let Some(project) = &self.project {
+            write!(
+                f,
+                ", or run `make kernel-headers` in {} (Debian 12's 6.1 headers into \
+                 kernel-headers/bookworm)",
+                project.display()
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// What to hand to redbpf-probes' build script.
@@ -35,9 +71,16 @@ pub enum Headers {
 }
 
 /// Checks that `dir` is a tree bpf-sys accepts: either itself a headers tree, or a directory
-/// holding `build` (generated headers) and `source` (the common tree).
-pub fn validate(dir: &Path) -> Result<(), HeadersError> {
+/// holding `build` (generated headers) and `source` (the common tree). The error names
+/// the part that is missing; `origin` and `hint` complete it.
+pub fn validate(dir: &Path, origin: &str, hint: &Hint) -> Result<(), HeadersError> {
     let has = |p: &Path| p.is_file();
+    let incomplete = |path: PathBuf, missing| HeadersError::Incomplete {
+        path,
+        origin: origin.to_owned(),
+        missing,
+        hint: hint.clone(),
+    };
     let split = has(&dir.join("source").join(KCONFIG)) || has(&dir.join("build").join(KCONFIG));
     if split {
         let build_ok =
@@ -45,55 +88,55 @@ pub fn validate(dir: &Path) -> Result<(), HeadersError> {
         return if build_ok {
             Ok(())
         } else {
-            Err(HeadersError::Incomplete {
-                path: dir.join("build"),
-                missing: VERSION_H,
-            })
+            Err(incomplete(dir.join("build"), VERSION_H))
         };
     }
     if !has(&dir.join(KCONFIG)) {
-        return Err(HeadersError::Incomplete {
-            path: dir.to_owned(),
-            missing: KCONFIG,
-        });
+        return Err(incomplete(dir.to_owned(), KCONFIG));
     }
     Ok(())
 }
 
 pub fn resolve(explicit: Option<&Path>, crate_dir: &Path) -> Result<Headers, HeadersError> {
+    let hint = Hint::for_crate(crate_dir);
     if let Some(src) = std::env::var_os("KERNEL_SOURCE").filter(|s| !s.is_empty()) {
         let path = PathBuf::from(src);
-        validate(&path)?;
+        validate(&path, "set by KERNEL_SOURCE", &hint)?;
         return Ok(Headers::Source(path));
     }
     if let Ok(version) = std::env::var("KERNEL_VERSION") {
         if !version.is_empty() {
-            validate(&Path::new("/lib/modules").join(&version))?;
+            validate(
+                &Path::new("/lib/modules").join(&version),
+                "set by KERNEL_VERSION",
+                &hint,
+            )?;
             return Ok(Headers::Version(version));
         }
     }
     if let Some(dir) = explicit {
-        validate(dir)?;
+        validate(dir, "given with --kernel-headers", &hint)?;
         return Ok(Headers::Source(dir.to_owned()));
     }
     let mut tried = Vec::new();
     for dir in crate_dir.ancestors() {
         let candidate = dir.join("kernel-headers").join("bookworm");
         if candidate.exists() {
-            validate(&candidate)?;
+            validate(&candidate, "found above the crate", &hint)?;
             return Ok(Headers::Source(candidate));
         }
     }
     tried.push("kernel-headers/bookworm above the crate".to_string());
     if let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
         let dir = Path::new("/lib/modules").join(release.trim());
-        if validate(&dir).is_ok() {
+        if validate(&dir, "the running kernel's", &hint).is_ok() {
             return Ok(Headers::Version(release.trim().to_string()));
         }
         tried.push(dir.display().to_string());
     }
     Err(HeadersError::NotFound {
         tried: tried.join(", "),
+        hint,
     })
 }
 
@@ -165,21 +208,49 @@ mod tests {
     #[test]
     fn split_and_flat_trees() {
         let tmp = std::env::temp_dir().join(format!("cargo-bpf-headers-{}", std::process::id()));
+        let outside = Hint { project: None };
         let split = tmp.join("split");
         touch(&split.join("source").join(KCONFIG));
-        let err = validate(&split).unwrap_err().to_string();
+        let err = validate(&split, "KERNEL_SOURCE", &outside)
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.contains("version.h") && err.contains("make kernel-headers"),
+            err.contains("version.h") && err.contains("(KERNEL_SOURCE)"),
             "{err}"
         );
         touch(&split.join("build").join(VERSION_H));
-        validate(&split).unwrap();
+        validate(&split, "KERNEL_SOURCE", &outside).unwrap();
 
         let flat = tmp.join("flat");
-        let err = validate(&flat).unwrap_err().to_string();
+        let err = validate(&flat, "--kernel-headers", &outside)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(&flat.display().to_string()), "{err}");
         touch(&flat.join(KCONFIG));
-        validate(&flat).unwrap();
+        validate(&flat, "--kernel-headers", &outside).unwrap();
         std::fs::remove_dir_all(tmp).unwrap();
+    }
+
+    #[test]
+    fn the_hint_fits_where_the_crate_is() {
+        let outside = Hint::for_crate(Path::new("/nonexistent/probes")).to_string();
+        for way in [
+            "--kernel-headers DIR",
+            "KERNEL_SOURCE=DIR",
+            "KERNEL_VERSION=x.y.z",
+        ] {
+            assert!(outside.contains(way), "{outside}");
+        }
+        assert!(!outside.contains("make kernel-headers"), "{outside}");
+        let project = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let inside = Hint::for_crate(&project.join("compat-probes")).to_string();
+        assert!(
+            inside.contains(&format!(
+                "run `make kernel-headers` in {}",
+                project.display()
+            )),
+            "{inside}"
+        );
+        assert!(!inside.contains('\n'), "{inside}");
     }
 }

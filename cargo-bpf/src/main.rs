@@ -15,21 +15,43 @@ mod btf;
 mod cargo;
 mod headers;
 mod llvm;
+mod load;
 mod lock;
 mod patch;
+mod scaffold;
 
 #[derive(Parser)]
-#[command(name = "cargo", bin_name = "cargo", version, about)]
+#[command(name = "cargo", bin_name = "cargo", version, propagate_version = true)]
 enum Cli {
-    /// Build redbpf probes into BPF objects.
+    /// Create, build and load redbpf probes.
+    Bpf(BpfCli),
+}
+
+#[derive(Args)]
+#[command(version, about)]
+struct BpfCli {
+    /// Colour in cargo's and rustc's messages: auto (only when stderr is a terminal),
+    /// always, never.
+    #[arg(long, global = true, value_enum, default_value_t = cargo::Color::Auto, value_name = "WHEN")]
+    color: cargo::Color,
     #[command(subcommand)]
-    Bpf(Bpf),
+    command: Bpf,
 }
 
 #[derive(Subcommand)]
 enum Bpf {
+    /// Create a probe crate at PATH: Cargo.toml (redbpf-probes and redbpf-macros 2.3, a
+    /// `probes` feature) and src/lib.rs; add programs with `cargo bpf add`.
+    New(scaffold::NewArgs),
+    /// Add a program to the probe crate in the current directory: src/NAME/main.rs (a
+    /// tracepoint probe that builds as it is), src/NAME/mod.rs (types shared with user
+    /// space), a `[[bin]]` NAME with required-features = ["probes"].
+    Add(scaffold::AddArgs),
     /// Build the probe crate in the current directory: one `<target-dir>/bpf/programs/<name>/<name>.elf` per program.
     Build(BuildArgs),
+    /// Run this project's `loader` on the built objects (default: every
+    /// `<target-dir>/bpf/programs/*/*.elf` of the crate); arguments after `--` go to the loader.
+    Load(load::LoadArgs),
 }
 
 #[derive(Args)]
@@ -43,6 +65,11 @@ struct BuildArgs {
     /// Where the objects go (default: `<target-dir>/bpf/programs`).
     #[arg(long, short = 'o', value_name = "DIR")]
     output_dir: Option<PathBuf>,
+    /// Features of the probe crate to enable, besides `probes` (comma- or space-separated,
+    /// or repeated). Without PROBE names, the programs built are those whose
+    /// required-features are then all enabled.
+    #[arg(long, short = 'F', visible_short_alias = 'f', value_name = "FEATURES")]
+    features: Vec<String>,
     /// Kernel headers tree (KERNEL_SOURCE and KERNEL_VERSION in the environment win).
     #[arg(long, value_name = "DIR")]
     kernel_headers: Option<PathBuf>,
@@ -72,8 +99,15 @@ fn main() -> ExitCode {
     if args.get(1).map(String::as_str) != Some("bpf") {
         args.insert(1, "bpf".into());
     }
-    let Cli::Bpf(Bpf::Build(build_args)) = Cli::parse_from(args);
-    match build(&build_args) {
+    let Cli::Bpf(cli) = Cli::parse_from(args);
+    cargo::set_color(cli.color);
+    let result = match &cli.command {
+        Bpf::New(args) => scaffold::new(args),
+        Bpf::Add(args) => scaffold::add(args),
+        Bpf::Build(args) => build(args),
+        Bpf::Load(args) => load::run(args),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cargo-bpf: error: {e:#}");
@@ -183,6 +217,7 @@ fn build(args: &BuildArgs) -> Result<()> {
     let options = llvm::retarget::Options {
         cpu: args.cpu.clone(),
     };
+    let requested = cargo::split_features(&args.features);
     let mut built = 0;
     for krate in &crates {
         let mut krate_patches = patches.clone();
@@ -209,6 +244,11 @@ fn build(args: &BuildArgs) -> Result<()> {
             // other target directory.
             krate.cargo_target_dir = target_dir.join(headers::flat_ip_target_name());
         }
+        let mut features = requested.clone();
+        if krate.has_probes_feature && !features.iter().any(|f| f == "probes") {
+            features.insert(0, "probes".into());
+        }
+        let enabled = krate.enabled_features(&features);
         let build = cargo::Build {
             headers: &headers,
             patch: &krate_patches,
@@ -216,12 +256,8 @@ fn build(args: &BuildArgs) -> Result<()> {
             bindgen_args: flat_ip
                 .as_ref()
                 .map(|h| format!("-include {}", h.display())),
+            features,
         };
-        let bins: Vec<&String> = krate
-            .bins
-            .iter()
-            .filter(|b| args.probes.is_empty() || args.probes.contains(b))
-            .collect();
         for probe in &args.probes {
             if !krate.bins.contains(probe) && crates.len() == 1 {
                 anyhow::bail!(
@@ -230,7 +266,28 @@ fn build(args: &BuildArgs) -> Result<()> {
                     krate.bins.join(", ")
                 );
             }
+            let missing = krate.missing_features(probe, &enabled);
+            if !missing.is_empty() && krate.bins.contains(probe) {
+                anyhow::bail!(
+                    "{}: program {probe} needs the feature(s) {}: `cargo bpf build --features {}`",
+                    krate.name,
+                    missing.join(", "),
+                    missing.join(",")
+                );
+            }
         }
+        // Without names, the programs whose required-features are on (as redbpf did).
+        let bins: Vec<&String> = krate
+            .bins
+            .iter()
+            .filter(|b| {
+                if args.probes.is_empty() {
+                    krate.missing_features(b, &enabled).is_empty()
+                } else {
+                    args.probes.contains(b)
+                }
+            })
+            .collect();
         for bin in bins {
             build_program(
                 &llvm,
