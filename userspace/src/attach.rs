@@ -87,8 +87,8 @@ pub(crate) struct Outcome {
     /// Whether the run must fail: an object that could not load, a refused program in
     /// `--verify`, or any error with `--strict`.
     pub(crate) fatal: bool,
-    /// Whether some attached program calls bpf_trace_printk.
-    pub(crate) printk: bool,
+    /// `(object, program)` of the attached programs that call bpf_trace_printk.
+    pub(crate) printk: Vec<(String, String)>,
     /// Inputs that could not be read or parsed, or hold no program; and all inputs.
     pub(crate) unreadable: usize,
     pub(crate) inputs: usize,
@@ -164,7 +164,6 @@ pub(crate) fn load_and_attach(
             obj.name
         );
     }
-    outcome.printk |= obj.info.uses_printk;
     ctx.raw_object = ctx.own_xdp_load.then(|| programs::RawObject {
         bytes: patched,
         map_fds: ebpf
@@ -279,6 +278,9 @@ fn attach_programs(
             Ok(att) => {
                 ran += 1;
                 st.summary.attached += 1;
+                if obj.calls_printk(&pname) {
+                    outcome.printk.push((obj.name.clone(), pname.clone()));
+                }
                 loaded.probe_events.extend(att.probe_event);
                 loaded.xdp_links.extend(att.xdp_link);
                 if let Some(fd) = att.socket {

@@ -144,6 +144,11 @@ pub fn has_kprobe_pmu() -> bool {
     Path::new("/sys/bus/event_source/devices/kprobe/type").exists()
 }
 
+/// Whether tracefs has `kprobe_events` (CONFIG_KPROBE_EVENTS), mounting tracefs if needed.
+pub fn has_kprobe_events() -> bool {
+    tracefs().is_ok_and(|t| t.join("kprobe_events").exists())
+}
+
 /// Whether the kernel exposes its own BTF (5.4+, CONFIG_DEBUG_INFO_BTF).
 pub fn has_kernel_btf() -> bool {
     Path::new("/sys/kernel/btf/vmlinux").exists()

@@ -12,7 +12,9 @@
 //! - `{"type":"map","object":O,"map":M,"map_type":T,"entries":[{"key":K,"value":V}]}`
 //!   (per-CPU maps: `{"key":K,"values":[per CPU],"sum":S}`, `sum` for integer values)
 //! - `{"type":"packets","object":O,"program":P,"iface":I,"count":N}` (socket filters)
-//! - `{"type":"printk","pid":N,"comm":C,"cpu":N,"msg":M}`
+//! - `{"type":"printk","pid":N,"comm":C,"cpu":N,"msg":M,"object":O,"program":P}` (object and
+//!   program when one attached program of ours calls bpf_trace_printk, else `"foreign":true`
+//!   when several or none do: the line may be another tool's)
 //! - `{"type":"summary","events":N,"lost":N,"filtered":N,"attached":N,"errors":N,"duration_ms":N,"maps":[...]}`
 //! - `loader check`: `{"type":"check","object":O,"program":P,"section":S,"kernel":K,"insns":N,"min_kernel":V|null,"ok":B,"problems":[{"kind","what","needs"}]}`,
 //!   `error` as above, and `{"type":"summary","kernel":K,"objects":N,"programs":N,"ok":N,"incompatible":N,"errors":N}`
@@ -34,7 +36,7 @@ pub struct KernelLine<'a> {
     pub version_code: u32,
     /// legacy mode on
     pub legacy: bool,
-    /// `perf_pmu` or `kprobe_events`
+    /// `perf_pmu`, `kprobe_events`, or `none` (kprobes cannot attach)
     pub kprobes: &'a str,
     /// object BTF may be loaded
     pub btf: bool,
@@ -170,6 +172,9 @@ pub enum Message<'a> {
     },
     /// A bpf_trace_printk line.
     Printk {
+        /// `(object, program)` that wrote it, when the loader can tell (one attached
+        /// program of ours calls bpf_trace_printk); None: it may be another tool's
+        origin: Option<(&'a str, &'a str)>,
         /// writer's pid
         pid: u32,
         /// writer's command

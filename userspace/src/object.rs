@@ -106,6 +106,20 @@ impl Object {
             .or_else(|| self.types.perf_record_type(name))
     }
 
+    /// Whether program `symbol` calls bpf_trace_printk (per the checker's helper list; the
+    /// object-wide flag where the checker could not follow the object).
+    pub fn calls_printk(&self, symbol: &str) -> bool {
+        match &self.analyses {
+            Ok(analyses) => analyses.iter().any(|a| {
+                a.program == symbol
+                    && a.requirements
+                        .iter()
+                        .any(|r| r.kind == check::Kind::Helper && r.what.ends_with("(6)"))
+            }),
+            Err(_) => self.info.uses_printk,
+        }
+    }
+
     /// The programs that use `.rodata`/`.data`/`.bss` (per `loader check`'s rule).
     pub fn global_data_programs(&self) -> Vec<GlobalDataProgram> {
         let Ok(analyses) = &self.analyses else {

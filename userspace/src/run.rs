@@ -218,9 +218,12 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         attach::load_and_attach(&mut st, &mut ctx, &mut aya_loader, &env, obj, &mut outcome);
     }
     st.flush();
-    let code = finish_attach(&cli, &st, &outcome);
+    let mut code = finish_attach(&cli, &st, &outcome);
     if code.is_none() {
-        stream::event_loop(&cli, &mut st, &mut ctx, outcome.printk, &mut signals).await;
+        let printk = std::mem::take(&mut outcome.printk);
+        if !stream::event_loop(&cli, &mut st, &mut ctx, printk, &mut signals).await && cli.strict {
+            code = Some(1);
+        }
     }
     if cli.verify {
         // Everything loaded was only verified; dropping the objects unloads it.

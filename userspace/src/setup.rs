@@ -84,16 +84,25 @@ pub(crate) fn kernel(cli: &Cli, st: &mut State) -> KernelSetup {
     // applied to the version strings is the fallback where there is no vDSO.
     let code = kernel::running_version_code().unwrap_or_else(|| kernel::version_code(v));
     let release = kernel::release();
+    // The mode says how kprobes would be made; the line says whether they can be at all.
+    let mut reason = mode.reason.clone();
+    let kprobes = match mode.kprobes {
+        KprobeMode::Events if !kernel::has_kprobe_events() => {
+            reason = "no kprobe PMU and no kprobe_events: kprobes cannot attach here".to_owned();
+            "none".to_owned()
+        }
+        other => other.to_string(),
+    };
     let line = KernelLine {
         release: &release,
         version: &format!("{}.{}.{}", v.0, v.1, v.2),
         version_code: code,
         legacy: mode.legacy,
-        kprobes: &mode.kprobes.to_string(),
+        kprobes: &kprobes,
         btf: mode.btf,
         memlock: &memlock,
         leftovers,
-        reason: &mode.reason,
+        reason: &reason,
     };
     let r = st.sink.message(&Message::Kernel(&line));
     st.check(r);

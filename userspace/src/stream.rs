@@ -182,6 +182,8 @@ pub(crate) struct State {
     pub(crate) sink: Box<dyn Sink>,
     /// trace_pipe lines that were not printk lines, reported so far.
     pub(crate) unparsed_printk: u32,
+    /// `(object, program)` of the attached programs calling bpf_trace_printk.
+    pub(crate) printk_users: Vec<(String, String)>,
     pub(crate) loaded: Vec<Loaded>,
     pub(crate) maps: Vec<OwnedMap>,
     pub(crate) sources: Vec<PerfSource>,
@@ -206,6 +208,7 @@ impl State {
         State {
             sink,
             unparsed_printk: 0,
+            printk_users: Vec::new(),
             loaded: Vec::new(),
             maps: Vec::new(),
             sources: Vec::new(),
@@ -430,24 +433,33 @@ pub(crate) async fn event_loop(
     cli: &Cli,
     st: &mut State,
     ctx: &mut Context,
-    printk: bool,
+    printk: Vec<(String, String)>,
     signals: &mut Signals,
-) {
+) -> bool {
     let Signals {
         sigint,
         sigterm,
         sighup,
     } = signals;
     let mut printk_rx = None;
-    if printk && !cli.no_printk {
-        match ctx.tracefs() {
-            Ok(t) => match start_printk_reader(&t) {
-                Ok(rx) => printk_rx = Some(rx),
-                Err(e) => crate::say!("loader: cannot read trace_pipe: {e}"),
-            },
-            Err(e) => crate::say!("loader: cannot read printk output: {e}"),
+    let mut printk_ok = true;
+    if !printk.is_empty() && !cli.no_printk {
+        let reader = ctx
+            .tracefs()
+            .map_err(|e| crate::error_chain(&e))
+            .and_then(|t| start_printk_reader(&t).map_err(|e| trace_pipe_error(&e)));
+        match reader {
+            Ok(rx) => printk_rx = Some(rx),
+            Err(e) => {
+                printk_ok = false;
+                printk_error(st, &printk, &e);
+                if cli.strict {
+                    return false;
+                }
+            }
         }
     }
+    st.printk_users = printk;
     let mut flush = tokio::time::interval(Duration::from_millis(cli.flush_ms.max(1)));
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let dump_every = cli
@@ -513,6 +525,34 @@ pub(crate) async fn event_loop(
             drain_printk(st, rx).await;
         }
     }
+    printk_ok
+}
+
+/// Why trace_pipe cannot be read, in words.
+fn trace_pipe_error(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EBUSY) => format!(
+            "trace_pipe: {e}: another reader holds it (only one can), so this loader gets \
+             no bpf_trace_printk line; stop the other reader or run with --no-printk"
+        ),
+        _ => format!("trace_pipe: {e}"),
+    }
+}
+
+/// The printk output of `users` cannot be read: one error line, counted.
+fn printk_error(st: &mut State, users: &[(String, String)], e: &str) {
+    st.summary.errors += 1;
+    let (object, program) = users
+        .first()
+        .map_or(("", None), |(o, p)| (o.as_str(), Some(p.as_str())));
+    let r = st.sink.message(&Message::Error {
+        object,
+        program: program.filter(|_| users.len() == 1),
+        section: None,
+        error: &format!("cannot read bpf_trace_printk output: {e}"),
+        verifier_log: None,
+    });
+    st.check(r);
 }
 
 fn print_printk(st: &mut State, line: &str) {
@@ -521,11 +561,16 @@ fn print_printk(st: &mut State, line: &str) {
             st.summary.filtered += 1;
             return;
         }
+        let origin = match st.printk_users.as_slice() {
+            [(object, program)] => Some((object.as_str(), program.as_str())),
+            _ => None,
+        };
         let r = st.sink.message(&Message::Printk {
             pid: p.pid,
             comm: p.comm,
             cpu: p.cpu,
             msg: p.msg,
+            origin,
         });
         st.check(r);
     } else if !line.trim().is_empty() && st.unparsed_printk < 3 {

@@ -68,6 +68,9 @@ fn c_tracepoint_streams_typed_events_map_dumps_and_printk() {
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() };
     assert_eq!(printk[0]["pid"].as_i64(), Some(i64::from(tid)));
+    // The only printk caller attached: the line is attributed to it.
+    assert_eq!(printk[0]["object"], "tp_getppid.bpf", "{}", printk[0]);
+    assert_eq!(printk[0]["program"], "on_getppid", "{}", printk[0]);
 
     let s = summary(&lines);
     assert_eq!(s["attached"], 1);
@@ -562,5 +565,41 @@ fn xdp_map_data_payload_is_the_packet_sent() {
         let payload = d["payload"].as_str().unwrap();
         assert_eq!(payload.len() as u64, 2 * (len - 14), "{e}");
         assert!(payload.starts_with("45"), "an IPv4 header first: {e}");
+    }
+}
+
+/// Another reader holding trace_pipe: one error line saying so (counted), the rest runs;
+/// `--strict` makes it exit 1.
+#[test]
+fn a_busy_trace_pipe_is_an_error_line_not_silence() {
+    let Some(_g) = root_serial() else { return };
+    let tracefs = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|p| p.join("trace_pipe").exists())
+        .expect("tracefs");
+    let _holder = std::fs::File::open(tracefs.join("trace_pipe")).unwrap();
+    let obj = bpf_object("tp_getppid", &[]);
+    for (strict, want) in [(false, Some(0)), (true, Some(1))] {
+        let mut args = vec!["--json", "--duration", "1"];
+        if strict {
+            args.push("--strict");
+        }
+        let out = Command::new(loader_bin())
+            .args(&args)
+            .arg(&obj)
+            .output()
+            .unwrap();
+        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(out.status.code(), want, "strict={strict}: {lines:?}");
+        let errors: Vec<&Value> = lines.iter().filter(|v| v["type"] == "error").collect();
+        assert_eq!(errors.len(), 1, "{lines:?}");
+        let e = errors[0]["error"].as_str().unwrap();
+        assert!(e.contains("another reader holds it"), "{e}");
+        assert_eq!(errors[0]["object"], "tp_getppid.bpf");
+        assert_eq!(summary(&lines)["errors"], 1);
     }
 }

@@ -142,12 +142,19 @@ pub fn render(buf: &mut Vec<u8>, m: &Message<'_>) {
             comm,
             cpu,
             msg,
+            origin,
         } => {
             fields(buf, &[("pid", U64(u64::from(pid))), ("comm", Str(comm))]);
             if let Some(cpu) = cpu {
                 field(buf, "cpu", U64(u64::from(cpu)));
             }
             field(buf, "msg", Str(msg));
+            match origin {
+                Some((object, program)) => {
+                    fields(buf, &[("object", Str(object)), ("program", Str(program))])
+                }
+                None => field(buf, "foreign", Field::Bool(true)),
+            }
         }
         Message::Summary(s) => render_summary(buf, s),
         Message::Check {

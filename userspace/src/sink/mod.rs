@@ -183,7 +183,16 @@ pub fn human(m: &Message<'_>) -> Option<String> {
             iface,
             count,
         } => format!("loader: {object}/{program} passed {count} packets on {iface}"),
-        Message::Printk { pid, comm, msg, .. } => format!("printk: {comm}[{pid}]: {msg}"),
+        Message::Printk {
+            pid,
+            comm,
+            msg,
+            origin,
+            ..
+        } => match origin {
+            Some((object, _)) => format!("printk: {object}: {comm}[{pid}]: {msg}"),
+            None => format!("printk: {comm}[{pid}]: {msg}"),
+        },
         Message::Summary(s) => format!(
             "loader: summary: {} events, {} lost, {}{} programs attached, {} errors, {} ms",
             s.events,

@@ -67,6 +67,7 @@ fn every_message_is_one_flat_type_tagged_line() {
         comm: "sh",
         cpu: Some(1),
         msg: "hi",
+        origin: Some(("o", "prog")),
     })
     .unwrap();
     sink.map_dump("o", "COUNTS", "hash", &mut |b| {
@@ -109,7 +110,7 @@ fn every_message_is_one_flat_type_tagged_line() {
     assert_eq!(v[6]["verifier_log"], "log\nline");
     assert_eq!(
         v[7],
-        json!({"type":"printk","pid":7,"comm":"sh","cpu":1,"msg":"hi"})
+        json!({"type":"printk","pid":7,"comm":"sh","cpu":1,"msg":"hi","object":"o","program":"prog"})
     );
     assert_eq!(v[8]["entries"][0]["value"], 2);
     assert_eq!(v[9]["maps"][0]["lost"], 3);
@@ -167,10 +168,11 @@ fn no_verifier_log_means_no_key_and_printk_without_cpu_has_none() {
             comm: "c",
             cpu: None,
             msg: "m",
+            origin: None,
         },
     );
     assert_eq!(
         std::str::from_utf8(&buf).unwrap(),
-        r#"{"type":"printk","pid":1,"comm":"c","msg":"m"}"#
+        r#"{"type":"printk","pid":1,"comm":"c","msg":"m","foreign":true}"#
     );
 }

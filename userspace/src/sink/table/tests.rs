@@ -96,6 +96,7 @@ fn records_get_their_own_header_a_probe_column_and_readable_cells() {
         comm: "sh",
         cpu: None,
         msg: "hello",
+        origin: None,
     })
     .unwrap();
     let (out, diag) = text(sink);
