@@ -55,7 +55,7 @@ build() {
 	else
 		[ "$status" -ne 0 ] || fail "$name: built, but should have been refused"
 		[ "$errors" -eq 1 ] || fail "$name: $errors error lines (want one)"
-		grep '^cargo-bpf: error:' "$LOG/$name.err" | grep -qF -- "$expect" ||
+		grep '^cargo-bpf: error:' "$LOG/$name.err" | grep -F >/dev/null -- "$expect" ||
 			{ tail -5 "$LOG/$name.err" >&2; fail "$name: the error does not say '$expect'"; }
 	fi
 	echo "situations: ok: $name${*:+ ($*)}: ${expect}, directory unchanged"
@@ -90,10 +90,10 @@ fi
 # The lock copies kept what the crates' locks pinned.
 copy() { echo "$TARGET"/bpf/lock/*"$1"/Cargo.lock; }
 for pin in quote:1.0.15 syn:1.0.86 proc-macro2:1.0.36; do
-	grep -A1 "^name = \"${pin%%:*}\"\$" $(copy _lock_2022) | grep -q "version = \"${pin#*:}\"" ||
+	grep -A1 "^name = \"${pin%%:*}\"\$" $(copy _lock_2022) | grep >/dev/null "version = \"${pin#*:}\"" ||
 		fail "lock-2022: the lock copy lost ${pin%%:*} ${pin#*:}"
 done
-grep -A1 '^name = "redbpf-macros"$' $(copy _macros_2_2) | grep -q 'version = "2.2.0"' ||
+grep -A1 '^name = "redbpf-macros"$' $(copy _macros_2_2) | grep >/dev/null 'version = "2.2.0"' ||
 	fail "macros-2.2: redbpf-macros is no longer 2.2.0 in the lock copy"
 
 # Every object passes the verifier of this kernel.
@@ -118,11 +118,11 @@ while kill -0 "$run" 2>/dev/null; do
 done
 wait "$run" || { cat "$LOG/run.err" >&2; fail "loader run exited non-zero"; }
 for msg in 'printk-master pid' 'printk-master again'; do
-	grep '"type":"printk"' "$LOG/run.json" | grep -qF "\"msg\":\"$msg " ||
+	grep '"type":"printk"' "$LOG/run.json" | grep -F >/dev/null "\"msg\":\"$msg " ||
 		{ head -20 "$LOG/run.json" >&2; fail "printk-master: no '$msg' printk line"; }
 done
-grep '"type":"map"' "$LOG/run.json" | grep '"map":"FAILED"' | grep -qF '{"key":0,"value":0}' ||
+grep '"type":"map"' "$LOG/run.json" | grep '"map":"FAILED"' | grep -F >/dev/null '{"key":0,"value":0}' ||
 	{ grep '"type":"map"' "$LOG/run.json" >&2; fail "printk-master: printk! returned Err"; }
-grep '"type":"map"' "$LOG/run.json" | grep '"map":"EXECS"' | grep -qF '{"key":1,"value":114}' ||
+grep '"type":"map"' "$LOG/run.json" | grep '"map":"EXECS"' | grep -F >/dev/null '{"key":1,"value":114}' ||
 	{ grep '"type":"map"' "$LOG/run.json" >&2; fail "cargo-bpf-build-dep: EXECS[1] is not 114"; }
 echo "situations: ok: printk-master printed, cargo-bpf-build-dep's build.rs value read back"

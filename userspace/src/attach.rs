@@ -7,7 +7,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 
 use crate::cli::Cli;
-use crate::elf::{map_type, MapInfo};
+use crate::dwarf::Type;
+use crate::elf::{map_type, MapDef, MapInfo};
 use crate::filter::FilterPlan;
 use crate::kernel;
 use crate::legacy::Mode;
@@ -17,7 +18,7 @@ use crate::object::{AyaPlan, GlobalDataProgram, Object};
 use crate::programs::{self, Context};
 use crate::section;
 use crate::select::Selection;
-use crate::stream::{self, map_data, map_fd, OwnedMap, PerfSource, Socket, State};
+use crate::stream::{self, map_data, map_fd, OwnedMap, PerfSource, RingSource, Socket, State};
 use crate::sys;
 use crate::sys::probe_event::ProbeEvent;
 use crate::{errno_of, error_chain};
@@ -346,9 +347,52 @@ fn report_unsupported(
     }
 }
 
+/// The definition and section of map `name`: its legacy `maps` definition, or, for a BTF
+/// `.maps` map, what the kernel says it created (BPF_OBJ_GET_INFO_BY_FD, 4.13+). Global
+/// data maps (`.rodata`, `.bss`...) give None: they are not read.
+fn map_view(obj: &Object, name: &str, map: &aya::maps::Map) -> Option<MapInfo> {
+    if let Some(m) = obj.map(name) {
+        return Some(m.clone());
+    }
+    if name.starts_with('.') {
+        return None;
+    }
+    let info = map_data(map).info().ok()?;
+    let map_type = kernel_map_type(map);
+    Some(MapInfo {
+        name: name.to_owned(),
+        section: ".maps".to_owned(),
+        def: MapDef {
+            map_type,
+            key_size: info.key_size(),
+            value_size: info.value_size(),
+            max_entries: info.max_entries(),
+            flags: info.map_flags(),
+        },
+        def_offset: None,
+    })
+}
+
+/// `BPF_MAP_TYPE_*` of an aya map, by its kind (the types the loader reads; 0 for others).
+fn kernel_map_type(map: &aya::maps::Map) -> u32 {
+    use aya::maps::Map;
+    match map {
+        Map::HashMap(_) => map_type::HASH,
+        Map::Array(_) => map_type::ARRAY,
+        Map::PerfEventArray(_) => map_type::PERF_EVENT_ARRAY,
+        Map::PerCpuHashMap(_) => map_type::PERCPU_HASH,
+        Map::PerCpuArray(_) => map_type::PERCPU_ARRAY,
+        Map::LruHashMap(_) => map_type::LRU_HASH,
+        Map::PerCpuLruHashMap(_) => map_type::LRU_PERCPU_HASH,
+        Map::RingBuf(_) => map_type::RINGBUF,
+        _ => 0,
+    }
+}
+
 /// Takes the maps out of `ebpf` (so they outlive the programs) and plans what is read
-/// from them: perf arrays get a ring per online CPU, hash/array maps get dumped (when a
-/// program of the object runs, the map is selected and is no scratch map).
+/// from them: perf arrays get a ring per online CPU, ring buffers a reader, hash/array
+/// maps get dumped (when a program of the object runs, the map is selected and is no
+/// scratch map). Legacy and BTF-defined maps alike.
 fn take_maps(
     st: &mut State,
     env: &Env<'_>,
@@ -358,50 +402,134 @@ fn take_maps(
     any_ran: bool,
 ) {
     let map_names: Vec<String> = ebpf.maps().map(|(n, _)| n.to_owned()).collect();
+    let mut views = Vec::new();
     for n in map_names {
-        if let Some(map) = ebpf.take_map(&n) {
-            st.maps.push(OwnedMap {
-                object: obj_idx,
-                name: n,
-                map,
-            });
-        }
+        let Some(map) = ebpf.take_map(&n) else {
+            continue;
+        };
+        views.extend(map_view(obj, &n, &map));
+        st.maps.push(OwnedMap {
+            object: obj_idx,
+            name: n,
+            map,
+        });
     }
-    for m in &obj.info.maps {
+    for m in &views {
         let override_ty = env
             .event_types
             .iter()
             .find(|(map, _)| map == &m.name)
             .map(|(_, ty)| ty.as_str());
-        if let Some(ty) = override_ty {
-            if obj.types.named_type(ty).is_none() {
-                crate::say!(
-                    "loader: {}: --event-type {}={ty}: no such type in the debug info",
-                    obj.name,
-                    m.name
-                );
+        match m.def.map_type {
+            map_type::PERF_EVENT_ARRAY => open_rings(st, env, obj, m, override_ty, obj_idx),
+            map_type::RINGBUF => open_ring_buffer(st, obj, m, override_ty, obj_idx),
+            t if map_type::dumpable(t) && any_ran && env.selection.wants_map(&obj.name, m) => {
+                plan_dump(st, obj, m, override_ty, obj_idx)
             }
-        }
-        if m.def.map_type == map_type::PERF_EVENT_ARRAY {
-            open_rings(st, env, obj, m, override_ty, obj_idx);
-        } else if map_type::dumpable(m.def.map_type)
-            && any_ran
-            && env.selection.wants_map(&obj.name, m)
-        {
-            let (k, v) = obj.types.map_kv_types(&m.name);
-            let value = override_ty.and_then(|t| obj.types.named_type(t)).or(v);
-            st.dumps.push((
-                obj_idx,
-                DumpMap {
-                    object: obj.name.clone(),
-                    name: m.name.clone(),
-                    def: m.def,
-                    key: k,
-                    value,
-                },
-            ));
+            _ => {}
         }
     }
+}
+
+/// A hash/array map dumped at exit (and every `--interval`), its key and value typed.
+fn plan_dump(st: &mut State, obj: &Object, m: &MapInfo, override_ty: Option<&str>, obj_idx: usize) {
+    let [k, v] = obj.kv_types(&m.name, m.def.key_size, m.def.value_size);
+    let v = override_ty
+        .and_then(|t| obj.types.named_type(t))
+        .map(|t| (t, "--event-type".to_owned()))
+        .or(v);
+    say_decoding(st, obj, &m.name, k.as_ref(), v.as_ref(), false);
+    st.dumps.push((
+        obj_idx,
+        DumpMap {
+            object: obj.name.clone(),
+            name: m.name.clone(),
+            def: m.def,
+            key: k.map(|(t, _)| t),
+            value: v.map(|(t, _)| t),
+        },
+    ));
+}
+
+/// The `decode` line of map `map`: which types its keys and values (or records) decode as,
+/// and where each came from; for a stream without a type, the `--event-type` hint.
+fn say_decoding(
+    st: &mut State,
+    obj: &Object,
+    map: &str,
+    key: Option<&(Type, String)>,
+    value: Option<&(Type, String)>,
+    records: bool,
+) {
+    if key.is_none() && value.is_none() && !records {
+        return;
+    }
+    let label =
+        |t: Option<&(Type, String)>| t.map(|(t, from)| (crate::dwarf::label(t), from.clone()));
+    let (key, value) = (label(key), label(value));
+    let r = st.sink.message(&Message::Decode {
+        object: &obj.name,
+        map,
+        records,
+        key: key.as_ref().map(|(l, f)| (l.as_str(), f.as_str())),
+        value: value.as_ref().map(|(l, f)| (l.as_str(), f.as_str())),
+    });
+    st.check(r);
+}
+
+/// A BPF ring buffer map (5.8+): one reader for all CPUs.
+fn open_ring_buffer(
+    st: &mut State,
+    obj: &Object,
+    m: &MapInfo,
+    override_ty: Option<&str>,
+    obj_idx: usize,
+) {
+    let Some(pos) = st
+        .maps
+        .iter()
+        .position(|o| o.object == obj_idx && o.name == m.name)
+    else {
+        return;
+    };
+    let owned = st.maps.remove(pos);
+    let ring = aya::maps::RingBuf::try_from(owned.map)
+        .map_err(|e| crate::error_chain(&e))
+        .and_then(|rb| {
+            // SAFETY: the ring buffer owns its map fd for its whole life and always
+            // returns that same fd.
+            unsafe {
+                tokio::io::unix::AsyncFd::register_with_interest(rb, tokio::io::Interest::READABLE)
+            }
+            .map_err(|e| e.to_string())
+        });
+    let buf = match ring {
+        Ok(b) => b,
+        Err(e) => {
+            let msg = format!("ring buffer {}: {e}", m.name);
+            report_error_at(st, &obj.name, &m.section, &msg);
+            return;
+        }
+    };
+    let ty = obj.record_type(&m.name, override_ty);
+    say_decoding(st, obj, &m.name, None, ty.as_ref(), true);
+    let ty_idx = st.types.len();
+    let ty = ty.map(|(t, _)| t);
+    st.filter_plans.push(FilterPlan::new(ty.as_ref()));
+    st.types.push(ty);
+    let count_idx = st.counts.len();
+    st.counts.push(MapCount {
+        object: obj.name.clone(),
+        map: m.name.clone(),
+        ..Default::default()
+    });
+    st.ring_buffers.push(RingSource {
+        object: obj_idx,
+        map: m.name.clone(),
+        count: count_idx,
+        ty: ty_idx,
+        buf,
+    });
 }
 
 /// One ring per online CPU for perf array `m`, each stored in the array at its CPU.
@@ -424,8 +552,10 @@ fn open_rings(
             (cpu, ring)
         })
         .collect();
-    let ty_idx = st.types.len();
     let ty = obj.record_type(&m.name, override_ty);
+    say_decoding(st, obj, &m.name, None, ty.as_ref(), true);
+    let ty_idx = st.types.len();
+    let ty = ty.map(|(t, _)| t);
     st.filter_plans.push(FilterPlan::new(ty.as_ref()));
     st.types.push(ty);
     let count_idx = st.counts.len();

@@ -84,6 +84,21 @@ pub enum Type {
     },
 }
 
+/// A short name for a type, as messages show it: `ExecEvent`, `u32`, `i64`, `[u8; 16]`.
+pub fn label(t: &Type) -> String {
+    match t {
+        Type::Struct { name, .. } if !name.is_empty() => name.clone(),
+        Type::Int { size, signed } => format!("{}{}", if *signed { 'i' } else { 'u' }, size * 8),
+        Type::Bool { .. } => "bool".to_owned(),
+        Type::Char { .. } => "char".to_owned(),
+        Type::Float { size } => format!("f{}", size * 8),
+        Type::Array { elem, count } => format!("[{}; {count}]", label(elem)),
+        Type::Pointer { .. } => "pointer".to_owned(),
+        Type::Enum { .. } => "enum".to_owned(),
+        other => format!("{} bytes", other.size()),
+    }
+}
+
 /// A struct field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Field {
@@ -521,6 +536,21 @@ impl TypeTable {
         Some(self.resolve(Some(off)))
     }
 
+    /// The named structs (not unions) of exactly `size` bytes, by name: the candidates
+    /// for a record the program outputs with `sizeof(struct ...)`.
+    pub fn structs_of_size(&self, size: u32) -> Vec<(String, Type)> {
+        let mut out: Vec<(String, Type)> = self
+            .named
+            .iter()
+            .filter(|(_, off)| {
+                matches!(self.nodes.get(off), Some(Node::Struct { size: s, union: false, .. }) if *s == size)
+            })
+            .map(|(name, off)| (name.clone(), self.resolve(Some(*off))))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// The type of the global variable `name`.
     pub fn variable_type(&self, name: &str) -> Option<Type> {
         let off = *self.variables.get(name)?;
@@ -578,7 +608,11 @@ impl TypeTable {
     /// (fields `key_type`/`value_type`, or `key`/`value`), else the map static's generic
     /// parameters (`HashMap<K, V>`, `Array<T>`).
     pub fn map_kv_types(&self, map: &str) -> (Option<Type>, Option<Type>) {
-        if let Some(Type::Struct { fields, .. }) = self.variable_type(&format!("MAP_BTF_{map}")) {
+        // libbpf's BPF_ANNOTATE_KV_PAIR(map, K, V): `struct ____btf_map_<map> { K key; V value; }`.
+        let annotation = self
+            .named_type(&format!("____btf_map_{map}"))
+            .or_else(|| self.variable_type(&format!("MAP_BTF_{map}")));
+        if let Some(Type::Struct { fields, .. }) = annotation {
             let get = |a: &str, b: &str| {
                 fields
                     .iter()

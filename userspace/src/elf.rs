@@ -66,6 +66,8 @@ pub mod map_type {
     pub const LRU_HASH: u32 = 9;
     /// BPF_MAP_TYPE_LRU_PERCPU_HASH
     pub const LRU_PERCPU_HASH: u32 = 10;
+    /// BPF_MAP_TYPE_RINGBUF (5.8)
+    pub const RINGBUF: u32 = 27;
 
     /// A short name for JSON output.
     pub fn name(t: u32) -> &'static str {
@@ -77,6 +79,7 @@ pub mod map_type {
             PERCPU_ARRAY => "percpu_array",
             LRU_HASH => "lru_hash",
             LRU_PERCPU_HASH => "lru_percpu_hash",
+            RINGBUF => "ringbuf",
             _ => "other",
         }
     }
@@ -306,6 +309,96 @@ fn read_map_def(
     })
 }
 
+/// A record size a program passes with a map to an output helper: what tells the type
+/// of C records that no annotation names (`bpf_perf_event_output(ctx, &events, flags, &e,
+/// sizeof(e))`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputSize {
+    /// The map symbol (`events`).
+    pub map: String,
+    /// The constant size argument.
+    pub size: u32,
+}
+
+/// `(helper id, register holding the map, register holding the size)` of the output
+/// helpers: perf_event_output, ringbuf_output, ringbuf_reserve.
+const OUTPUT_HELPERS: [(i32, usize, usize); 3] = [(25, 2, 5), (130, 1, 3), (131, 1, 2)];
+
+/// Every (map, constant size) pair passed to an output helper, found by following the
+/// argument registers through the straight-line code before each call: `r5 = 24` and
+/// `r2 = <map events>` (a relocated 64-bit load), through register moves. Sizes computed
+/// at run time are not found.
+pub fn output_sizes(file: &Elf<'_>) -> Vec<OutputSize> {
+    let mut out = Vec::new();
+    for section in file.sections() {
+        if section.kind() != SectionKind::Text {
+            continue;
+        }
+        let Ok(code) = section.data() else { continue };
+        let mut relocated = std::collections::HashMap::new();
+        for (offset, reloc) in section.relocations() {
+            if let object::RelocationTarget::Symbol(si) = reloc.target() {
+                if let Ok(sym) = file.symbol_by_index(si) {
+                    relocated.insert(offset, sym.name().unwrap_or("").to_owned());
+                }
+            }
+        }
+        scan_outputs(code, &relocated, &mut out);
+    }
+    out.sort_by(|a, b| (&a.map, a.size).cmp(&(&b.map, b.size)));
+    out.dedup();
+    out
+}
+
+/// [`output_sizes`] over one section's instructions.
+fn scan_outputs(
+    code: &[u8],
+    relocated: &std::collections::HashMap<u64, String>,
+    out: &mut Vec<OutputSize>,
+) {
+    let mut consts: [Option<i64>; 11] = [None; 11];
+    let mut maps: [Option<&str>; 11] = Default::default();
+    let mut at = 0usize;
+    while let Some(insn) = code.get(at..at + 8) {
+        let (op, dst, src) = (
+            insn[0],
+            usize::from(insn[1] & 0xf),
+            usize::from(insn[1] >> 4),
+        );
+        let imm = i64::from(i32::from_le_bytes([insn[4], insn[5], insn[6], insn[7]]));
+        let (dst, src) = (dst.min(10), src.min(10));
+        match op {
+            0xb7 => (consts[dst], maps[dst]) = (Some(imm), None), // r = imm
+            0xbf => (consts[dst], maps[dst]) = (consts[src], maps[src]), // r = r
+            0x18 => {
+                // r = imm64: a map when relocated to one.
+                maps[dst] = relocated.get(&(at as u64)).map(String::as_str);
+                consts[dst] = None;
+                at += 8;
+            }
+            0x85 if src == 0 => {
+                if let Some(&(_, m, n)) = OUTPUT_HELPERS.iter().find(|h| i64::from(h.0) == imm) {
+                    if let (Some(map), Some(size)) = (maps[m], consts[n]) {
+                        if let Ok(size) = u32::try_from(size) {
+                            out.push(OutputSize {
+                                map: map.to_owned(),
+                                size,
+                            });
+                        }
+                    }
+                }
+                for r in 0..=5 {
+                    (consts[r], maps[r]) = (None, None);
+                }
+            }
+            // Other ALU and loads write their destination; stores and jumps write none.
+            _ if matches!(op & 7, 0 | 1 | 4 | 7) => (consts[dst], maps[dst]) = (None, None),
+            _ => {}
+        }
+        at += 8;
+    }
+}
+
 /// Whether aya 0.14 parses this program section name itself.
 pub fn aya_knows_section(section: &str) -> bool {
     let mut parts = section.split('/');
@@ -352,6 +445,9 @@ fn patch_for(name: &str, is_code: bool, keep_btf: bool) -> Option<Patch> {
     }
     match name {
         "maps.ext" => Some(Patch::Hide),
+        // BPF_ANNOTATE_KV_PAIR's `.maps.<name>` holders: type annotations, not maps (aya
+        // would read them as BTF-defined maps).
+        n if n.starts_with(".maps.") => Some(Patch::Hide),
         ".BTF" | ".BTF.ext" if !keep_btf => Some(Patch::Hide),
         _ => None,
     }
@@ -589,6 +685,8 @@ mod tests {
             Some(Patch::Rename("classifier"))
         );
         assert_eq!(patch_for("maps.ext", false, false), Some(Patch::Hide));
+        assert_eq!(patch_for(".maps.counts", false, false), Some(Patch::Hide));
+        assert_eq!(patch_for(".maps", false, true), None);
         assert_eq!(patch_for(".BTF", false, false), Some(Patch::Hide));
         assert_eq!(patch_for(".BTF.ext", false, true), None);
         assert_eq!(

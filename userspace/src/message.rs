@@ -5,6 +5,9 @@
 //! - `{"type":"kernel","release":R,"version":V,"version_code":N,"legacy":B,"kprobes":K,"btf":B,"memlock":M,"leftovers_removed":N,"reason":S}`
 //! - `{"type":"attached","object":O,"program":P,"section":S,"kind":K,"target":T}`
 //! - `{"type":"program","object":O,"program":P,"section":S,"kind":K,"target":T}` (`--list`)
+//! - `{"type":"decode","object":O,"map":M,"record":{"type":T,"from":S}|null}` for a perf
+//!   array or ring buffer, `{"type":"decode","object":O,"map":M,"key":{..},"value":{..}}` for
+//!   a dumped map: the types its data decodes as, and where each came from
 //! - `{"type":"loaded","object":O,"program":P,"section":S}` (`--verify`)
 //! - `{"type":"error","object":O,"program":P|null,"section":S|null,"error":E,"verifier_log":L?}`
 //! - `{"type":"event","object":O,"map":M,"cpu":C,"data":{...}}`
@@ -126,6 +129,19 @@ pub enum Message<'a> {
         /// where it attaches (`--iface` where the command line says)
         target: &'a str,
     },
+    /// What a map's keys and values (or records) decode as, and where each type came from.
+    Decode {
+        /// object name
+        object: &'a str,
+        /// map name
+        map: &'a str,
+        /// a perf array or ring buffer (records), else a dumped map (values)
+        records: bool,
+        /// `(type, source)` of the keys
+        key: Option<(&'a str, &'a str)>,
+        /// `(type, source)` of the values or records; None: hex
+        value: Option<(&'a str, &'a str)>,
+    },
     /// A program passed the verifier (`--verify`).
     Loaded {
         /// object name
@@ -211,6 +227,7 @@ impl Message<'_> {
             Message::Kernel(_) => "kernel",
             Message::Attached { .. } => "attached",
             Message::Program { .. } => "program",
+            Message::Decode { .. } => "decode",
             Message::Loaded { .. } => "loaded",
             Message::Error { .. } => "error",
             Message::Lost { .. } => "lost",

@@ -5,9 +5,12 @@
 //! the aya-ready bytes are made for a given kernel. Pure: no syscalls, so every part is
 //! unit-tested on fabricated objects without root.
 
+use object::{Object as _, ObjectSection as _};
+
+use crate::check::btf::BtfMap;
 use crate::check::{self, CheckError, ProgramAnalysis};
 use crate::dwarf::{Type, TypeTable};
-use crate::elf::{self, ElfError, Layout, MapInfo, ObjectInfo, ProgramInfo};
+use crate::elf::{self, ElfError, Layout, MapInfo, ObjectInfo, OutputSize, ProgramInfo};
 use crate::section::{self, AttachSpec};
 
 /// One BPF object, parsed.
@@ -23,6 +26,10 @@ pub struct Object {
     pub types_error: Option<String>,
     /// The checker's per-program analysis (helpers, instructions, global data...).
     pub analyses: Result<Vec<ProgramAnalysis>, CheckError>,
+    /// BTF-defined maps (`.maps`): names, types, key and value type names.
+    pub btf_maps: Vec<BtfMap>,
+    /// Constant record sizes the programs pass with each map to the output helpers.
+    pub output_sizes: Vec<OutputSize>,
     layout: Layout,
     bytes: Vec<u8>,
 }
@@ -62,6 +69,15 @@ impl Object {
             Err(e) => (TypeTable::default(), Some(crate::error_chain(&e))),
         };
         let analyses = check::analyze_file(&file, &info);
+        let btf_maps = if info.has_btf_maps {
+            file.section_by_name(".BTF")
+                .and_then(|s| s.data().ok())
+                .and_then(|d| check::btf::maps(d).ok())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let output_sizes = elf::output_sizes(&file);
         drop(file);
         Ok(Object {
             name: name.into(),
@@ -69,6 +85,8 @@ impl Object {
             types,
             types_error,
             analyses,
+            btf_maps,
+            output_sizes,
             layout,
             bytes,
         })
@@ -98,12 +116,87 @@ impl Object {
         self.info.maps.iter().find(|m| m.name == name)
     }
 
-    /// The record type of perf map `name`: `--event-type` first (`override_ty`, a type
-    /// name), then what the debug info says the program writes into it.
-    pub fn record_type(&self, name: &str, override_ty: Option<&str>) -> Option<Type> {
-        override_ty
-            .and_then(|t| self.types.named_type(t))
-            .or_else(|| self.types.perf_record_type(name))
+    /// The record type of perf or ring buffer map `name`, and where it came from:
+    /// `--event-type` first (`override_ty`, a type name), then redbpf's `PerfMap<T>`, then
+    /// the one struct of the size every output of the map passes (`sizeof(e)`).
+    pub fn record_type(&self, name: &str, override_ty: Option<&str>) -> Option<(Type, String)> {
+        if let Some(t) = override_ty.and_then(|t| self.types.named_type(t)) {
+            return Some((t, "--event-type".to_owned()));
+        }
+        if let Some(t) = self.types.perf_record_type(name) {
+            return Some((t, "the map's PerfMap<T>".to_owned()));
+        }
+        let mut sizes = self
+            .output_sizes
+            .iter()
+            .filter(|o| o.map == name)
+            .map(|o| o.size);
+        let size = sizes.next()?;
+        if sizes.any(|s| s != size) {
+            return None;
+        }
+        self.struct_of_size(size).map(|(n, t)| {
+            (
+                t,
+                format!("sizeof(struct {n}) passed with the map to an output helper"),
+            )
+        })
+    }
+
+    /// The one named struct of `size` bytes, if there is exactly one. Map definitions
+    /// (the types of the `maps` symbols: `struct bpf_map_def`, iproute2's, goebpf's) and
+    /// BPF_ANNOTATE_KV_PAIR holders are no record types and do not count.
+    fn struct_of_size(&self, size: u32) -> Option<(String, Type)> {
+        let definitions: Vec<String> = self
+            .info
+            .maps
+            .iter()
+            .filter_map(|m| match self.types.variable_type(&m.name) {
+                Some(Type::Struct { name, .. }) => Some(name),
+                _ => None,
+            })
+            .collect();
+        let mut found: Vec<(String, Type)> = self
+            .types
+            .structs_of_size(size)
+            .into_iter()
+            .filter(|(n, _)| !n.starts_with("____btf_map_") && !definitions.contains(n))
+            .collect();
+        (found.len() == 1).then(|| found.remove(0))
+    }
+
+    /// Key and value types of hash/array map `name`, each with where it came from: redbpf's
+    /// map types or libbpf's BPF_ANNOTATE_KV_PAIR, then a BTF `.maps` definition's
+    /// `__type(key/value, ...)`, then, for sizes no integer has, the one struct of that size.
+    pub fn kv_types(
+        &self,
+        name: &str,
+        key_size: u32,
+        value_size: u32,
+    ) -> [Option<(Type, String)>; 2] {
+        let (k, v) = self.types.map_kv_types(name);
+        let btf = self.btf_maps.iter().find(|m| m.name == name);
+        let pick = |annotated: Option<Type>, btf_name: Option<&String>, size: u32| {
+            annotated
+                .map(|t| (t, "the map's annotation".to_owned()))
+                .or_else(|| {
+                    let n = btf_name?;
+                    let n = n.strip_prefix("struct ").unwrap_or(n);
+                    Some((
+                        self.types.named_type(n)?,
+                        "the BTF map definition".to_owned(),
+                    ))
+                })
+                .or_else(|| {
+                    (!matches!(size, 1 | 2 | 4 | 8)).then_some(())?;
+                    self.struct_of_size(size)
+                        .map(|(n, t)| (t, format!("the one struct of {size} bytes ({n})")))
+                })
+        };
+        [
+            pick(k, btf.and_then(|m| m.key.as_ref()), key_size),
+            pick(v, btf.and_then(|m| m.value.as_ref()), value_size),
+        ]
     }
 
     /// Whether program `symbol` calls bpf_trace_printk (per the checker's helper list; the

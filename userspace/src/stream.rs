@@ -34,6 +34,18 @@ pub(crate) struct PerfSource {
     pub(crate) buf: AsyncFd<PerfRing>,
 }
 
+/// A BPF ring buffer map (one for all CPUs), read through aya's `RingBuf`.
+pub(crate) struct RingSource {
+    pub(crate) object: usize,
+    pub(crate) map: String,
+    pub(crate) count: usize,
+    pub(crate) ty: usize,
+    pub(crate) buf: AsyncFd<aya::maps::RingBuf<MapData>>,
+}
+
+/// Records one drain takes from a ring buffer before the other sources get their turn.
+const RING_BUFFER_BATCH: usize = 64 * 1024;
+
 /// PerfBuffer behind AsyncFd (which wants AsRawFd).
 pub(crate) struct PerfRing(PerfBuffer);
 
@@ -148,15 +160,25 @@ enum Wake {
     Printk(Option<String>),
 }
 
-async fn any_readable(sources: &[PerfSource]) {
-    if sources.is_empty() {
+async fn any_readable(sources: &[PerfSource], rings: &[RingSource]) {
+    if sources.is_empty() && rings.is_empty() {
         return std::future::pending().await;
     }
-    let futs = sources.iter().map(|s| Box::pin(s.buf.readable()));
-    let (res, _, _) = futures::future::select_all(futs).await;
-    if let Ok(mut guard) = res {
-        guard.clear_ready();
-    }
+    let perf = sources.iter().map(|s| {
+        Box::pin(async move {
+            if let Ok(mut guard) = s.buf.readable().await {
+                guard.clear_ready();
+            }
+        }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>
+    });
+    let ring = rings.iter().map(|r| {
+        Box::pin(async move {
+            if let Ok(mut guard) = r.buf.readable().await {
+                guard.clear_ready();
+            }
+        }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>
+    });
+    futures::future::select_all(perf.chain(ring)).await;
 }
 
 fn start_printk_reader(tracefs: &Path) -> io::Result<tokio::sync::mpsc::UnboundedReceiver<String>> {
@@ -187,6 +209,8 @@ pub(crate) struct State {
     pub(crate) loaded: Vec<Loaded>,
     pub(crate) maps: Vec<OwnedMap>,
     pub(crate) sources: Vec<PerfSource>,
+    /// BPF ring buffers.
+    pub(crate) ring_buffers: Vec<RingSource>,
     pub(crate) types: Vec<Option<Type>>,
     /// The filter fields of each of `types`.
     pub(crate) filter_plans: Vec<FilterPlan>,
@@ -212,6 +236,7 @@ impl State {
             loaded: Vec::new(),
             maps: Vec::new(),
             sources: Vec::new(),
+            ring_buffers: Vec::new(),
             types: Vec::new(),
             filter_plans: Vec::new(),
             filter: Filter::default(),
@@ -234,6 +259,7 @@ impl State {
         }
         crate::setup::remove_own_probe_events();
         self.drain();
+        self.drain_ring_buffers();
         self.final_lost();
         if !self.broken {
             self.dump_maps();
@@ -346,6 +372,51 @@ impl State {
                     count: lost,
                 });
             }
+        }
+        self.check(result);
+    }
+
+    /// Hands what the ring buffers hold to the sink, like [`State::drain`] for perf rings.
+    pub(crate) fn drain_ring_buffers(&mut self) {
+        let State {
+            sink,
+            loaded,
+            ring_buffers,
+            types,
+            filter_plans,
+            filter,
+            counts,
+            summary,
+            ..
+        } = self;
+        let mut result = Ok(());
+        for r in ring_buffers.iter_mut() {
+            let object = loaded.get(r.object).map_or("", |l| l.name.as_str());
+            let ty = types.get(r.ty).and_then(Option::as_ref);
+            let plan = filter_plans.get(r.ty);
+            let (mut events, mut filtered) = (0u64, 0u64);
+            let rb = r.buf.get_mut();
+            for _ in 0..RING_BUFFER_BATCH {
+                let Some(item) = rb.next() else { break };
+                let data: &[u8] = &item;
+                if !filter.is_empty() && !plan.is_some_and(|p| p.keeps(filter, data)) {
+                    filtered += 1;
+                } else if result.is_ok() {
+                    result = sink.record(&RecordMsg {
+                        object,
+                        map: &r.map,
+                        cpu: 0,
+                        ty,
+                        data,
+                    });
+                    events += u64::from(result.is_ok());
+                }
+            }
+            if let Some(c) = counts.get_mut(r.count) {
+                c.events += events;
+            }
+            summary.events += events;
+            summary.filtered += filtered;
         }
         self.check(result);
     }
@@ -483,7 +554,7 @@ pub(crate) async fn event_loop(
                     None => std::future::pending().await,
                 }
             } => Wake::Stop("duration elapsed"),
-            _ = any_readable(&st.sources) => Wake::Readable,
+            _ = any_readable(&st.sources, &st.ring_buffers) => Wake::Readable,
             _ = flush.tick() => Wake::Flush,
             _ = dump.tick(), if dump_every.is_some() => Wake::Dump,
             line = async {
@@ -498,13 +569,17 @@ pub(crate) async fn event_loop(
                 crate::say!("loader: stopping: {why}");
                 break;
             }
-            Wake::Readable => st.drain(),
+            Wake::Readable => {
+                st.drain();
+                st.drain_ring_buffers();
+            }
             Wake::Flush => {
                 if let Some(why) = sys::stop::received() {
                     crate::say!("loader: stopping: {why}");
                     break;
                 }
                 st.drain();
+                st.drain_ring_buffers();
                 st.flush();
                 ticks += 1;
                 if ticks.is_multiple_of(20) && sys::stdout_closed() {

@@ -10,6 +10,43 @@ pub struct BtfMap {
     pub name: String,
     /// Map type, if the definition has a `type` member.
     pub map_type: Option<u32>,
+    /// The names of the key and value types (`__type(key, u32)`, `__type(value, struct
+    /// event)`: the types the `key`/`value` members point to), where the definition has them.
+    pub key: Option<String>,
+    /// See `key`.
+    pub value: Option<String>,
+}
+
+/// The name of the type member `member` of a map definition points to: `u32` for
+/// `__type(key, u32)` (the typedef's name, else the struct's).
+fn type_member(btf: &Btf<'_>, def: Type<'_>, member: &str) -> Option<String> {
+    if def.kind != kind::STRUCT {
+        return None;
+    }
+    btf.members(&def).into_iter().find_map(|m| {
+        if btf.name(m.name_off) != member {
+            return None;
+        }
+        let ptr = btf.resolve(m.type_or_value)?;
+        if ptr.kind != kind::PTR {
+            return None;
+        }
+        let mut id = ptr.size_or_type;
+        for _ in 0..8 {
+            let t = btf.get(id)?;
+            let name = btf.name(t.name_off);
+            if !name.is_empty() {
+                return Some(name.to_owned());
+            }
+            match t.kind {
+                kind::CONST | kind::VOLATILE | kind::RESTRICT | kind::TYPE_TAG => {
+                    id = t.size_or_type
+                }
+                _ => return None,
+            }
+        }
+        None
+    })
 }
 
 use btf_reader::{kind, Btf, Type};
@@ -47,12 +84,13 @@ pub fn maps(data: &[u8]) -> Result<Vec<BtfMap>, String> {
             if var.kind != kind::VAR {
                 continue;
             }
-            let map_type = btf
-                .resolve(var.size_or_type)
-                .and_then(|def| uint_member(&btf, def, "type"));
+            let def = btf.resolve(var.size_or_type);
+            let map_type = def.and_then(|def| uint_member(&btf, def, "type"));
             out.push(BtfMap {
                 name: btf.name(var.name_off).to_owned(),
                 map_type,
+                key: def.and_then(|d| type_member(&btf, d, "key")),
+                value: def.and_then(|d| type_member(&btf, d, "value")),
             });
         }
     }
@@ -100,7 +138,9 @@ mod tests {
             maps(&ringbuf_btf()).unwrap(),
             vec![BtfMap {
                 name: "rb".into(),
-                map_type: Some(27)
+                map_type: Some(27),
+                key: None,
+                value: None,
             }]
         );
     }

@@ -157,6 +157,34 @@ pub fn render(buf: &mut Vec<u8>, m: &Message<'_>) {
             }
         }
         Message::Summary(s) => render_summary(buf, s),
+        Message::Decode {
+            object,
+            map,
+            records,
+            key,
+            value,
+        } => {
+            fields(buf, &[("object", Str(object)), ("map", Str(map))]);
+            let typed = |buf: &mut Vec<u8>, k: &str, t: Option<(&str, &str)>| {
+                buf.push(b',');
+                json::key(buf, k);
+                match t {
+                    Some((ty, from)) => {
+                        buf.extend_from_slice(b"{\"type\":");
+                        json::str(buf, ty);
+                        field(buf, "from", Str(from));
+                        buf.push(b'}');
+                    }
+                    None => buf.extend_from_slice(b"null"),
+                }
+            };
+            if records {
+                typed(buf, "record", value);
+            } else {
+                typed(buf, "key", key);
+                typed(buf, "value", value);
+            }
+        }
         Message::Check {
             object,
             analysis,

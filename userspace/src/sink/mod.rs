@@ -205,6 +205,24 @@ pub fn human(m: &Message<'_>) -> Option<String> {
             s.errors,
             s.duration_ms
         ),
+        Message::Decode {
+            object,
+            map,
+            records,
+            key,
+            value,
+        } => match (records, value) {
+            (true, Some((t, from))) => format!("loader: {object}/{map}: records are {t} ({from})"),
+            (true, None) => format!(
+                "loader: {object}/{map}: records print as hex: no type known (--event-type {map}=STRUCT names one)"
+            ),
+            (false, _) => {
+                let part = |what: &str, t: Option<(&str, &str)>| {
+                    t.map(|(t, from)| format!(" {what} {t} ({from})")).unwrap_or_default()
+                };
+                format!("loader: {object}/{map}:{}{}", part("keys", key), part("values", value))
+            }
+        },
         Message::Check { .. } | Message::CheckSummary { .. } => return None,
     })
 }

@@ -1,0 +1,157 @@
+//! C objects as the ecosystem builds them, loaded with no flags: libbpf's own headers with
+//! BTF-defined maps (a ring buffer, a typed hash map, a perf array without max_entries),
+//! and legacy `maps` definitions in libbpf's, iproute2's and goebpf's layouts with
+//! BPF_ANNOTATE_KV_PAIR. Each record and map value is checked field by field against the
+//! system calls the test itself makes. Root only.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+fn decode<'a>(lines: &'a [Value], map: &str) -> &'a Value {
+    lines
+        .iter()
+        .find(|v| v["type"] == "decode" && v["map"] == map)
+        .unwrap_or_else(|| panic!("no decode line for {map}: {lines:?}"))
+}
+
+fn getppid(n: usize) {
+    for _ in 0..n {
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::getppid() };
+    }
+}
+
+fn getpgid(n: usize) {
+    for _ in 0..n {
+        // SAFETY: getpgid(0) asks about the caller; no preconditions.
+        unsafe { libc::getpgid(0) };
+    }
+}
+
+/// The comm the kernel reports for this thread (the test harness names its threads).
+fn my_comm() -> String {
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
+        .unwrap()
+        .trim_end()
+        .to_owned()
+}
+
+#[test]
+fn libbpf_btf_maps_ring_buffer_and_perf_array_decode_without_flags() {
+    let Some(_g) = root_serial() else { return };
+    let obj = bpf_object("libbpf_maps", &["-I/usr/include/x86_64-linux-gnu"]);
+    let mut l = Loader::spawn(&["--json", obj.to_str().unwrap()]);
+    l.wait_attached(2);
+    let me = std::process::id();
+    getppid(5);
+    getpgid(3);
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success(), "{lines:?}");
+
+    assert_eq!(decode(&lines, "rb")["record"]["type"], "event");
+    assert_eq!(decode(&lines, "perf")["record"]["type"], "other");
+    let stats = decode(&lines, "stats");
+    assert_eq!(
+        (&stats["key"]["type"], &stats["value"]["type"]),
+        (&"u32".into(), &"stat".into())
+    );
+    assert_eq!(stats["value"]["from"], "the BTF map definition");
+
+    let mine = |map: &str| -> Vec<&Value> {
+        lines
+            .iter()
+            .filter(|v| v["type"] == "event" && v["map"] == map && v["data"]["pid"] == me)
+            .map(|v| &v["data"])
+            .collect()
+    };
+    let rb = mine("rb");
+    let seqs: Vec<u64> = rb.iter().map(|d| d["seq"].as_u64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        [1, 2, 3, 4, 5],
+        "ring buffer records in order: {rb:?}"
+    );
+    for d in &rb {
+        assert_eq!(d["uid"], 0);
+        assert_eq!(d["comm"], my_comm().as_str());
+    }
+    let perf = mine("perf");
+    assert_eq!(perf.len(), 3, "{lines:?}");
+    for d in &perf {
+        assert_eq!(d["kind"], 7);
+        assert_eq!(
+            d["magic"], "1234605616436508552",
+            "u64 above 2^53 as a string"
+        );
+    }
+    let dump = last_dump(&lines, "stats");
+    let entry = dump
+        .iter()
+        .find(|e| e["key"] == me)
+        .expect("our pid in stats");
+    assert_eq!(entry["value"]["calls"], 5);
+    // SAFETY: gettid has no preconditions.
+    assert_eq!(entry["value"]["last_tid"], unsafe { libc::gettid() });
+    let s = summary(&lines);
+    assert_eq!(s["errors"], 0);
+    let counted: u64 = s["maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["events"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        counted,
+        s["events"].as_u64().unwrap(),
+        "ring buffer counted with the perf map"
+    );
+}
+
+#[test]
+fn legacy_map_layouts_of_libbpf_iproute2_and_goebpf_decode_without_flags() {
+    let Some(_g) = root_serial() else { return };
+    let obj = bpf_object("legacy_layouts", &[]);
+    let mut l = Loader::spawn(&["--json", obj.to_str().unwrap()]);
+    l.wait_attached(1);
+    let me = std::process::id();
+    getppid(4);
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success(), "{lines:?}");
+
+    let calls = decode(&lines, "calls_by_pid");
+    assert_eq!(calls["value"]["type"], "calls");
+    assert_eq!(calls["value"]["from"], "the map's annotation");
+    assert_eq!(decode(&lines, "elf_map")["value"]["type"], "elf_value");
+    assert_eq!(decode(&lines, "go_map")["value"]["type"], "go_value");
+    assert_eq!(decode(&lines, "go_events")["record"]["type"], "sample");
+    for (map, tag) in [("calls_by_pid", 20), ("elf_map", 36), ("go_map", 40)] {
+        let dump = last_dump(&lines, map);
+        let v = &dump
+            .iter()
+            .find(|e| e["key"] == me)
+            .unwrap_or_else(|| panic!("{map}: {dump:?}"))["value"];
+        assert_eq!(
+            (v["count"].as_u64(), v["pid"].as_u64(), v["tag"].as_u64()),
+            (Some(4), Some(me.into()), Some(tag)),
+            "{map}: {v}"
+        );
+    }
+    let samples: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["type"] == "event" && v["map"] == "go_events" && v["data"]["pid"] == me)
+        .collect();
+    assert_eq!(
+        samples.len(),
+        4,
+        "goebpf's perf array without sizes streams: {lines:?}"
+    );
+    assert!(samples.iter().all(|e| e["data"]["tag"] == 4));
+}
