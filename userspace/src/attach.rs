@@ -252,7 +252,10 @@ fn attach_programs(
         if !env.selection.wants(&obj.name, &pname, &section_name) {
             continue;
         }
-        let spec = section::parse(&section_name);
+        let mut spec = section::parse(&section_name);
+        if let Some((_, target)) = cli.attach.iter().find(|(s, _)| *s == section_name) {
+            spec = section::retarget(&spec, target);
+        }
         let Some(program) = ebpf.program_mut(&pname) else {
             continue;
         };

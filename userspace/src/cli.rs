@@ -91,6 +91,12 @@ pub struct Cli {
     #[arg(long, value_name = "PID")]
     pub uprobe_pid: Option<u32>,
 
+    /// Attach the programs of section SECTION to TARGET instead of what the section says
+    /// (free-form sections: `kprobe/guess_execve=sys_execve`,
+    /// `uprobe/bash_readline=/bin/bash:readline`, `tracepoint/x=syscalls:sys_enter_openat`).
+    #[arg(long, value_name = "SECTION=TARGET", value_parser = attach_pair)]
+    pub attach: Vec<(String, String)>,
+
     /// Decode records of perf map MAP (or values of hash/array map MAP) as debug-info type STRUCT.
     #[arg(long, value_name = "MAP=STRUCT")]
     pub event_type: Vec<String>,
@@ -189,6 +195,15 @@ mod tests {
         );
         let c = Cli::parse_from(["loader", "--event-type", "bad"]);
         assert!(c.event_types().is_err());
+    }
+}
+
+fn attach_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((section, target)) if !section.is_empty() && !target.is_empty() => {
+            Ok((section.to_owned(), target.to_owned()))
+        }
+        _ => Err(format!("expected SECTION=TARGET, got {s:?}")),
     }
 }
 

@@ -10,7 +10,7 @@ pub enum KernelError {
     #[error("tracefs not found and mounting it failed: {0}")]
     NoTracefs(String),
     /// A kernel symbol is missing from /proc/kallsyms.
-    #[error("kernel symbol {0} not found in /proc/kallsyms (tried {1})")]
+    #[error("kernel symbol {0} not found in /proc/kallsyms (tried {1}); `--attach SECTION=SYMBOL` attaches the section to another function")]
     SymbolMissing(String, String),
     /// Neither the kprobe PMU nor tracefs kprobe_events exist.
     #[error("this kernel ({0}) cannot attach kprobes: no kprobe PMU and no kprobe_events (CONFIG_KPROBES or CONFIG_KPROBE_EVENTS is off)")]

@@ -128,7 +128,9 @@ fn prepare(cli: &Cli, builtin: &[(&str, &[u8])], st: &mut State) -> Result<Prepa
         }
     }
     let selection = cli.selection();
-    let unmatched = selection.unmatched(&objects);
+    let mut unmatched = selection.unmatched(&objects);
+    unmatched.extend(unknown_attach_sections(cli, &objects));
+    unmatched.extend(unknown_event_types(cli, &objects));
     if !unmatched.is_empty() {
         let of = if cli.objects.is_empty() {
             "the built-in probes"
@@ -136,7 +138,7 @@ fn prepare(cli: &Cli, builtin: &[(&str, &[u8])], st: &mut State) -> Result<Prepa
             "the objects given"
         };
         crate::say!(
-            "loader: {} matches no program or map of {of}; `loader --list` shows them",
+            "loader: {}: nothing of that name in {of}; `loader --list` shows the programs",
             unmatched.join(", ")
         );
         return Err(2);
@@ -232,6 +234,38 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     st.teardown(started);
     drop(setup.run_lock);
     code.unwrap_or(0)
+}
+
+/// `--attach` sections no object has.
+fn unknown_attach_sections(cli: &Cli, objects: &[Object]) -> Vec<String> {
+    cli.attach
+        .iter()
+        .filter(|(section, _)| {
+            !objects
+                .iter()
+                .any(|o| o.info.programs.iter().any(|p| &p.section == section))
+        })
+        .map(|(section, target)| format!("--attach {section}={target}"))
+        .collect()
+}
+
+/// `--event-type MAP=STRUCT` pairs whose map no object has, or whose type is not in the
+/// debug info of the objects that have the map.
+fn unknown_event_types(cli: &Cli, objects: &[Object]) -> Vec<String> {
+    let Ok(pairs) = cli.event_types() else {
+        return Vec::new();
+    };
+    pairs
+        .iter()
+        .filter(|(map, ty)| {
+            let with_map: Vec<&Object> = objects
+                .iter()
+                .filter(|o| o.map(map).is_some() || o.btf_maps.iter().any(|m| &m.name == map))
+                .collect();
+            with_map.is_empty() || with_map.iter().all(|o| o.types.named_type(ty).is_none())
+        })
+        .map(|(map, ty)| format!("--event-type {map}={ty}"))
+        .collect()
 }
 
 /// `--list`: one line per program of every object.

@@ -101,12 +101,46 @@ impl AttachSpec {
     }
 }
 
+/// `spec` attached to `target` instead (`--attach SECTION=TARGET`): a kernel symbol for
+/// kprobes, `path:symbol` for uprobes, `category:name` for tracepoints; other kinds keep
+/// their spec (they attach to `--iface`).
+pub fn retarget(spec: &AttachSpec, target: &str) -> AttachSpec {
+    match spec {
+        AttachSpec::KProbe { ret, .. } => AttachSpec::KProbe {
+            symbol: target.to_owned(),
+            ret: *ret,
+        },
+        AttachSpec::UProbe { ret, .. } => match target.rsplit_once(':') {
+            Some((path, symbol)) => AttachSpec::UProbe {
+                target: Some(path.to_owned()),
+                symbol: symbol.to_owned(),
+                ret: *ret,
+            },
+            None => AttachSpec::UProbe {
+                target: None,
+                symbol: target.to_owned(),
+                ret: *ret,
+            },
+        },
+        AttachSpec::TracePoint { .. } => parse(&format!("tracepoint/{target}")),
+        AttachSpec::RawTracePoint { .. } => AttachSpec::RawTracePoint {
+            name: target.to_owned(),
+        },
+        other => other.clone(),
+    }
+}
+
 /// Parses a program section name.
 pub fn parse(section: &str) -> AttachSpec {
     let (kind, rest) = section.split_once('/').unwrap_or((section, ""));
     match kind {
         "kprobe" | "kretprobe" => AttachSpec::KProbe {
-            symbol: rest.to_owned(),
+            // goebpf's `guess_NAME`: the kernel function of syscall NAME, whatever this
+            // kernel calls it (resolved like `sys_NAME`).
+            symbol: match rest.strip_prefix("guess_") {
+                Some(syscall) => format!("sys_{syscall}"),
+                None => rest.to_owned(),
+            },
             ret: kind == "kretprobe",
         },
         "tracepoint" | "tp" => {
@@ -205,6 +239,38 @@ mod tests {
                 ret: true
             }
         );
+    }
+
+    #[test]
+    fn goebpf_guess_and_attach_overrides() {
+        assert_eq!(
+            parse("kprobe/guess_execve"),
+            AttachSpec::KProbe {
+                symbol: "sys_execve".into(),
+                ret: false
+            }
+        );
+        let free = parse("uprobe/bash_readline");
+        assert_eq!(
+            retarget(&free, "/bin/bash:readline"),
+            AttachSpec::UProbe {
+                target: Some("/bin/bash".into()),
+                symbol: "readline".into(),
+                ret: false
+            }
+        );
+        assert_eq!(
+            retarget(&parse("kretprobe/whatever"), "vfs_read"),
+            AttachSpec::KProbe {
+                symbol: "vfs_read".into(),
+                ret: true
+            }
+        );
+        assert_eq!(
+            retarget(&parse("tracepoint/mine"), "syscalls:sys_enter_openat"),
+            tp(Some("syscalls"), "sys_enter_openat")
+        );
+        assert_eq!(retarget(&parse("xdp/x"), "eth0"), AttachSpec::Xdp);
     }
 
     #[test]

@@ -155,3 +155,97 @@ fn legacy_map_layouts_of_libbpf_iproute2_and_goebpf_decode_without_flags() {
     );
     assert!(samples.iter().all(|e| e["data"]["tag"] == 4));
 }
+
+/// Free-form sections (`uprobe/count_calls`, `tracepoint/my_getppid`) attach where
+/// `--attach` says; without it they fail, each error naming the flag that would fix it.
+#[test]
+fn free_form_sections_go_where_attach_says() {
+    let Some(_g) = root_serial() else { return };
+    let bin = host_binary("uprobe_target");
+    let obj = bpf_object("freeform", &["-I/usr/include/x86_64-linux-gnu"]);
+    let uprobe = format!("uprobe/count_calls={}:loader_test_target", bin.display());
+    let mut l = Loader::spawn(&[
+        "--json",
+        "--attach",
+        &uprobe,
+        "--attach",
+        "tracepoint/my_getppid=syscalls:sys_enter_getppid",
+        obj.to_str().unwrap(),
+    ]);
+    l.wait_attached(2);
+    let out = std::process::Command::new(&bin).output().unwrap();
+    assert!(out.status.success());
+    getppid(3);
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success(), "{lines:?}");
+    let targets: Vec<&str> = lines
+        .iter()
+        .filter(|v| v["type"] == "attached")
+        .map(|v| v["target"].as_str().unwrap())
+        .collect();
+    assert!(
+        targets.contains(&"syscalls:sys_enter_getppid"),
+        "{targets:?}"
+    );
+    assert!(
+        targets.iter().any(|t| t.ends_with(":loader_test_target")),
+        "{targets:?}"
+    );
+    let hits = last_dump(&lines, "hits");
+    let slot = |k: u64| {
+        hits.iter().find(|e| e["key"] == k).unwrap()["value"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(
+        slot(0),
+        5,
+        "the target binary calls its function 5 times: {hits:?}"
+    );
+    assert!(slot(1) >= 3, "{hits:?}");
+
+    // Without --attach: each program fails alone, and the error says what to pass.
+    let out = std::process::Command::new(loader_bin())
+        .args(["--json", "--duration", "0.5", "--uprobe-target"])
+        .arg(&bin)
+        .arg(&obj)
+        .output()
+        .unwrap();
+    let errors: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "error")
+        .map(|v| v["error"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("has no symbol count_calls") && e.contains("--attach")),
+        "{errors:?}"
+    );
+    // An --attach section no object has is a usage error.
+    let out = std::process::Command::new(loader_bin())
+        .args(["--attach", "kprobe/nope=vfs_read"])
+        .arg(&obj)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--attach kprobe/nope=vfs_read"));
+}
+
+#[test]
+fn event_type_naming_no_map_or_no_type_is_a_usage_error() {
+    let obj = bpf_object("legacy_layouts", &[]);
+    for pair in ["nosuchmap=sample", "go_events=no_such_struct"] {
+        let out = std::process::Command::new(loader_bin())
+            .args(["--json", "--event-type", pair])
+            .arg(&obj)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{pair}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("--event-type {pair}")), "{stderr}");
+    }
+}

@@ -32,7 +32,7 @@ pub fn check_target(target: &str, symbol: &str) -> Result<(), String> {
         .any(|s| s.name().is_ok_and(has));
     if !found {
         return Err(format!(
-            "{target} has no symbol {symbol} (stripped? `nm -D {target}` lists its dynamic symbols)"
+            "{target} has no symbol {symbol} (stripped? `nm -D {target}` lists its dynamic symbols; `--attach SECTION={target}:SYMBOL` names another)"
         ));
     }
     Ok(())
