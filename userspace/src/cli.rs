@@ -123,6 +123,11 @@ pub struct Cli {
     #[arg(long)]
     pub no_printk: bool,
 
+    /// Leave out printk lines the loader cannot tell are its programs' (when several or
+    /// none of the attached programs call bpf_trace_printk).
+    #[arg(long)]
+    pub no_foreign_printk: bool,
+
     /// Use the code paths of 4.x kernels even on a newer one (they are chosen by themselves
     /// on kernels before 4.17): kprobes through tracefs kprobe_events instead of the perf
     /// PMU, no object BTF, RLIMIT_MEMLOCK raised, kern_version set.

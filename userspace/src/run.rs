@@ -166,6 +166,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     let started = Instant::now();
     let mut st = State::new(sink::for_terminal(cli.json));
     st.filter = cli.filter();
+    st.no_foreign_printk = cli.no_foreign_printk;
     let event_types = match cli.event_types() {
         Ok(v) => v,
         Err(e) => {

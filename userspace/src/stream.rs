@@ -206,6 +206,8 @@ pub(crate) struct State {
     pub(crate) unparsed_printk: u32,
     /// `(object, program)` of the attached programs calling bpf_trace_printk.
     pub(crate) printk_users: Vec<(String, String)>,
+    /// `--no-foreign-printk`
+    pub(crate) no_foreign_printk: bool,
     pub(crate) loaded: Vec<Loaded>,
     pub(crate) maps: Vec<OwnedMap>,
     pub(crate) sources: Vec<PerfSource>,
@@ -233,6 +235,7 @@ impl State {
             sink,
             unparsed_printk: 0,
             printk_users: Vec::new(),
+            no_foreign_printk: false,
             loaded: Vec::new(),
             maps: Vec::new(),
             sources: Vec::new(),
@@ -640,6 +643,10 @@ fn print_printk(st: &mut State, line: &str) {
             [(object, program)] => Some((object.as_str(), program.as_str())),
             _ => None,
         };
+        if origin.is_none() && st.no_foreign_printk {
+            st.summary.filtered += 1;
+            return;
+        }
         let r = st.sink.message(&Message::Printk {
             pid: p.pid,
             comm: p.comm,

@@ -603,3 +603,39 @@ fn a_busy_trace_pipe_is_an_error_line_not_silence() {
         assert_eq!(summary(&lines)["errors"], 1);
     }
 }
+
+/// Two attached programs calling bpf_trace_printk: the loader cannot tell whose a line
+/// is, so lines are marked foreign, and `--no-foreign-printk` leaves them out.
+#[test]
+fn printk_lines_of_unknown_origin_are_marked_and_can_be_left_out() {
+    let Some(_g) = root_serial() else { return };
+    let obj = bpf_object("tp_getppid", &[]);
+    let me = std::process::id();
+    let msg = format!("getppid from {me}");
+    for leave_out in [false, true] {
+        let o = obj.to_str().unwrap();
+        let mut args = vec!["--json", o, o];
+        if leave_out {
+            args.push("--no-foreign-printk");
+        }
+        let mut l = Loader::spawn(&args);
+        l.wait_attached(2);
+        getppid_n(3);
+        std::thread::sleep(Duration::from_millis(500));
+        let (status, lines) = l.stop(libc::SIGINT);
+        assert!(status.success());
+        let printk: Vec<&Value> = lines
+            .iter()
+            .filter(|v| v["type"] == "printk" && v["msg"] == msg.as_str())
+            .collect();
+        if leave_out {
+            assert!(printk.is_empty(), "{printk:?}");
+            assert!(summary(&lines)["filtered"].as_u64().unwrap() >= 3);
+        } else {
+            assert!(printk.len() >= 3, "{lines:?}");
+            assert!(printk
+                .iter()
+                .all(|p| p["foreign"] == true && p.get("object").is_none()));
+        }
+    }
+}
