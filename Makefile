@@ -20,7 +20,7 @@ HEADERS_STEP := kernel-headers
 endif
 export LIBCLANG_PATH ?= /usr/lib/llvm-14/lib
 
-APT_PACKAGES := build-essential pkg-config libclang-14-dev clang libelf-dev zlib1g-dev libbpf-dev \
+APT_PACKAGES := build-essential pkg-config libclang-14-dev clang libelf-dev zlib1g-dev libbpf-dev prometheus \
 	iproute2 bpftool jq qemu-system-x86 busybox-static ca-certificates
 BENCH_PACKAGES := bpftrace python3-bpfcc valgrind bc llvm-14
 

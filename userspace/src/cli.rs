@@ -38,6 +38,24 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
+    /// Serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9435): the loader's
+    /// counters and every dumped map's number values, read at scrape time.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
+
+    /// With --metrics: one series per CPU (a `cpu` label) for per-CPU maps, not their sum.
+    #[arg(long, requires = "metrics")]
+    pub metrics_per_cpu: bool,
+
+    /// With --metrics: at most N series per map (the rest counted as dropped).
+    #[arg(long, value_name = "N", default_value_t = 10_000, requires = "metrics")]
+    pub metrics_max_series: usize,
+
+    /// Write the output to FILE (appending) instead of stdout; SIGHUP then reopens FILE
+    /// (for logrotate) instead of stopping the loader.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
     /// Stop after this many seconds (default: run until Ctrl-C/SIGTERM/SIGHUP).
     #[arg(long, value_name = "SECS", value_parser = duration_secs)]
     pub duration: Option<f64>,

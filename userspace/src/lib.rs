@@ -64,6 +64,7 @@ pub mod kernel;
 pub mod legacy;
 pub mod maps;
 pub mod message;
+pub mod metrics;
 pub mod object;
 pub mod programs;
 pub mod relocate;

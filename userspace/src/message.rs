@@ -62,6 +62,8 @@ pub struct MapCount {
     pub events: u64,
     /// records the kernel reported lost
     pub lost: u64,
+    /// records no type decoded (written as hex)
+    pub hex: u64,
 }
 
 /// The loader's final summary.

@@ -164,7 +164,17 @@ fn prepare(cli: &Cli, builtin: &[(&str, &[u8])], st: &mut State) -> Result<Prepa
 /// Runs the loader; returns the process exit code.
 pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     let started = Instant::now();
-    let mut st = State::new(sink::for_terminal(cli.json));
+    let out: Box<dyn std::io::Write> = match &cli.output {
+        Some(path) => match sink::OutputFile::open(path) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                crate::say!("loader: --output {}: {e}", path.display());
+                return 2;
+            }
+        },
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut st = State::new(sink::new(cli.json, out));
     st.filter = cli.filter();
     st.no_foreign_printk = cli.no_foreign_printk;
     let event_types = match cli.event_types() {
@@ -178,7 +188,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let mut signals = match Signals::install() {
+    let mut signals = match Signals::install(cli.output.is_some()) {
         Ok(s) => s,
         Err(e) => {
             crate::say!("loader: {e}");
@@ -222,9 +232,21 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     }
     st.flush();
     let mut code = finish_attach(&cli, &st, &outcome);
+    let metrics = match cli.metrics {
+        Some(addr) if code.is_none() => match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                crate::say!("loader: --metrics {addr}: cannot listen: {e}");
+                code = Some(1);
+                None
+            }
+        },
+        _ => None,
+    };
     if code.is_none() {
         let printk = std::mem::take(&mut outcome.printk);
-        if !stream::event_loop(&cli, &mut st, &mut ctx, printk, &mut signals).await && cli.strict {
+        let ran = stream::event_loop(&cli, &mut st, &mut ctx, printk, &mut signals, metrics).await;
+        if !ran && cli.strict {
             code = Some(1);
         }
     }

@@ -153,6 +153,7 @@ pub(crate) fn open_ring(
 }
 
 enum Wake {
+    Scrape(tokio::net::TcpStream),
     Stop(&'static str),
     Readable,
     Flush,
@@ -335,6 +336,7 @@ impl State {
             let object = loaded.get(s.object).map_or("", |l| l.name.as_str());
             let ty = types.get(s.ty).and_then(Option::as_ref);
             let plan = filter_plans.get(s.ty);
+            let untyped = ty.is_none_or(|t| t.size() == 0);
             let mut lost = 0u64;
             let mut events = 0u64;
             let mut filtered = 0u64;
@@ -362,6 +364,9 @@ impl State {
             if let Some(c) = counts.get_mut(s.count) {
                 c.events += events;
                 c.lost += lost;
+                if untyped {
+                    c.hex += events;
+                }
             }
             summary.events += events;
             summary.filtered += filtered;
@@ -422,6 +427,41 @@ impl State {
             summary.filtered += filtered;
         }
         self.check(result);
+    }
+
+    /// The Prometheus exposition of the loader's counters and its dumped maps, now.
+    pub(crate) fn metrics_text(&mut self, per_cpu: bool, max_series: usize) -> String {
+        let counters = crate::metrics::Counters {
+            maps: self
+                .counts
+                .iter()
+                .map(|c| (c.object.clone(), c.map.clone(), c.events, c.lost, c.hex))
+                .collect(),
+            attached: self.summary.attached,
+            errors: self.summary.errors,
+        };
+        let mut dumped: Vec<(String, String, Vec<serde_json::Value>)> = Vec::new();
+        for (obj, m) in &self.dumps {
+            let Some(fd) = map_fd(&self.maps, *obj, &m.name) else {
+                continue;
+            };
+            let mut buf = b"[".to_vec();
+            if maps::dump_entries(fd, m, self.ncpus, &mut buf).is_err() {
+                continue;
+            }
+            buf.push(b']');
+            let entries = serde_json::from_slice(&buf).unwrap_or_default();
+            dumped.push((m.object.clone(), m.name.clone(), entries));
+        }
+        let series: Vec<crate::metrics::MapSeries<'_>> = dumped
+            .iter()
+            .map(|(object, map, entries)| crate::metrics::MapSeries {
+                object,
+                map,
+                entries,
+            })
+            .collect();
+        crate::metrics::render(&counters, &series, per_cpu, max_series)
     }
 
     pub(crate) fn dump_maps(&mut self) {
@@ -485,7 +525,7 @@ impl Signals {
     /// Catches SIGINT, SIGTERM and SIGHUP from now on (one arriving while programs are
     /// being attached stops the loader through the same orderly detach), and the
     /// signals [`sys::stop`] watches.
-    pub(crate) fn install() -> Result<Signals, String> {
+    pub(crate) fn install(hup_reopens: bool) -> Result<Signals, String> {
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(sigint), Ok(sigterm), Ok(sighup)) = (
             signal(SignalKind::interrupt()),
@@ -494,7 +534,8 @@ impl Signals {
         ) else {
             return Err("cannot install signal handlers".to_owned());
         };
-        sys::stop::watch().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        sys::stop::watch(hup_reopens)
+            .map_err(|e| format!("cannot install signal handlers: {e}"))?;
         Ok(Signals {
             sigint,
             sigterm,
@@ -509,6 +550,7 @@ pub(crate) async fn event_loop(
     ctx: &mut Context,
     printk: Vec<(String, String)>,
     signals: &mut Signals,
+    metrics: Option<tokio::net::TcpListener>,
 ) -> bool {
     let Signals {
         sigint,
@@ -550,7 +592,7 @@ pub(crate) async fn event_loop(
         let wake = tokio::select! {
             _ = sigint.recv() => Wake::Stop("SIGINT"),
             _ = sigterm.recv() => Wake::Stop("SIGTERM"),
-            _ = sighup.recv() => Wake::Stop("SIGHUP"),
+            _ = sighup.recv(), if cli.output.is_none() => Wake::Stop("SIGHUP"),
             _ = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(d).await,
@@ -558,6 +600,15 @@ pub(crate) async fn event_loop(
                 }
             } => Wake::Stop("duration elapsed"),
             _ = any_readable(&st.sources, &st.ring_buffers) => Wake::Readable,
+            conn = async {
+                match metrics.as_ref() {
+                    Some(l) => l.accept().await,
+                    None => std::future::pending().await,
+                }
+            } => match conn {
+                Ok((stream, _)) => Wake::Scrape(stream),
+                Err(_) => Wake::Flush,
+            },
             _ = flush.tick() => Wake::Flush,
             _ = dump.tick(), if dump_every.is_some() => Wake::Dump,
             line = async {
@@ -585,11 +636,12 @@ pub(crate) async fn event_loop(
                 st.drain_ring_buffers();
                 st.flush();
                 ticks += 1;
-                if ticks.is_multiple_of(20) && sys::stdout_closed() {
+                if ticks.is_multiple_of(20) && cli.output.is_none() && sys::stdout_closed() {
                     st.broken = true;
                 }
             }
             Wake::Dump => st.dump_maps(),
+            Wake::Scrape(stream) => serve_scrape(cli, st, stream).await,
             Wake::Printk(None) => printk_rx = None,
             Wake::Printk(Some(line)) => print_printk(st, &line),
         }
@@ -604,6 +656,36 @@ pub(crate) async fn event_loop(
         }
     }
     printk_ok
+}
+
+/// Answers one HTTP request of a Prometheus scraper (1 s to send its request, 1 s to
+/// take the answer: a stuck client cannot hold the loop).
+async fn serve_scrape(cli: &Cli, st: &mut State, mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::with_capacity(1024);
+    let read = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut buf = [0u8; 1024];
+        while head.len() < 8192 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+    });
+    if read.await.is_err() {
+        return;
+    }
+    let reply = match crate::metrics::request_path(&head) {
+        Some("/metrics") => {
+            let body = st.metrics_text(cli.metrics_per_cpu, cli.metrics_max_series);
+            crate::metrics::response("200 OK", "text/plain; version=0.0.4; charset=utf-8", &body)
+        }
+        Some(_) => crate::metrics::response("404 Not Found", "text/plain", "see /metrics\n"),
+        None => crate::metrics::response("400 Bad Request", "text/plain", "GET /metrics\n"),
+    };
+    tokio::time::timeout(Duration::from_secs(1), stream.write_all(&reply))
+        .await
+        .ok();
 }
 
 /// Why trace_pipe cannot be read, in words.

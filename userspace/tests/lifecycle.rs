@@ -10,6 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use serde_json::Value;
 
 const PROGRAM: &str = "on_getppid";
 
@@ -225,4 +226,67 @@ fn legacy_mode_raises_memlock_and_holds_its_run_lock() {
     };
     assert_eq!(kernel["memlock"], want, "{kernel}");
     assert!(!mine.exists(), "the run lock file outlived the loader");
+}
+
+/// `--output FILE` with logrotate's convention: the file is moved away, SIGHUP, and the
+/// loader goes on writing into a new FILE; nothing lost, nothing doubled.
+#[test]
+fn output_file_is_reopened_on_sighup() {
+    let Some(_g) = root_serial() else { return };
+    let dir = tmp();
+    let file = dir.join("loader.json");
+    let rotated = dir.join("loader.json.1");
+    let obj = bpf_object("tp_getppid", &[]);
+    let mut child = std::process::Command::new(loader_bin())
+        .args(["--json", "--output"])
+        .arg(&file)
+        .arg(&obj)
+        .spawn()
+        .unwrap();
+    let read = |p: &std::path::Path| -> Vec<Value> {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let wait_for = |p: &std::path::Path, n: usize| {
+        for _ in 0..100 {
+            if my_events(&read(p)).len() >= n {
+                return;
+            }
+            getppid_n(0);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "{} has fewer than {n} of my events: {:?}",
+            p.display(),
+            read(p)
+        );
+    };
+    for _ in 0..100 {
+        if read(&file).iter().any(|v| v["type"] == "attached") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    getppid_n(3);
+    wait_for(&file, 3);
+    std::fs::rename(&file, &rotated).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(200));
+    getppid_n(2);
+    wait_for(&file, 2);
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert!(
+        child.wait().unwrap().success(),
+        "SIGHUP did not stop it; SIGINT did, cleanly"
+    );
+    let (old, new) = (read(&rotated), read(&file));
+    assert_eq!(my_events(&old).len(), 3, "{old:?}");
+    assert_eq!(my_events(&new).len(), 2, "{new:?}");
+    assert_eq!(new.last().unwrap()["type"], "summary", "{new:?}");
+    assert!(old.iter().all(|v| v["type"] != "summary"));
 }

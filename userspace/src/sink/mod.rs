@@ -29,13 +29,60 @@ pub trait Sink {
     fn close_out(&mut self);
 }
 
-/// The sink `--json` asks for, on stdout and stderr.
-pub fn for_terminal(json: bool) -> Box<dyn Sink> {
-    let (out, diag) = (io::stdout().lock(), Stderr);
+/// The sink `--json` asks for, writing to `out` (stdout or `--output`) and stderr.
+pub fn new(json: bool, out: Box<dyn Write>) -> Box<dyn Sink> {
     if json {
-        Box::new(json::JsonSink::new(out, diag))
+        Box::new(json::JsonSink::new(out, Stderr))
     } else {
-        Box::new(table::TableSink::new(out, diag))
+        Box::new(table::TableSink::new(out, Stderr))
+    }
+}
+
+/// `--output FILE`: appended to, and reopened (same path, created again if logrotate
+/// moved it away) before the first write after a SIGHUP.
+pub struct OutputFile {
+    path: std::path::PathBuf,
+    file: std::fs::File,
+    reopens_seen: u32,
+}
+
+impl OutputFile {
+    fn open_append(path: &std::path::Path) -> io::Result<std::fs::File> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    }
+
+    /// Opens (creates) `path` for appending.
+    pub fn open(path: &std::path::Path) -> io::Result<OutputFile> {
+        Ok(OutputFile {
+            path: path.to_owned(),
+            file: Self::open_append(path)?,
+            reopens_seen: crate::sys::stop::reopens(),
+        })
+    }
+
+    fn reopen_if_asked(&mut self) -> io::Result<()> {
+        let asked = crate::sys::stop::reopens();
+        if asked != self.reopens_seen {
+            self.reopens_seen = asked;
+            self.file.flush()?;
+            self.file = Self::open_append(&self.path)?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for OutputFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.reopen_if_asked()?;
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.reopen_if_asked()?;
+        self.file.flush()
     }
 }
 

@@ -9,20 +9,36 @@
 //! depend on any wakeup.
 
 use std::io;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
+/// SIGHUPs received while SIGHUP means "reopen the output file" (`--output`).
+static REOPENS: AtomicU32 = AtomicU32::new(0);
 
 /// Registers the recording handler for the stop signals (alongside tokio's: both run).
-pub fn watch() -> io::Result<()> {
+/// With `hup_reopens` (`--output FILE`), SIGHUP asks for the output file to be reopened
+/// (logrotate's convention) instead of stopping.
+pub fn watch(hup_reopens: bool) -> io::Result<()> {
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        let reopen = hup_reopens && sig == libc::SIGHUP;
         // SAFETY: the action only stores into an atomic, which is async-signal-safe, and
         // `sig` is a valid, catchable signal.
         unsafe {
-            signal_hook_registry::register(sig, move || RECEIVED.store(sig, Ordering::SeqCst))
+            signal_hook_registry::register(sig, move || {
+                if reopen {
+                    REOPENS.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    RECEIVED.store(sig, Ordering::SeqCst)
+                }
+            })
         }?;
     }
     Ok(())
+}
+
+/// How many reopen requests (SIGHUP with `--output`) have arrived so far.
+pub fn reopens() -> u32 {
+    REOPENS.load(Ordering::SeqCst)
 }
 
 /// The stop signal received so far, if any, by name.
@@ -41,7 +57,7 @@ mod tests {
 
     #[test]
     fn a_stop_signal_is_recorded_by_the_handler_alone() {
-        watch().unwrap();
+        watch(false).unwrap();
         assert_eq!(received(), None);
         // SAFETY: raise(3) has no memory preconditions; the handler installed above replaces
         // the default action, so this process is not terminated.

@@ -82,6 +82,7 @@ fn every_message_is_one_flat_type_tagged_line() {
             map: "EVENTS".into(),
             events: 1,
             lost: 3,
+            hex: 0,
         }],
         ..Default::default()
     };
