@@ -427,7 +427,7 @@ fn take_maps(
             map_type::PERF_EVENT_ARRAY => open_rings(st, env, obj, m, override_ty, obj_idx),
             map_type::RINGBUF => open_ring_buffer(st, obj, m, override_ty, obj_idx),
             t if map_type::dumpable(t) && any_ran && env.selection.wants_map(&obj.name, m) => {
-                plan_dump(st, obj, m, override_ty, obj_idx)
+                plan_dump(st, env, obj, m, override_ty, obj_idx)
             }
             _ => {}
         }
@@ -435,7 +435,14 @@ fn take_maps(
 }
 
 /// A hash/array map dumped at exit (and every `--interval`), its key and value typed.
-fn plan_dump(st: &mut State, obj: &Object, m: &MapInfo, override_ty: Option<&str>, obj_idx: usize) {
+fn plan_dump(
+    st: &mut State,
+    env: &Env<'_>,
+    obj: &Object,
+    m: &MapInfo,
+    override_ty: Option<&str>,
+    obj_idx: usize,
+) {
     let [k, v] = obj.kv_types(&m.name, m.def.key_size, m.def.value_size);
     let v = override_ty
         .and_then(|t| obj.types.named_type(t))
@@ -448,6 +455,10 @@ fn plan_dump(st: &mut State, obj: &Object, m: &MapInfo, override_ty: Option<&str
             object: obj.name.clone(),
             name: m.name.clone(),
             def: m.def,
+            hist: crate::hist::slot_field(
+                k.as_ref().map(|(t, _)| t),
+                env.cli.hist.iter().any(|h| h == &m.name),
+            ),
             key: k.map(|(t, _)| t),
             value: v.map(|(t, _)| t),
         },

@@ -38,6 +38,11 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
+    /// Print map MAP as a log2 histogram (bpftrace's hist()): its key is the bucket index.
+    /// Maps whose key struct has a `slot` or `bucket` field are histograms by themselves.
+    #[arg(long, value_name = "MAP")]
+    pub hist: Vec<String>,
+
     /// Serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9435): the loader's
     /// counters and every dumped map's number values, read at scrape time.
     #[arg(long, value_name = "ADDR")]

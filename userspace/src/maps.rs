@@ -24,6 +24,8 @@ pub struct DumpMap {
     pub key: Option<Type>,
     /// Value type from debug info (or `--event-type`).
     pub value: Option<Type>,
+    /// The key field holding a log2 bucket, when the map is a histogram.
+    pub hist: Option<String>,
 }
 
 /// Writes a key or value: typed when the type fits the bytes, else an unsigned integer for

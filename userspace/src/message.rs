@@ -14,6 +14,8 @@
 //! - `{"type":"lost","object":O,"map":M,"cpu":C,"count":N}`
 //! - `{"type":"map","object":O,"map":M,"map_type":T,"entries":[{"key":K,"value":V}]}`
 //!   (per-CPU maps: `{"key":K,"values":[per CPU],"sum":S}`, `sum` for integer values)
+//! - `{"type":"hist","object":O,"map":M,"key":{...}|null,"buckets":[{"min":N,"max":N,"count":N}]}`
+//!   after a histogram map's dump (`--hist`, or a key with a `slot`/`bucket` field)
 //! - `{"type":"packets","object":O,"program":P,"iface":I,"count":N}` (socket filters)
 //! - `{"type":"printk","pid":N,"comm":C,"cpu":N,"msg":M,"object":O,"program":P}` (object and
 //!   program when one attached program of ours calls bpf_trace_printk, else `"foreign":true`
@@ -202,6 +204,17 @@ pub enum Message<'a> {
         /// the message
         msg: &'a str,
     },
+    /// A log2 histogram of a map's dump.
+    Hist {
+        /// object name
+        object: &'a str,
+        /// map name
+        map: &'a str,
+        /// the key's other fields, JSON (one histogram each); None for a plain bucket key
+        key: Option<&'a serde_json::Value>,
+        /// from the lowest to the highest filled bucket
+        buckets: &'a [crate::hist::Bucket],
+    },
     /// The loader's last line.
     Summary(&'a Summary),
     /// `loader check`: one program's verdict on `kernel`.
@@ -230,6 +243,7 @@ impl Message<'_> {
             Message::Attached { .. } => "attached",
             Message::Program { .. } => "program",
             Message::Decode { .. } => "decode",
+            Message::Hist { .. } => "hist",
             Message::Loaded { .. } => "loaded",
             Message::Error { .. } => "error",
             Message::Lost { .. } => "lost",

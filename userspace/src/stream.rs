@@ -472,9 +472,14 @@ impl State {
             };
             let mut err = None;
             let ncpus = self.ncpus;
+            let mut captured = Vec::new();
             let mut entries = |buf: &mut Vec<u8>| {
+                let start = buf.len();
                 if let Err(e) = maps::dump_entries(fd, m, ncpus, buf) {
                     err = Some(e);
+                }
+                if m.hist.is_some() {
+                    captured.extend_from_slice(&buf[start..]);
                 }
             };
             let map_type = map_type::name(m.def.map_type);
@@ -491,6 +496,24 @@ impl State {
             }
             if result.is_ok() {
                 result = r;
+            }
+            if let (Some(slot), true) = (&m.hist, result.is_ok()) {
+                let mut json = b"[".to_vec();
+                json.extend_from_slice(&captured);
+                json.push(b']');
+                let list: Vec<serde_json::Value> =
+                    serde_json::from_slice(&json).unwrap_or_default();
+                for (key, buckets) in crate::hist::histograms(&list, slot) {
+                    let r = self.sink.message(&Message::Hist {
+                        object: &m.object,
+                        map: &m.name,
+                        key: key.as_ref(),
+                        buckets: &buckets,
+                    });
+                    if result.is_ok() {
+                        result = r;
+                    }
+                }
             }
         }
         for s in &mut self.sockets {

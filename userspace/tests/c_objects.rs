@@ -249,3 +249,52 @@ fn event_type_naming_no_map_or_no_type_is_a_usage_error() {
         assert!(stderr.contains(&format!("--event-type {pair}")), "{stderr}");
     }
 }
+
+/// A map whose key has a `slot` field prints as log2 histograms, one per pid, with the
+/// counts of the values the test passed to getpgid(2).
+#[test]
+fn slot_keyed_maps_print_as_log2_histograms() {
+    let Some(_g) = root_serial() else { return };
+    let obj = bpf_object("hist", &["-I/usr/include/x86_64-linux-gnu"]);
+    let mut l = Loader::spawn(&["--json", obj.to_str().unwrap()]);
+    l.wait_attached(1);
+    let me = std::process::id();
+    for v in [1, 2, 3, 5, 9, 1000, 1000] {
+        // SAFETY: getpgid of a (likely absent) pid: an ESRCH at worst.
+        unsafe { libc::getpgid(v) };
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success());
+    let hist = lines
+        .iter()
+        .find(|v| v["type"] == "hist" && v["key"]["pid"] == me)
+        .unwrap_or_else(|| panic!("no histogram of our pid: {lines:?}"));
+    let buckets: Vec<(u64, u64, u64)> = hist["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["min"].as_u64().unwrap(),
+                b["max"].as_u64().unwrap(),
+                b["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        buckets,
+        [
+            (0, 1, 1),
+            (2, 3, 2),
+            (4, 7, 1),
+            (8, 15, 1),
+            (16, 31, 0),
+            (32, 63, 0),
+            (64, 127, 0),
+            (128, 255, 0),
+            (256, 511, 0),
+            (512, 1023, 2)
+        ]
+    );
+}

@@ -157,6 +157,30 @@ pub fn render(buf: &mut Vec<u8>, m: &Message<'_>) {
             }
         }
         Message::Summary(s) => render_summary(buf, s),
+        Message::Hist {
+            object,
+            map,
+            key,
+            buckets,
+        } => {
+            fields(buf, &[("object", Str(object)), ("map", Str(map))]);
+            buf.extend_from_slice(b",\"key\":");
+            match key {
+                Some(k) => buf.extend_from_slice(k.to_string().as_bytes()),
+                None => buf.extend_from_slice(b"null"),
+            }
+            buf.extend_from_slice(b",\"buckets\":[");
+            for (i, b) in buckets.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                buf.extend_from_slice(b"{\"min\":");
+                json::uint(buf, u128::from(b.min));
+                fields(buf, &[("max", U64(b.max)), ("count", U64(b.count))]);
+                buf.push(b'}');
+            }
+            buf.push(b']');
+        }
         Message::Decode {
             object,
             map,

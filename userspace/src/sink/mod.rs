@@ -270,6 +270,18 @@ pub fn human(m: &Message<'_>) -> Option<String> {
                 format!("loader: {object}/{map}:{}{}", part("keys", key), part("values", value))
             }
         },
+        Message::Hist {
+            object,
+            map,
+            key,
+            buckets,
+        } => {
+            let key = key.map(|k| format!(" {k}")).unwrap_or_default();
+            format!(
+                "@{object}/{map}{key}:\n{}",
+                crate::hist::bars(buckets).trim_end()
+            )
+        }
         Message::Check { .. } | Message::CheckSummary { .. } => return None,
     })
 }

@@ -297,7 +297,10 @@ impl<W: Write, D: Write> Sink for TableSink<W, D> {
             self.out.buf.push(b'\n');
             self.header = h.into_bytes();
         }
-        if matches!(m, Message::Printk { .. } | Message::Program { .. }) {
+        if matches!(
+            m,
+            Message::Printk { .. } | Message::Program { .. } | Message::Hist { .. }
+        ) {
             self.out.buf.extend_from_slice(text.as_bytes());
             return self.out.end_line();
         }
