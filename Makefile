@@ -29,7 +29,7 @@ LOADER := target/release/loader
 PROGRAMS := target/bpf/programs
 
 .PHONY: all deps bench-deps kernel-headers cargo-bpf probes compat-probes compat-situations loader run install test-make-run \
-	test test-headers probes-bionic test-unit test-vm bench bench-probe bench-aya-reader soak clean-headers
+	test test-headers probes-bionic test-unit test-vm bench bench-report bench-probe bench-aya-reader soak clean-headers
 
 all: loader
 
@@ -129,11 +129,19 @@ bench-probe: cargo-bpf $(HEADERS_STEP)
 bench-aya-reader:
 	$(CARGO) build --release -p aya-reader
 
+# One run directory for the whole bench (raw logs, results.jsonl: bench/lib.sh);
+# bench-report writes README's Benchmarks tables from the latest one.
 bench: bench-deps loader bench-probe bench-aya-reader
-	bench/insn-count.sh
-	bench/build-times.sh
-	bench/startup.sh
-	bench/throughput.sh
+	@set -o pipefail; export BENCH_RUN_DIR=$(CURDIR)/target/bench/runs/$$(date -u +%Y%m%dT%H%M%SZ); \
+	mkdir -p $$BENCH_RUN_DIR && \
+	bench/insn-count.sh | tee $$BENCH_RUN_DIR/insn-count.txt && \
+	bench/build-times.sh | tee $$BENCH_RUN_DIR/build-times.txt && \
+	bench/startup.sh && \
+	bench/throughput.sh && \
+	bench/callgrind.sh
+
+bench-report:
+	bench/report.py
 
 # Issue 6: SOAK_SECS (600) at SOAK_RATE calls/s; lost must equal offered - delivered and
 # RSS stay flat. Not part of test.
