@@ -388,6 +388,7 @@ fn kernel_map_type(map: &aya::maps::Map) -> u32 {
         Map::LruHashMap(_) => map_type::LRU_HASH,
         Map::PerCpuLruHashMap(_) => map_type::LRU_PERCPU_HASH,
         Map::RingBuf(_) => map_type::RINGBUF,
+        Map::StackTraceMap(_) => map_type::STACK_TRACE,
         _ => 0,
     }
 }
@@ -417,6 +418,11 @@ fn take_maps(
             map,
         });
     }
+    let stack_maps: Vec<(String, usize)> = views
+        .iter()
+        .filter(|m| m.def.map_type == map_type::STACK_TRACE)
+        .map(|m| (m.name.clone(), m.def.value_size as usize))
+        .collect();
     for m in &views {
         let override_ty = env
             .event_types
@@ -424,8 +430,14 @@ fn take_maps(
             .find(|(map, _)| map == &m.name)
             .map(|(_, ty)| ty.as_str());
         match m.def.map_type {
-            map_type::PERF_EVENT_ARRAY => open_rings(st, env, obj, m, override_ty, obj_idx),
-            map_type::RINGBUF => open_ring_buffer(st, obj, m, override_ty, obj_idx),
+            map_type::PERF_EVENT_ARRAY => {
+                open_rings(st, env, obj, m, override_ty, obj_idx);
+                push_stack_plan(st, env, &stack_maps);
+            }
+            map_type::RINGBUF => {
+                open_ring_buffer(st, obj, m, override_ty, obj_idx);
+                push_stack_plan(st, env, &stack_maps);
+            }
             t if map_type::dumpable(t) && any_ran && env.selection.wants_map(&obj.name, m) => {
                 plan_dump(st, env, obj, m, override_ty, obj_idx)
             }
@@ -489,6 +501,26 @@ fn say_decoding(
         value: value.as_ref().map(|(l, f)| (l.as_str(), f.as_str())),
     });
     st.check(r);
+}
+
+/// The stack id fields of the record type just pushed (the last of `st.types`).
+fn push_stack_plan(st: &mut State, env: &Env<'_>, stack_maps: &[(String, usize)]) {
+    if st.stack_plans.len() >= st.types.len() {
+        return; // no record type was pushed for this map
+    }
+    while st.stack_plans.len() + 1 < st.types.len() {
+        st.stack_plans.push(Vec::new());
+    }
+    let names: Vec<String> = stack_maps.iter().map(|(n, _)| n.clone()).collect();
+    let ty = st.types.last().and_then(Option::as_ref);
+    let plan = crate::stacks::stack_fields(ty, &names, &env.cli.stack)
+        .into_iter()
+        .filter_map(|f| {
+            let size = stack_maps.iter().find(|(n, _)| *n == f.map)?.1;
+            Some((f, size))
+        })
+        .collect();
+    st.stack_plans.push(plan);
 }
 
 /// A BPF ring buffer map (5.8+): one reader for all CPUs.

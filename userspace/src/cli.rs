@@ -38,6 +38,12 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
+    /// Record field FIELD holds stack ids of STACK_TRACE map MAP: its frames are
+    /// symbolized into the record (fields with `stack` in their name are found by
+    /// themselves when the object has one STACK_TRACE map).
+    #[arg(long, value_name = "FIELD=MAP", value_parser = attach_pair)]
+    pub stack: Vec<(String, String)>,
+
     /// Print map MAP as a log2 histogram (bpftrace's hist()): its key is the bucket index.
     /// Maps whose key struct has a `slot` or `bucket` field are histograms by themselves.
     #[arg(long, value_name = "MAP")]

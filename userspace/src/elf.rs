@@ -66,6 +66,8 @@ pub mod map_type {
     pub const LRU_HASH: u32 = 9;
     /// BPF_MAP_TYPE_LRU_PERCPU_HASH
     pub const LRU_PERCPU_HASH: u32 = 10;
+    /// BPF_MAP_TYPE_STACK_TRACE
+    pub const STACK_TRACE: u32 = 7;
     /// BPF_MAP_TYPE_RINGBUF (5.8)
     pub const RINGBUF: u32 = 27;
 

@@ -102,6 +102,13 @@ impl FilterPlan {
         }
     }
 
+    /// The record's `pid` (or `tgid`), when it has one.
+    pub fn pid(&self, data: &[u8]) -> Option<u32> {
+        self.pid
+            .and_then(|a| int(data, a))
+            .and_then(|p| u32::try_from(p).ok())
+    }
+
     /// Whether record `data` passes `f`.
     pub fn keeps(&self, f: &Filter, data: &[u8]) -> bool {
         let eq = |at: Option<At>, want: Option<u32>| match want {

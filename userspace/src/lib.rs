@@ -74,5 +74,6 @@ pub mod section;
 pub mod select;
 pub mod setup;
 pub mod sink;
+pub mod stacks;
 pub mod stream;
 pub mod sys;

@@ -100,6 +100,8 @@ pub struct Record<'a> {
     pub ty: Option<&'a Type>,
     /// raw sample bytes
     pub data: &'a [u8],
+    /// symbolized stacks of its stack id fields: `(key, frames)` (usually none)
+    pub stacks: &'a [(String, Vec<crate::stacks::Frame>)],
 }
 
 /// A line other than a record or a map dump.

@@ -20,6 +20,7 @@ use crate::maps::{self, DumpMap};
 use crate::message::{MapCount, Message, Record as RecordMsg, Summary};
 use crate::programs::Context;
 use crate::sink::Sink;
+use crate::stacks::{self, StackField, Symbols};
 use crate::sys::{self, perf::PerfBuffer, perf::Record};
 
 /// One perf ring: one CPU of one perf event array.
@@ -217,6 +218,10 @@ pub(crate) struct State {
     pub(crate) types: Vec<Option<Type>>,
     /// The filter fields of each of `types`.
     pub(crate) filter_plans: Vec<FilterPlan>,
+    /// The stack id fields of each of `types`, with their maps' value sizes.
+    pub(crate) stack_plans: Vec<Vec<(StackField, usize)>>,
+    /// Symbolizer, made at the first stack.
+    pub(crate) symbols: Option<Symbols>,
     /// `--pid`, `--comm`, `--uid`, `--failed`
     pub(crate) filter: Filter,
     pub(crate) counts: Vec<MapCount>,
@@ -243,6 +248,8 @@ impl State {
             ring_buffers: Vec::new(),
             types: Vec::new(),
             filter_plans: Vec::new(),
+            stack_plans: Vec::new(),
+            symbols: None,
             filter: Filter::default(),
             counts: Vec::new(),
             dumps: Vec::new(),
@@ -322,9 +329,12 @@ impl State {
         let State {
             sink,
             loaded,
+            maps,
             sources,
             types,
             filter_plans,
+            stack_plans,
+            symbols,
             filter,
             counts,
             scratch,
@@ -336,6 +346,7 @@ impl State {
             let object = loaded.get(s.object).map_or("", |l| l.name.as_str());
             let ty = types.get(s.ty).and_then(Option::as_ref);
             let plan = filter_plans.get(s.ty);
+            let stack_plan = stack_plans.get(s.ty).filter(|p| !p.is_empty());
             let untyped = ty.is_none_or(|t| t.size() == 0);
             let mut lost = 0u64;
             let mut events = 0u64;
@@ -347,12 +358,21 @@ impl State {
                     if !filter.is_empty() && !plan.is_some_and(|p| p.keeps(filter, data)) {
                         filtered += 1;
                     } else if result.is_ok() {
+                        let stacks = match stack_plan {
+                            Some(fields) => {
+                                let pid = plan.and_then(|p| p.pid(data));
+                                let symbols = symbols.get_or_insert_with(Symbols::default);
+                                resolve_stacks(maps, s.object, fields, symbols, pid, data)
+                            }
+                            None => Vec::new(),
+                        };
                         result = sink.record(&RecordMsg {
                             object,
                             map,
                             cpu,
                             ty,
                             data,
+                            stacks: &stacks,
                         });
                         // Delivered means written (to the output buffer).
                         events += u64::from(result.is_ok());
@@ -416,6 +436,7 @@ impl State {
                         cpu: 0,
                         ty,
                         data,
+                        stacks: &[],
                     });
                     events += u64::from(result.is_ok());
                 }
@@ -679,6 +700,26 @@ pub(crate) async fn event_loop(
         }
     }
     printk_ok
+}
+
+/// The symbolized stacks of a record's stack id fields: `(key, frames)` each.
+fn resolve_stacks(
+    maps: &[OwnedMap],
+    object: usize,
+    fields: &[(StackField, usize)],
+    symbols: &Symbols,
+    pid: Option<u32>,
+    data: &[u8],
+) -> Vec<(String, Vec<stacks::Frame>)> {
+    fields
+        .iter()
+        .filter_map(|(f, value_size)| {
+            let id = f.id(data)?;
+            let fd = map_fd(maps, object, &f.map)?;
+            let ips = stacks::read_stack(fd, id, *value_size)?;
+            Some((f.frames_key(), symbols.frames(pid, &ips)))
+        })
+        .collect()
 }
 
 /// Answers one HTTP request of a Prometheus scraper (1 s to send its request, 1 s to

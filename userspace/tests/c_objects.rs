@@ -298,3 +298,75 @@ fn slot_keyed_maps_print_as_log2_histograms() {
         ]
     );
 }
+
+/// Stack ids in records come out as symbolized frames: a uprobe's user stack names the
+/// test binary's own functions, a syscall tracepoint's kernel stack the kernel's.
+#[test]
+fn stack_ids_become_symbolized_frames() {
+    let Some(_g) = root_serial() else { return };
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf/stack_target.c");
+    let bin = tmp().join("stack_target");
+    let st = std::process::Command::new("clang")
+        .args(["-O1", "-g", "-fno-omit-frame-pointer", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let obj = bpf_object("stacks", &["-I/usr/include/x86_64-linux-gnu"]);
+    let mut l = Loader::spawn(&[
+        "--json",
+        "--uprobe-target",
+        bin.to_str().unwrap(),
+        obj.to_str().unwrap(),
+    ]);
+    l.wait_attached(2);
+    let mut child = std::process::Command::new(&bin).spawn().unwrap();
+    let pid = child.id();
+    getppid(2);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(child.wait().unwrap().success());
+    assert!(status.success());
+    let calls: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["type"] == "event" && v["map"] == "calls" && v["data"]["pid"] == pid)
+        .collect();
+    assert_eq!(calls.len(), 3, "{lines:?}");
+    for c in &calls {
+        let frames = c["data"]["user_stack"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{c}"));
+        let syms: Vec<&str> = frames.iter().filter_map(|f| f["sym"].as_str()).collect();
+        assert_eq!(syms.first(), Some(&"stack_test_leaf"), "{c}");
+        assert!(
+            syms.contains(&"stack_test_middle") && syms.contains(&"main"),
+            "{c}"
+        );
+        assert!(
+            frames[0]["module"]
+                .as_str()
+                .unwrap()
+                .ends_with("stack_target"),
+            "{c}"
+        );
+    }
+    let me = std::process::id();
+    let sys: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["type"] == "event" && v["map"] == "syscalls" && v["data"]["pid"] == me)
+        .collect();
+    assert!(sys.len() >= 2, "{lines:?}");
+    let frames = sys[0]["data"]["kstack_frames"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", sys[0]));
+    assert!(
+        frames
+            .iter()
+            .any(|f| f["sym"].as_str().is_some_and(|s| s.contains("syscall"))),
+        "a syscall entry function in the kernel stack: {frames:?}"
+    );
+    assert!(frames
+        .iter()
+        .all(|f| f["addr"].as_str().unwrap().starts_with("0xffff")));
+}

@@ -236,6 +236,9 @@ fn output_file_is_reopened_on_sighup() {
     let dir = tmp();
     let file = dir.join("loader.json");
     let rotated = dir.join("loader.json.1");
+    // The directory outlives test runs: start from no file.
+    std::fs::remove_file(&file).ok();
+    std::fs::remove_file(&rotated).ok();
     let obj = bpf_object("tp_getppid", &[]);
     let mut child = std::process::Command::new(loader_bin())
         .args(["--json", "--output"])
@@ -288,5 +291,8 @@ fn output_file_is_reopened_on_sighup() {
     assert_eq!(my_events(&old).len(), 3, "{old:?}");
     assert_eq!(my_events(&new).len(), 2, "{new:?}");
     assert_eq!(new.last().unwrap()["type"], "summary", "{new:?}");
-    assert!(old.iter().all(|v| v["type"] != "summary"));
+    assert!(
+        old.iter().all(|v| v["type"] != "summary"),
+        "old: {old:?}\nnew: {new:?}"
+    );
 }

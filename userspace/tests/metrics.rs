@@ -80,7 +80,9 @@ fn prometheus_scrapes_exact_map_values_labelled_by_the_key() {
     assert!(page.lines().any(|l| l == want), "no `{want}` in:\n{page}");
     assert!(get(metrics_port, "/nope").unwrap().contains("/metrics"));
 
-    let dir = tmp();
+    // Its own directory per run: a TSDB left by an earlier run is not reused.
+    let dir = tmp().join(format!("prometheus-{me}"));
+    std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("prometheus.yml");
     std::fs::write(
         &config,
@@ -125,4 +127,6 @@ fn prometheus_scrapes_exact_map_values_labelled_by_the_key() {
     assert_eq!(query("up{job=\"loader\"}"), Some(1.0));
     let (status, _) = l.stop(libc::SIGINT);
     assert!(status.success());
+    drop(_server);
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -357,6 +357,31 @@ impl<W: Write, D: Write> JsonSink<W, D> {
     }
 }
 
+impl<W: Write, D: Write> JsonSink<W, D> {
+    /// A record whose stack ids were symbolized: decoded the generic way, each stack's
+    /// frames added to its data.
+    fn record_with_stacks(&mut self, r: &Record<'_>) -> io::Result<()> {
+        let buf = &mut self.out.buf;
+        begin(buf, "event");
+        field(buf, "object", Field::Str(r.object));
+        field(buf, "map", Field::Str(r.map));
+        field(buf, "cpu", Field::U64(u64::from(r.cpu)));
+        buf.extend_from_slice(b",\"data\":");
+        decode::record(buf, r.ty, r.data);
+        if buf.last() == Some(&b'}') {
+            buf.pop();
+            for (key, frames) in r.stacks {
+                buf.push(b',');
+                json::key(buf, key);
+                crate::stacks::write_frames(buf, frames);
+            }
+            buf.push(b'}');
+        }
+        buf.push(b'}');
+        self.out.end_line()
+    }
+}
+
 impl<W: Write, D: Write> Sink for JsonSink<W, D> {
     fn message(&mut self, m: &Message<'_>) -> io::Result<()> {
         if matches!(m, Message::Error { .. } | Message::Summary(_)) {
@@ -372,6 +397,9 @@ impl<W: Write, D: Write> Sink for JsonSink<W, D> {
     }
 
     fn record(&mut self, r: &Record<'_>) -> io::Result<()> {
+        if !r.stacks.is_empty() {
+            return self.record_with_stacks(r);
+        }
         let buf = &mut self.out.buf;
         let p = &mut self.prefix;
         let ty_addr = r.ty.map_or(0, |t| t as *const Type as usize);

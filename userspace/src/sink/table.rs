@@ -308,6 +308,39 @@ impl<W: Write, D: Write> Sink for TableSink<W, D> {
     }
 
     fn record(&mut self, r: &Record<'_>) -> io::Result<()> {
+        self.record_row(r)?;
+        for (key, frames) in r.stacks {
+            writeln!(self.out.buf, "    {key}:")?;
+            for f in frames {
+                writeln!(self.out.buf, "        {}", crate::stacks::frame_text(f))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn map_dump(
+        &mut self,
+        object: &str,
+        map: &str,
+        map_type: &str,
+        entries: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> io::Result<()> {
+        self.dump(object, map, map_type, entries)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.diag.flush()?;
+        self.out.flush()
+    }
+
+    fn close_out(&mut self) {
+        self.out.close();
+    }
+}
+
+impl<W: Write, D: Write> TableSink<W, D> {
+    /// One record's row (header first when its layout is new).
+    fn record_row(&mut self, r: &Record<'_>) -> io::Result<()> {
         match r.ty {
             Some(Type::Struct { fields, size, .. }) if *size > 0 => {
                 self.struct_record(r, fields, *size as usize)
@@ -329,7 +362,7 @@ impl<W: Write, D: Write> Sink for TableSink<W, D> {
         }
     }
 
-    fn map_dump(
+    fn dump(
         &mut self,
         object: &str,
         map: &str,
@@ -361,15 +394,6 @@ impl<W: Write, D: Write> Sink for TableSink<W, D> {
         }
         self.header.clear();
         self.out.flush()
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.diag.flush()?;
-        self.out.flush()
-    }
-
-    fn close_out(&mut self) {
-        self.out.close();
     }
 }
 

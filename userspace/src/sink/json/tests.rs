@@ -18,6 +18,7 @@ fn record<'a>(map: &'a str, data: &'a [u8]) -> Record<'a> {
         cpu: 1,
         ty: None,
         data,
+        stacks: &[],
     }
 }
 

@@ -72,6 +72,7 @@ fn records_get_their_own_header_a_probe_column_and_readable_cells() {
             cpu: 0,
             ty: Some(&exec),
             data: &data,
+            stacks: &[],
         })
         .unwrap();
     }
@@ -81,6 +82,7 @@ fn records_get_their_own_header_a_probe_column_and_readable_cells() {
         cpu: 1,
         ty: Some(&count),
         data: &7u64.to_le_bytes(),
+        stacks: &[],
     })
     .unwrap();
     sink.message(&Message::Attached {
@@ -160,6 +162,7 @@ fn untyped_records_are_hex_with_their_origin() {
         cpu: 3,
         ty: None,
         data: &[0xde, 0xad],
+        stacks: &[],
     })
     .unwrap();
     let (out, _) = text(sink);
@@ -192,6 +195,7 @@ fn negative_returns_carry_their_errno_name() {
             cpu: 0,
             ty: Some(&ty),
             data: &data,
+            stacks: &[],
         })
         .unwrap();
     }
