@@ -34,6 +34,7 @@ CONDITIONS = {
     "idle": "idle machine",
     "nice19": "a `nice -n 19` CPU hog on every CPU",
     "nice0": "a nice 0 CPU hog on the reader's CPU",
+    "nice19mem": "a `nice -n 19` memory-streaming hog (64 MiB copies) on every CPU",
 }
 
 

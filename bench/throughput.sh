@@ -26,7 +26,8 @@
 # check = offered - delivered - lost must be 0 and offered must equal loadgen's own count.
 #
 # Conditions: idle; nice19 (a nice 19 CPU hog on every CPU, full speed); nice0 (a nice 0
-# hog on the reader's CPU, at $BENCH_NICE0_RATE calls/s). Producer slowdown: calls/s with
+# hog on the reader's CPU, at $BENCH_NICE0_RATE calls/s, or full); nice19mem (a nice 19
+# memory-streaming hog on every CPU, full speed: closer to a build than a busy loop). Producer slowdown: calls/s with
 # the reader against the program attached with no reader, same condition.
 #
 # Raw logs and results.jsonl go to target/bench/runs/<stamp>/ (target/bench/latest);
@@ -36,7 +37,7 @@
 #
 # Environment: BENCH_SECS (5), BENCH_RATE (200000; 0 skips the controlled-rate rows),
 # BENCH_PAGES (64), BENCH_PRODUCER_CPU (0), BENCH_READER_CPU (1), BENCH_CONDITIONS
-# ("idle nice19 nice0"), BENCH_NICE0_RATE (1000000), BENCH_READERS (all rows when empty:
+# ("idle nice19 nice0 nice19mem"), BENCH_NICE0_RATE (1000000), BENCH_READERS (all rows when empty:
 # a space-separated subset of the reader names in rows()).
 # Needs root, `make loader bench-probe bench-aya-reader`, bpftrace, python3-bpfcc, libbpf-dev.
 set -euo pipefail
@@ -48,7 +49,7 @@ RATE=${BENCH_RATE:-200000}
 PAGES=${BENCH_PAGES:-64}
 PCPU=${BENCH_PRODUCER_CPU:-0}
 RCPU=${BENCH_READER_CPU:-1}
-CONDITIONS=${BENCH_CONDITIONS:-idle nice19 nice0}
+CONDITIONS=${BENCH_CONDITIONS:-idle nice19 nice0 nice19mem}
 NICE0_RATE=${BENCH_NICE0_RATE:-1000000}
 ONLY=${BENCH_READERS:-}
 ELF=$root/target/bpf/bench/getppid/getppid.elf
@@ -177,6 +178,14 @@ kv() { sed -n "s/.*\\b$1=\\([0-9]*\\).*/\\1/p" <<<"$2" | head -1; }
 # CPU hogs of a condition: busy loops in their own processes, killed by pid afterwards.
 hog() { # NICE CPU
     nice -n "$1" taskset -c "$2" bash -c 'while :; do :; done' &
+    HOGS+=($!)
+}
+# A memory-streaming hog: copies 64 MiB over and over (cache and memory bandwidth, as a
+# build's compilers and linkers use them, besides CPU time).
+memhog() { # NICE CPU
+    nice -n "$1" taskset -c "$2" $PY -c 'b = bytearray(64 << 20)
+while True:
+    bytes(b)' &
     HOGS+=($!)
 }
 stop_hogs() {
@@ -467,7 +476,8 @@ for cond in $CONDITIONS; do
         idle) ;;
         nice19) for ((c = 0; c < $(nproc); c++)); do hog 19 "$c"; done ;;
         nice0) hog 0 "$RCPU" ;;
-        *) die "unknown condition $cond (idle, nice19, nice0)" ;;
+        nice19mem) for ((c = 0; c < $(nproc); c++)); do memhog 19 "$c"; done ;;
+        *) die "unknown condition $cond (idle, nice19, nice0, nice19mem)" ;;
     esac
     ceiling "$cond"
     [ "$cond" = idle ] && IDLE_CEIL=$CEIL
@@ -477,7 +487,7 @@ for cond in $CONDITIONS; do
             [ "$RATE" != 0 ] && rows idle "$RATE" "$CEIL" $IDLE_RATE
             rows idle full "$CEIL" $IDLE_FULL
             ;;
-        nice19) rows nice19 full "$CEIL" $CONTENDED ;;
+        nice19 | nice19mem) rows "$cond" full "$CEIL" $CONTENDED ;;
         nice0) rows nice0 "$NICE0_RATE" "$CEIL" $CONTENDED ;;
     esac
     stop_hogs
