@@ -38,7 +38,8 @@
 # Environment: BENCH_SECS (5), BENCH_RATE (200000; 0 skips the controlled-rate rows),
 # BENCH_PAGES (64), BENCH_PRODUCER_CPU (0), BENCH_READER_CPU (1), BENCH_CONDITIONS
 # ("idle nice19 nice0 nice19mem"), BENCH_NICE0_RATE (1000000), BENCH_READERS (all rows when empty:
-# a space-separated subset of the reader names in rows()).
+# a space-separated subset of the reader names in rows()), BENCH_LOADER_OPTS (extra loader
+# options for the default row, e.g. "--wakeup-bytes 65536", to measure a setting).
 # Needs root, `make loader bench-probe bench-aya-reader`, bpftrace, python3-bpfcc, libbpf-dev.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +53,7 @@ RCPU=${BENCH_READER_CPU:-1}
 CONDITIONS=${BENCH_CONDITIONS:-idle nice19 nice0 nice19mem}
 NICE0_RATE=${BENCH_NICE0_RATE:-1000000}
 ONLY=${BENCH_READERS:-}
+LOADER_OPTS=${BENCH_LOADER_OPTS:-}
 ELF=$root/target/bpf/bench/getppid/getppid.elf
 LOADER=$root/target/release/loader
 AYA=$root/target/release/aya-reader
@@ -213,6 +215,8 @@ run_peer() {
         loader-default | loader-64 | loader-jq | loader-ring)
             local opts=(--json)
             [ "$name" = loader-64 ] && opts+=(--pages "$PAGES")
+            # shellcheck disable=SC2206 # options split on spaces on purpose
+            [ "$name" = loader-default ] && opts+=($LOADER_OPTS)
             [ "$name" = loader-ring ] && obj=$RING_ELF
             mkfifo "$work/fifo"
             if [ "$name" = loader-jq ]; then
@@ -366,7 +370,7 @@ human() { # a rate or count, 3 significant figures: 1.23M, 456k
 
 label_of() {
     case $1 in
-        loader-default) echo "loader | count (default)" ;;
+        loader-default) if [ -n "$LOADER_OPTS" ]; then echo "loader $LOADER_OPTS | count"; else echo "loader | count (default)"; fi ;;
         loader-64) echo "loader --pages $PAGES | count" ;;
         loader-jq) echo "loader | jq -c . | count" ;;
         bpftrace) echo "bpftrace -f json" ;;
