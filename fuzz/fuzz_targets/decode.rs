@@ -222,6 +222,7 @@ fuzz_target!(|data: &[u8]| {
             cpu,
             ty,
             data: record,
+            stacks: &[],
         };
         for _ in 0..2 {
             sink.record(&rec(Some(ty))).unwrap();
@@ -255,6 +256,7 @@ fuzz_target!(|data: &[u8]| {
             cpu,
             ty: Some(ty),
             data: record,
+            stacks: &[],
         };
         sink.record(&rec).unwrap();
         sink.flush().unwrap();
