@@ -523,6 +523,29 @@ fn push_stack_plan(st: &mut State, env: &Env<'_>, stack_maps: &[(String, usize)]
     st.stack_plans.push(plan);
 }
 
+/// The record type (said in a `decode` line, with its filter plan) and the counters of a
+/// perf array or ring buffer: their indexes in `st.types` and `st.counts`.
+fn register_stream(
+    st: &mut State,
+    obj: &Object,
+    m: &MapInfo,
+    override_ty: Option<&str>,
+) -> (usize, usize) {
+    let ty = obj.record_type(&m.name, override_ty);
+    say_decoding(st, obj, &m.name, None, ty.as_ref(), true);
+    let ty_idx = st.types.len();
+    let ty = ty.map(|(t, _)| t);
+    st.filter_plans.push(FilterPlan::new(ty.as_ref()));
+    st.types.push(ty);
+    let count_idx = st.counts.len();
+    st.counts.push(MapCount {
+        object: obj.name.clone(),
+        map: m.name.clone(),
+        ..Default::default()
+    });
+    (ty_idx, count_idx)
+}
+
 /// A BPF ring buffer map (5.8+): one reader for all CPUs.
 fn open_ring_buffer(
     st: &mut State,
@@ -557,18 +580,7 @@ fn open_ring_buffer(
             return;
         }
     };
-    let ty = obj.record_type(&m.name, override_ty);
-    say_decoding(st, obj, &m.name, None, ty.as_ref(), true);
-    let ty_idx = st.types.len();
-    let ty = ty.map(|(t, _)| t);
-    st.filter_plans.push(FilterPlan::new(ty.as_ref()));
-    st.types.push(ty);
-    let count_idx = st.counts.len();
-    st.counts.push(MapCount {
-        object: obj.name.clone(),
-        map: m.name.clone(),
-        ..Default::default()
-    });
+    let (ty_idx, count_idx) = register_stream(st, obj, m, override_ty);
     st.ring_buffers.push(RingSource {
         object: obj_idx,
         map: m.name.clone(),
@@ -598,18 +610,7 @@ fn open_rings(
             (cpu, ring)
         })
         .collect();
-    let ty = obj.record_type(&m.name, override_ty);
-    say_decoding(st, obj, &m.name, None, ty.as_ref(), true);
-    let ty_idx = st.types.len();
-    let ty = ty.map(|(t, _)| t);
-    st.filter_plans.push(FilterPlan::new(ty.as_ref()));
-    st.types.push(ty);
-    let count_idx = st.counts.len();
-    st.counts.push(MapCount {
-        object: obj.name.clone(),
-        map: m.name.clone(),
-        ..Default::default()
-    });
+    let (ty_idx, count_idx) = register_stream(st, obj, m, override_ty);
     for (cpu, ring) in rings {
         match ring {
             Ok(buf) => st.sources.push(PerfSource {

@@ -341,6 +341,7 @@ impl State {
             summary,
             ..
         } = self;
+        let filtering = !filter.is_empty();
         let mut result = Ok(());
         for s in sources.iter_mut() {
             let object = loaded.get(s.object).map_or("", |l| l.name.as_str());
@@ -355,7 +356,7 @@ impl State {
             let map = s.map.as_str();
             s.buf.get_mut().0.drain(scratch, |rec| match rec {
                 Record::Sample(data) => {
-                    if !filter.is_empty() && !plan.is_some_and(|p| p.keeps(filter, data)) {
+                    if filtering && !plan.is_some_and(|p| p.keeps(filter, data)) {
                         filtered += 1;
                     } else if result.is_ok() {
                         let stacks = match stack_plan {
@@ -417,6 +418,7 @@ impl State {
             summary,
             ..
         } = self;
+        let filtering = !filter.is_empty();
         let mut result = Ok(());
         for r in ring_buffers.iter_mut() {
             let object = loaded.get(r.object).map_or("", |l| l.name.as_str());
@@ -427,7 +429,7 @@ impl State {
             for _ in 0..RING_BUFFER_BATCH {
                 let Some(item) = rb.next() else { break };
                 let data: &[u8] = &item;
-                if !filter.is_empty() && !plan.is_some_and(|p| p.keeps(filter, data)) {
+                if filtering && !plan.is_some_and(|p| p.keeps(filter, data)) {
                     filtered += 1;
                 } else if result.is_ok() {
                     result = sink.record(&RecordMsg {

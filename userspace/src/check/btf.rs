@@ -17,56 +17,44 @@ pub struct BtfMap {
     pub value: Option<String>,
 }
 
+use btf_reader::{kind, Btf, Type};
+
+/// The type id member `member` of map definition `def` points to (`__uint`/`__type`
+/// members are pointers).
+fn pointee(btf: &Btf<'_>, def: Type<'_>, member: &str) -> Option<u32> {
+    if def.kind != kind::STRUCT {
+        return None;
+    }
+    let m = btf
+        .members(&def)
+        .into_iter()
+        .find(|m| btf.name(m.name_off) == member)?;
+    let ptr = btf.resolve(m.type_or_value)?;
+    (ptr.kind == kind::PTR).then_some(ptr.size_or_type)
+}
+
 /// The name of the type member `member` of a map definition points to: `u32` for
 /// `__type(key, u32)` (the typedef's name, else the struct's).
 fn type_member(btf: &Btf<'_>, def: Type<'_>, member: &str) -> Option<String> {
-    if def.kind != kind::STRUCT {
-        return None;
+    let mut id = pointee(btf, def, member)?;
+    for _ in 0..8 {
+        let t = btf.get(id)?;
+        let name = btf.name(t.name_off);
+        if !name.is_empty() {
+            return Some(name.to_owned());
+        }
+        match t.kind {
+            kind::CONST | kind::VOLATILE | kind::RESTRICT | kind::TYPE_TAG => id = t.size_or_type,
+            _ => return None,
+        }
     }
-    btf.members(&def).into_iter().find_map(|m| {
-        if btf.name(m.name_off) != member {
-            return None;
-        }
-        let ptr = btf.resolve(m.type_or_value)?;
-        if ptr.kind != kind::PTR {
-            return None;
-        }
-        let mut id = ptr.size_or_type;
-        for _ in 0..8 {
-            let t = btf.get(id)?;
-            let name = btf.name(t.name_off);
-            if !name.is_empty() {
-                return Some(name.to_owned());
-            }
-            match t.kind {
-                kind::CONST | kind::VOLATILE | kind::RESTRICT | kind::TYPE_TAG => {
-                    id = t.size_or_type
-                }
-                _ => return None,
-            }
-        }
-        None
-    })
+    None
 }
-
-use btf_reader::{kind, Btf, Type};
 
 /// N in `int (*type)[N]`, the member `member` of a map definition struct.
 fn uint_member(btf: &Btf<'_>, def: Type<'_>, member: &str) -> Option<u32> {
-    if def.kind != kind::STRUCT {
-        return None;
-    }
-    btf.members(&def).into_iter().find_map(|m| {
-        if btf.name(m.name_off) != member {
-            return None;
-        }
-        let ptr = btf.resolve(m.type_or_value)?;
-        if ptr.kind != kind::PTR {
-            return None;
-        }
-        let array = btf.resolve(ptr.size_or_type)?;
-        btf.array(&array).map(|(_, _, count)| count)
-    })
+    let array = btf.resolve(pointee(btf, def, member)?)?;
+    btf.array(&array).map(|(_, _, count)| count)
 }
 
 /// The maps declared in the `.maps` data section of this BTF.
