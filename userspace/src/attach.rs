@@ -39,9 +39,9 @@ pub enum LoadError {
     /// aya panicked on the input.
     #[error("the object could not be parsed (aya panicked on it)")]
     Panic,
-    /// BTF-defined maps in legacy mode.
-    #[error("its maps are BTF-defined (section .maps), which needs kernel BTF (4.18+); legacy mode loads no BTF: use legacy `maps` sections (or, on a kernel with BTF that legacy mode was only forced on, drop --legacy)")]
-    BtfMapsInLegacy,
+    /// The aya-ready copy could not be made for this kernel.
+    #[error(transparent)]
+    Prepare(#[from] crate::object::PrepareError),
 }
 
 /// One object in the kernel.
@@ -104,18 +104,45 @@ fn load_object(
     env: &Env<'_>,
     left_out: &[GlobalDataProgram],
 ) -> Result<(aya::Ebpf, Vec<u8>), LoadError> {
-    if obj.info.has_btf_maps && !env.mode.btf {
-        return Err(LoadError::BtfMapsInLegacy);
-    }
-    let plan = AyaPlan {
+    let mut plan = AyaPlan {
         as_data: left_out.iter().map(|p| p.section.clone()).collect(),
         ncpus: kernel::possible_cpus(),
         kern_version: env.kern_version,
+        // Below 4.18 (legacy mode) the kernel takes no BTF: BTF `.maps` are created from
+        // their sizes alone, as libbpf creates them there.
+        drop_btf_type_ids: !env.mode.btf,
+        ring_buffers: (!obj.fallback_ring_buffers().is_empty()).then(has_ring_buffers),
+        resolve_core_locally: obj.info.has_btf_maps && !kernel::has_kernel_btf(),
     };
-    let patched = obj.aya_bytes(&plan)?;
-    let loaded =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| aya_loader.load(&patched)))
-            .map_err(|_| LoadError::Panic)?;
+    let mut patched = obj.aya_bytes(&plan)?;
+    let load = |aya_loader: &mut aya::EbpfLoader<'_>, bytes: &[u8]| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| aya_loader.load(bytes)))
+            .map_err(|_| LoadError::Panic)
+    };
+    let mut loaded = load(aya_loader, &patched)?;
+    // A kernel that refuses a map's BTF types (a 4.19 said E2BIG): libbpf retries without
+    // them, and so does the loader.
+    if let Err(aya::EbpfError::MapError(aya::maps::MapError::CreateError { name, io_error })) =
+        &loaded
+    {
+        let typed = obj
+            .btf_maps
+            .iter()
+            .any(|m| &m.name == name && (m.key.is_some() || m.value.is_some()));
+        if typed && !plan.drop_btf_type_ids {
+            let why = format!("map {name}: {io_error}");
+            plan.drop_btf_type_ids = true;
+            let again = obj.aya_bytes(&plan)?;
+            loaded = load(aya_loader, &again)?;
+            if loaded.is_ok() {
+                crate::say!(
+                    "loader: {}: {why} with its BTF key/value types; its BTF maps were created without them",
+                    obj.name
+                );
+                patched = again;
+            }
+        }
+    }
     let ebpf = loaded.map_err(|e| {
         let hint = if errno_of(&e) == Some(libc::EPERM) {
             " (not root? loading needs CAP_BPF, or CAP_SYS_ADMIN on kernels < 5.8)".to_owned()
@@ -125,6 +152,13 @@ fn load_object(
         LoadError::Aya(error_chain(&e), hint)
     })?;
     Ok((ebpf, patched))
+}
+
+/// Whether the kernel has BPF ring buffers (5.8+): a ring buffer map of one page is
+/// created and closed, once per run, as libbpf-tools probes it.
+fn has_ring_buffers() -> bool {
+    static PROBED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PROBED.get_or_init(sys::can_create_ring_buffer)
 }
 
 /// Why a map could not be created, when its type is newer than the running kernel.

@@ -318,18 +318,23 @@ fn read_map_def(
 pub struct OutputSize {
     /// The map symbol (`events`).
     pub map: String,
-    /// The constant size argument.
-    pub size: u32,
+    /// The constant size argument, when it is one.
+    pub size: Option<u32>,
+    /// The helper: 25 perf_event_output, 130 ringbuf_output, 131 ringbuf_reserve.
+    pub helper: i32,
 }
+
+/// `BPF_FUNC_perf_event_output`.
+pub const HELPER_PERF_EVENT_OUTPUT: i32 = 25;
 
 /// `(helper id, register holding the map, register holding the size)` of the output
 /// helpers: perf_event_output, ringbuf_output, ringbuf_reserve.
 const OUTPUT_HELPERS: [(i32, usize, usize); 3] = [(25, 2, 5), (130, 1, 3), (131, 1, 2)];
 
-/// Every (map, constant size) pair passed to an output helper, found by following the
-/// argument registers through the straight-line code before each call: `r5 = 24` and
-/// `r2 = <map events>` (a relocated 64-bit load), through register moves. Sizes computed
-/// at run time are not found.
+/// Every (map, size) pair passed to an output helper, found by following the argument
+/// registers through the straight-line code before each call: `r5 = 24` and `r2 = <map
+/// events>` (a relocated 64-bit load), through register moves. Sizes computed at run time
+/// are None.
 pub fn output_sizes(file: &Elf<'_>) -> Vec<OutputSize> {
     let mut out = Vec::new();
     for section in file.sections() {
@@ -347,7 +352,7 @@ pub fn output_sizes(file: &Elf<'_>) -> Vec<OutputSize> {
         }
         scan_outputs(code, &relocated, &mut out);
     }
-    out.sort_by(|a, b| (&a.map, a.size).cmp(&(&b.map, b.size)));
+    out.sort_by(|a, b| (&a.map, a.size, a.helper).cmp(&(&b.map, b.size, b.helper)));
     out.dedup();
     out
 }
@@ -380,13 +385,12 @@ fn scan_outputs(
             }
             0x85 if src == 0 => {
                 if let Some(&(_, m, n)) = OUTPUT_HELPERS.iter().find(|h| i64::from(h.0) == imm) {
-                    if let (Some(map), Some(size)) = (maps[m], consts[n]) {
-                        if let Ok(size) = u32::try_from(size) {
-                            out.push(OutputSize {
-                                map: map.to_owned(),
-                                size,
-                            });
-                        }
+                    if let Some(map) = maps[m] {
+                        out.push(OutputSize {
+                            map: map.to_owned(),
+                            size: consts[n].and_then(|s| u32::try_from(s).ok()),
+                            helper: imm as i32,
+                        });
                     }
                 }
                 for r in 0..=5 {
@@ -511,6 +515,9 @@ struct SectionFacts {
     flags: u64,
     /// Non-empty PROGBITS with SHF_EXECINSTR.
     is_code: bool,
+    /// `sh_offset` and `sh_size`.
+    file_offset: u64,
+    size: u64,
 }
 
 /// Where the section headers and their names sit in the file: what [`rewrite_for_aya`]
@@ -552,6 +559,8 @@ impl Layout {
                 is_code: sh.sh_type(endian) == object::elf::SHT_PROGBITS
                     && flags & u64::from(object::elf::SHF_EXECINSTR) != 0
                     && sh.sh_size(endian) > 0,
+                file_offset: sh.sh_offset(endian),
+                size: sh.sh_size(endian),
             });
         }
         Ok(Layout {
@@ -563,6 +572,43 @@ impl Layout {
             sections,
         })
     }
+}
+
+impl Layout {
+    /// File offset and size of the first section named `name`.
+    pub fn section_range(&self, name: &str) -> Option<(usize, usize)> {
+        let s = self
+            .sections
+            .iter()
+            .find(|s| s.name.as_deref() == Some(name))?;
+        Some((
+            usize::try_from(s.file_offset).ok()?,
+            usize::try_from(s.size).ok()?,
+        ))
+    }
+}
+
+/// Gives section `name` of `out` (a copy of the object `layout` was read from) new
+/// contents: written at the end of the file, the section header pointed at them.
+pub fn replace_section(
+    out: &mut Vec<u8>,
+    layout: &Layout,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), ElfError> {
+    let index = layout
+        .sections
+        .iter()
+        .position(|s| s.name.as_deref() == Some(name))
+        .ok_or_else(|| ElfError::Malformed(format!("no section {name}")))?;
+    out.resize(out.len().next_multiple_of(8), 0);
+    let at = out.len() as u64;
+    out.extend_from_slice(bytes);
+    let endian = Endianness::Little;
+    let hdr = layout.shoff + index * layout.shentsize;
+    put(out, hdr + 24, &endian.write_u64(at))?;
+    put(out, hdr + 32, &endian.write_u64(bytes.len() as u64))?;
+    Ok(())
 }
 
 /// Returns a copy of `data` (the little-endian object `layout` was read from) that aya

@@ -13,6 +13,32 @@ use crate::dwarf::{Type, TypeTable};
 use crate::elf::{self, ElfError, Layout, MapInfo, ObjectInfo, OutputSize, ProgramInfo};
 use crate::section::{self, AttachSpec};
 
+pub mod sanitize;
+
+/// Why the aya-ready copy of an object could not be made for this kernel.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// The ELF itself.
+    #[error(transparent)]
+    Elf(#[from] ElfError),
+    /// The object's BTF could not be rewritten (or read).
+    #[error("{0}")]
+    Btf(String),
+    /// A CO-RE relocation only the kernel's own BTF answers, on a kernel without one.
+    #[error(
+        "section {section}: CO-RE relocation (kind {kind}) of type `{ty}` needs the kernel's \
+         BTF (/sys/kernel/btf/vmlinux), which this kernel does not have"
+    )]
+    NeedsKernelBtf {
+        /// The program section.
+        section: String,
+        /// `BPF_CORE_*`
+        kind: u32,
+        /// The local type's name.
+        ty: String,
+    },
+}
+
 /// One BPF object, parsed.
 #[derive(Debug)]
 pub struct Object {
@@ -54,6 +80,14 @@ pub struct AyaPlan {
     pub ncpus: Option<usize>,
     /// LINUX_VERSION_CODE written where the `version` section says "any" (0xFFFFFFFE).
     pub kern_version: u32,
+    /// BTF `.maps` definitions lose their key/value type ids (the kernel takes no BTF).
+    pub drop_btf_type_ids: bool,
+    /// Whether the kernel has ring buffers, when known: without them, ring buffers the
+    /// programs also feed with bpf_perf_event_output become perf event arrays.
+    pub ring_buffers: Option<bool>,
+    /// No kernel BTF: the loader answers `bpf_core_type_exists(struct bpf_ringbuf)` itself
+    /// (with `ring_buffers`) and refuses every other CO-RE relocation.
+    pub resolve_core_locally: bool,
 }
 
 impl Object {
@@ -130,7 +164,7 @@ impl Object {
             .output_sizes
             .iter()
             .filter(|o| o.map == name)
-            .map(|o| o.size);
+            .filter_map(|o| o.size);
         let size = sizes.next()?;
         if sizes.any(|s| s != size) {
             return None;
@@ -240,7 +274,7 @@ impl Object {
     /// renamed or hidden ([`elf::rewrite_for_aya`]), perf arrays completed as other
     /// loaders complete them, and the running kernel's version code where the object asks
     /// for it.
-    pub fn aya_bytes(&self, plan: &AyaPlan) -> Result<Vec<u8>, ElfError> {
+    pub fn aya_bytes(&self, plan: &AyaPlan) -> Result<Vec<u8>, PrepareError> {
         let keep_btf = self.info.has_btf_maps;
         let mut out = elf::rewrite_for_aya(&self.bytes, &self.layout, keep_btf, &plan.as_data)?;
         elf::complete_perf_arrays(&self.info, plan.ncpus, &mut out);
@@ -249,14 +283,97 @@ impl Object {
                 dst.copy_from_slice(&plan.kern_version.to_le_bytes());
             }
         }
+        let edits = self.map_edits(plan);
+        if !edits.is_empty() {
+            let btf = self
+                .section_bytes(".BTF")
+                .ok_or_else(|| PrepareError::Btf("a .maps section but no .BTF".to_owned()))?;
+            let new = sanitize::rewrite_btf_maps(btf, &edits).map_err(PrepareError::Btf)?;
+            elf::replace_section(&mut out, &self.layout, ".BTF", &new)?;
+        }
+        if plan.resolve_core_locally && keep_btf {
+            self.resolve_core(plan, &mut out)?;
+        }
         Ok(out)
+    }
+
+    fn section_bytes(&self, name: &str) -> Option<&[u8]> {
+        let (off, size) = self.layout.section_range(name)?;
+        self.bytes.get(off..off.checked_add(size)?)
+    }
+
+    /// BTF ring buffers that some program also passes to bpf_perf_event_output: the
+    /// libbpf-tools fallback pattern (ring buffer on 5.8+, perf event array before).
+    pub fn fallback_ring_buffers(&self) -> Vec<&str> {
+        self.btf_maps
+            .iter()
+            .filter(|m| m.map_type == Some(check::types::MAP_RINGBUF))
+            .filter(|m| {
+                self.output_sizes
+                    .iter()
+                    .any(|o| o.map == m.name && o.helper == elf::HELPER_PERF_EVENT_OUTPUT)
+            })
+            .map(|m| m.name.as_str())
+            .collect()
+    }
+
+    /// The `.maps` definitions `plan` changes.
+    fn map_edits(&self, plan: &AyaPlan) -> Vec<sanitize::MapEdit> {
+        let to_perf = plan.ring_buffers == Some(false);
+        let fallback = self.fallback_ring_buffers();
+        self.btf_maps
+            .iter()
+            .filter_map(|m| {
+                let perf = (to_perf && fallback.contains(&m.name.as_str()))
+                    .then(|| plan.ncpus.and_then(|n| u32::try_from(n).ok()).unwrap_or(0));
+                let drop = plan.drop_btf_type_ids && (m.key.is_some() || m.value.is_some());
+                (perf.is_some() || drop).then(|| sanitize::MapEdit {
+                    name: m.name.clone(),
+                    drop_type_ids: drop,
+                    to_perf: perf,
+                })
+            })
+            .collect()
+    }
+
+    /// Answers the CO-RE relocations aya leaves alone without kernel BTF: a ring buffer
+    /// existence check gets `plan.ring_buffers`; any other one is an error.
+    fn resolve_core(&self, plan: &AyaPlan, out: &mut [u8]) -> Result<(), PrepareError> {
+        let (Some(btf), Some(ext)) = (self.section_bytes(".BTF"), self.section_bytes(".BTF.ext"))
+        else {
+            return Ok(());
+        };
+        let relos = sanitize::core_relocations(btf, ext).map_err(PrepareError::Btf)?;
+        for r in relos {
+            if plan.as_data.contains(&r.section) {
+                continue; // not loaded
+            }
+            if r.kind != sanitize::CORE_TYPE_EXISTS || r.type_name != "bpf_ringbuf" {
+                return Err(PrepareError::NeedsKernelBtf {
+                    section: r.section,
+                    kind: r.kind,
+                    ty: r.type_name,
+                });
+            }
+            let exists = plan.ring_buffers.unwrap_or(false);
+            let (off, _) = self.layout.section_range(&r.section).ok_or_else(|| {
+                PrepareError::Btf(format!("CO-RE relocation in missing section {}", r.section))
+            })?;
+            let at = off.saturating_add(r.insn_off as usize);
+            sanitize::patch_imm(out, at, u32::from(exists))
+                .map_err(|e| PrepareError::Btf(format!("section {}: {e}", r.section)))?;
+        }
+        Ok(())
     }
 
     /// Why map `name` could not be created on kernel `(major, minor)`, when its type is
     /// newer than that kernel (percpu_array on 4.4 fails with EINVAL and nothing else).
     pub fn map_type_hint(&self, name: &str, kernel: (u32, u32)) -> Option<String> {
-        let def = &self.map(name)?.def;
-        let (type_name, since) = check::types::map_type(def.map_type)?;
+        let t = match self.map(name) {
+            Some(m) => m.def.map_type,
+            None => self.btf_maps.iter().find(|m| m.name == name)?.map_type?,
+        };
+        let (type_name, since) = check::types::map_type(t)?;
         let (major, minor) = kernel;
         (check::Version::new(major, minor) < since).then(|| {
             format!(" ({type_name} maps need Linux {since}; this kernel is {major}.{minor})")

@@ -370,3 +370,200 @@ fn stack_ids_become_symbolized_frames() {
         .iter()
         .all(|f| f["addr"].as_str().unwrap().starts_with("0xffff")));
 }
+
+/// The kernel's release is at least `major.minor`.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let r = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut parts = r.trim().split(|c: char| !c.is_ascii_digit());
+    let v: (u32, u32) = (
+        parts.next().unwrap().parse().unwrap(),
+        parts.next().unwrap().parse().unwrap(),
+    );
+    v >= (major, minor)
+}
+
+/// libbpf-tools' ring-buffer-or-perf object: one `exec_event` per exec the test makes,
+/// typed with no flags, through the ring buffer on a 5.8+ kernel (`via` 1).
+#[test]
+fn ring_buffer_with_perf_fallback_streams_one_typed_event_per_exec() {
+    let Some(_g) = root_serial() else { return };
+    let obj = bpf_object("ringbuf_fallback", &["-I/usr/include/x86_64-linux-gnu"]);
+    let mut l = Loader::spawn(&["--json", obj.to_str().unwrap()]);
+    l.wait_attached(1);
+    let mut children = Vec::new();
+    for (path, args) in [
+        ("/bin/true", &["ring", "one"][..]),
+        ("/bin/echo", &["ring", "two"][..]),
+        ("/bin/true", &["ring"][..]),
+    ] {
+        let mut c = std::process::Command::new(path)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        children.push((c.id(), path));
+        assert!(c.wait().unwrap().success());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success(), "{lines:?}");
+    assert_eq!(decode(&lines, "events")["record"]["type"], "exec_event");
+    let via = if kernel_at_least(5, 8) { 1 } else { 2 };
+    let comm = my_comm();
+    for (pid, path) in &children {
+        let mine: Vec<&Value> = lines
+            .iter()
+            .filter(|v| v["type"] == "event" && v["map"] == "events" && v["data"]["pid"] == *pid)
+            .map(|v| &v["data"])
+            .collect();
+        assert_eq!(mine.len(), 1, "one event for pid {pid}: {lines:?}");
+        let d = mine[0];
+        assert_eq!(d["filename"], *path, "{d}");
+        assert_eq!(d["comm"], comm.as_str(), "comm before the exec: {d}");
+        assert_eq!(
+            (d["uid"].as_u64(), d["via"].as_u64()),
+            (Some(0), Some(via)),
+            "{d}"
+        );
+        assert!(d["ts"].as_u64().unwrap() > 0);
+    }
+    assert_eq!(summary(&lines)["errors"], 0);
+}
+
+/// What the loader makes of the same object for a kernel without ring buffers and without
+/// BTF of its own: `events` a perf event array (4-byte keys and values, one slot per
+/// CPU), both CO-RE existence checks answered 0, `heap`'s BTF types dropped when asked;
+/// `loader check` calls it fine on 4.15 and names no ring buffer requirement on 4.4.
+#[test]
+fn ring_buffer_fallback_object_as_prepared_for_kernels_without_ring_buffers() {
+    use loader::object::{sanitize, AyaPlan, Object};
+    let obj = bpf_object("ringbuf_fallback", &["-I/usr/include/x86_64-linux-gnu"]);
+    let parsed = Object::parse("rf", std::fs::read(&obj).unwrap()).unwrap();
+    assert_eq!(parsed.fallback_ring_buffers(), ["events"]);
+    let guard_values = |bytes: &[u8]| -> Vec<u32> {
+        use object::{Object as _, ObjectSection as _};
+        let f = object::File::parse(bytes).unwrap();
+        let sec = |n| f.section_by_name(n).unwrap().data().unwrap();
+        let relos = sanitize::core_relocations(sec(".BTF"), sec(".BTF.ext")).unwrap();
+        assert!(!relos.is_empty());
+        relos
+            .iter()
+            .map(|r| {
+                assert_eq!((r.kind, r.type_name.as_str()), (8, "bpf_ringbuf"));
+                let code = sec(&r.section);
+                let at = r.insn_off as usize + 4;
+                u32::from_le_bytes(code[at..at + 4].try_into().unwrap())
+            })
+            .collect()
+    };
+    // As compiled: "exists" (1), the ring buffer path.
+    assert!(guard_values(parsed.bytes()).iter().all(|&v| v == 1));
+    let plan = AyaPlan {
+        ncpus: Some(3),
+        drop_btf_type_ids: true,
+        ring_buffers: Some(false),
+        resolve_core_locally: true,
+        ..AyaPlan::default()
+    };
+    let out = parsed.aya_bytes(&plan).unwrap();
+    assert!(guard_values(&out).iter().all(|&v| v == 0));
+    let again = Object::parse("rf", out).unwrap();
+    let events = again.btf_maps.iter().find(|m| m.name == "events").unwrap();
+    assert_eq!(events.map_type, Some(4), "a perf event array: {events:?}");
+    let heap = again.btf_maps.iter().find(|m| m.name == "heap").unwrap();
+    assert_eq!(
+        (heap.map_type, &heap.key, &heap.value),
+        (Some(6), &None, &None)
+    );
+    // With ring buffers nothing changes.
+    let kept = parsed
+        .aya_bytes(&AyaPlan {
+            ring_buffers: Some(true),
+            resolve_core_locally: true,
+            ..AyaPlan::default()
+        })
+        .unwrap();
+    assert!(guard_values(&kept).iter().all(|&v| v == 1));
+    let kept = Object::parse("rf", kept).unwrap();
+    assert_eq!(kept.btf_maps, parsed.btf_maps);
+
+    let check = |k: &str| {
+        std::process::Command::new(loader_bin())
+            .args(["check", "--json", "--kernel", k])
+            .arg(&obj)
+            .output()
+            .unwrap()
+    };
+    let out = check("4.15");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = String::from_utf8_lossy(&check("4.4").stdout).into_owned();
+    assert!(out.contains("map heap (percpu_array)"), "{out}");
+    assert!(!out.contains(r#""kind":"ringbuf""#), "{out}");
+    // Before perf event arrays (4.3) the fallback map itself is the problem.
+    let out = String::from_utf8_lossy(&check("4.2").stdout).into_owned();
+    assert!(
+        out.contains("map events (ringbuf from 5.8, perf_event_array before)"),
+        "{out}"
+    );
+    assert!(!out.contains(r#""kind":"ringbuf""#), "{out}");
+}
+
+/// BTF maps in legacy mode (what a 4.x kernel gets): created from their sizes alone, yet
+/// still dumped and decoded with their BTF types; the free-form and goebpf kprobe
+/// programs of btf_kprobes pass the verifier in both modes.
+#[test]
+fn btf_maps_load_without_btf_types_in_legacy_mode() {
+    let Some(_g) = root_serial() else { return };
+    let obj = bpf_object("libbpf_maps", &["-I/usr/include/x86_64-linux-gnu"]);
+    let mut l = Loader::spawn(&["--json", "--legacy", obj.to_str().unwrap()]);
+    l.wait_attached(2);
+    let me = std::process::id();
+    getppid(4);
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success(), "{lines:?}");
+    let kernel = lines.iter().find(|v| v["type"] == "kernel").unwrap();
+    assert_eq!(
+        (&kernel["legacy"], &kernel["btf"]),
+        (&true.into(), &false.into())
+    );
+    assert_eq!(decode(&lines, "stats")["value"]["type"], "stat");
+    let dump = last_dump(&lines, "stats");
+    let entry = dump.iter().find(|e| e["key"] == me).expect("our pid");
+    assert_eq!(entry["value"]["calls"], 4, "{entry}");
+    let rb: Vec<u64> = lines
+        .iter()
+        .filter(|v| v["type"] == "event" && v["map"] == "rb" && v["data"]["pid"] == me)
+        .map(|v| v["data"]["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rb, [1, 2, 3, 4]);
+
+    let kp = bpf_object("btf_kprobes", &["-I/usr/include/x86_64-linux-gnu"]);
+    for legacy in [false, true] {
+        let mut args = vec!["--verify", "--json"];
+        if legacy {
+            args.push("--legacy");
+        }
+        let out = std::process::Command::new(loader_bin())
+            .args(&args)
+            .arg(&kp)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let loaded: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["type"] == "loaded")
+            .map(|v| v["section"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(loaded, ["kprobe/guess_execve", "kprobe/exec_counter"]);
+    }
+}

@@ -20,6 +20,11 @@
 //!
 //! Maps belong to the object, so a map type the kernel lacks is reported on every program
 //! of the object: the object's maps are all created before any program loads.
+//!
+//! libbpf-tools' fallback (a BTF ring buffer that the program also feeds with
+//! bpf_perf_event_output, behind `bpf_core_type_exists(struct bpf_ringbuf)`) needs no ring
+//! buffer: below 5.8 the loader makes the map a perf event array and the check false, so
+//! such a program's ring buffer helpers and map are not requirements (the perf array is).
 
 pub mod btf;
 pub mod cli;
@@ -556,6 +561,38 @@ pub fn analyze(data: &[u8]) -> Result<Vec<ProgramAnalysis>, CheckError> {
     crate::object::Object::parse("", data.to_vec())?.analyses
 }
 
+/// libbpf-tools' ring-buffer-or-perf fallback: the BTF ring buffers some program passes
+/// to bpf_perf_event_output, and the program sections that check
+/// `bpf_core_type_exists(struct bpf_ringbuf)` (none of either without both).
+fn ring_fallback(file: &elf::Elf<'_>, maps: &[(String, u32)]) -> (Vec<String>, Vec<String>) {
+    let sections = |name| file.section_by_name(name).and_then(|s| s.data().ok());
+    let guarded: Vec<String> = match (sections(".BTF"), sections(".BTF.ext")) {
+        (Some(btf), Some(ext)) => crate::object::sanitize::core_relocations(btf, ext)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| {
+                r.kind == crate::object::sanitize::CORE_TYPE_EXISTS && r.type_name == "bpf_ringbuf"
+            })
+            .map(|r| r.section)
+            .collect(),
+        _ => Vec::new(),
+    };
+    if guarded.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let perf_fed: Vec<String> = elf::output_sizes(file)
+        .into_iter()
+        .filter(|o| o.helper == elf::HELPER_PERF_EVENT_OUTPUT)
+        .map(|o| o.map)
+        .collect();
+    let rings = maps
+        .iter()
+        .filter(|(n, t)| *t == types::MAP_RINGBUF && perf_fed.contains(n))
+        .map(|(n, _)| n.clone())
+        .collect();
+    (rings, guarded)
+}
+
 /// Analyses every program of a parsed object, `info` being what [`elf::read_info`] read.
 pub fn analyze_file(
     file: &elf::Elf<'_>,
@@ -563,6 +600,7 @@ pub fn analyze_file(
 ) -> Result<Vec<ProgramAnalysis>, CheckError> {
     let codes = code_sections(file)?;
     let maps = object_maps(file, info)?;
+    let (fallback_maps, guarded_sections) = ring_fallback(file, &maps);
     let mut out = Vec::new();
     for p in &info.programs {
         let entry = codes.iter().find_map(|(si, c)| {
@@ -606,7 +644,16 @@ pub fn analyze_file(
             });
         }
         for (name, t) in &maps {
-            reqs.insert(map_requirement(name, *t));
+            if fallback_maps.contains(name) {
+                let mut r = map_requirement(name, types::MAP_PERF_EVENT_ARRAY);
+                r.what = format!("map {name} (ringbuf from 5.8, perf_event_array before)");
+                reqs.insert(r);
+            } else {
+                reqs.insert(map_requirement(name, *t));
+            }
+        }
+        if guarded_sections.contains(&p.section) && !fallback_maps.is_empty() {
+            reqs.retain(|r| r.kind != Kind::Ringbuf);
         }
         out.push(ProgramAnalysis {
             program: p.symbol.clone(),

@@ -94,6 +94,9 @@ fn cgroup_type(attach: &str) -> Option<ProgType> {
 /// Ring buffer map type.
 pub const MAP_RINGBUF: u32 = 27;
 
+/// Perf event array map type.
+pub const MAP_PERF_EVENT_ARRAY: u32 = 4;
+
 /// Indexed by `BPF_MAP_TYPE_*`; entry 0 is unspec.
 static MAP_TYPES: [(&str, Version); 34] = [
     ("unspec", v(0, 0)),

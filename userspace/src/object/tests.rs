@@ -104,6 +104,7 @@ fn one_parse_gives_programs_maps_license_version_and_types() {
             .collect(),
         ncpus: Some(3),
         kern_version: 0x040f12,
+        ..AyaPlan::default()
     };
     obj.aya_bytes(&plan).unwrap();
     assert!(!obj.has_kprobes());

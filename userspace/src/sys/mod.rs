@@ -105,6 +105,44 @@ fn bpf_map_cmd(cmd: libc::c_long, attr: &mut MapElemAttr) -> libc::c_long {
     }
 }
 
+/// The `map_create` prefix of `union bpf_attr` that every kernel since 3.19 knows.
+#[repr(C)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+}
+
+/// Whether `BPF_MAP_CREATE` makes a one-page `BPF_MAP_TYPE_RINGBUF` map (5.8+); the map
+/// is closed again at once.
+pub fn can_create_ring_buffer() -> bool {
+    let mut attr = MapCreateAttr {
+        map_type: 27,
+        key_size: 0,
+        value_size: 0,
+        max_entries: page_size() as u32,
+        map_flags: 0,
+    };
+    // SAFETY: `attr` is a valid, initialised `bpf_attr` prefix of the size passed; the
+    // kernel reads it and returns a new fd or -1.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            0 as libc::c_long, // BPF_MAP_CREATE
+            &mut attr as *mut MapCreateAttr,
+            size_of::<MapCreateAttr>() as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+    drop(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+    true
+}
+
 /// `BPF_MAP_UPDATE_ELEM`.
 pub fn map_update(map: &MapRef<'_>, key: &[u8], value: &[u8]) -> Result<(), SyscallError> {
     map.check("bpf(BPF_MAP_UPDATE_ELEM)", key.len(), value.len())?;

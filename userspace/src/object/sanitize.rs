@@ -1,0 +1,490 @@
+//! What a libbpf-based tool does to an object before a kernel that lacks something sees
+//! it, done on the bytes aya reads:
+//!
+//! - BTF map definitions (`.maps`) lose their `__type(key/value, T)` type ids, becoming
+//!   `key_size`/`value_size` of the same sizes, where the kernel cannot take BTF (below
+//!   4.18, or where it refused them): libbpf retries map creation without BTF ids.
+//! - A ring buffer map the programs also feed with `bpf_perf_event_output` (libbpf-tools'
+//!   compat.bpf.h pattern) becomes a perf event array with 4-byte keys and values where
+//!   the kernel has no ring buffers (below 5.8), as libbpf-tools' userspace does.
+//! - CO-RE existence checks of `struct bpf_ringbuf` (`bpf_core_type_exists`) are answered
+//!   where the kernel has no BTF of its own to answer them with (aya leaves every CO-RE
+//!   relocation as compiled then, which would take the ring buffer path on any kernel).
+//!
+//! Pure: BTF in, BTF out.
+
+use btf_reader::{kind, Btf};
+
+/// One `.maps` definition to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapEdit {
+    /// The map (its `.maps` variable).
+    pub name: String,
+    /// `key`/`value` type members become `key_size`/`value_size`.
+    pub drop_type_ids: bool,
+    /// Becomes a `BPF_MAP_TYPE_PERF_EVENT_ARRAY` with 4-byte keys and values and this
+    /// many entries (0: the loader's default, the possible CPUs).
+    pub to_perf: Option<u32>,
+}
+
+/// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`
+const PERF_EVENT_ARRAY: u32 = 4;
+
+/// `BPF_CORE_TYPE_EXISTS` (`bpf_core_type_exists`).
+pub const CORE_TYPE_EXISTS: u32 = 8;
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+/// The type id `id` names, past typedefs and qualifiers (bounded).
+fn resolve_id(btf: &Btf<'_>, mut id: u32) -> Option<u32> {
+    for _ in 0..32 {
+        let t = btf.get(id)?;
+        match t.kind {
+            kind::TYPEDEF | kind::CONST | kind::VOLATILE | kind::RESTRICT | kind::TYPE_TAG => {
+                id = t.size_or_type
+            }
+            _ => return Some(id),
+        }
+    }
+    None
+}
+
+/// The size in bytes of type `id`.
+fn type_size(btf: &Btf<'_>, id: u32, depth: u32) -> Option<u32> {
+    if depth > 32 {
+        return None;
+    }
+    let t = btf.get(resolve_id(btf, id)?)?;
+    match t.kind {
+        kind::INT | kind::STRUCT | kind::UNION | kind::ENUM | kind::ENUM64 | kind::FLOAT => {
+            Some(t.size_or_type)
+        }
+        kind::PTR => Some(8),
+        kind::ARRAY => {
+            let (elem, _, n) = btf.array(&t)?;
+            type_size(btf, elem, depth + 1)?.checked_mul(n)
+        }
+        _ => None,
+    }
+}
+
+/// A member of a map definition as rewritten: its name and either a type id kept as is
+/// or the N of `int (*name)[N]`.
+enum Member {
+    Keep(String, u32),
+    Uint(String, u32),
+}
+
+/// `btf` with the `.maps` definitions of `edits` rewritten (see the module docs). Types
+/// keep their ids (the definition's struct is rewritten where it stands, new types are
+/// appended); strings keep their offsets (new ones are appended): `.BTF.ext` stays valid.
+pub fn rewrite_btf_maps(data: &[u8], edits: &[MapEdit]) -> Result<Vec<u8>, String> {
+    let btf = Btf::parse(data).map_err(|e| e.to_string())?;
+    let hdr_len = u32_at(data, 4).ok_or("BTF header truncated")? as usize;
+    let mut strings: Vec<u8> = data
+        .get(btf.strings_at..)
+        .and_then(|s| s.get(..u32_at(data, 20)? as usize))
+        .ok_or("BTF string section out of range")?
+        .to_vec();
+    let mut new_types: Vec<u8> = Vec::new();
+    let mut next_id = btf.types.len() as u32;
+    let mut replaced: Vec<(u32, Vec<u8>)> = Vec::new();
+    fn string_off(strings: &mut Vec<u8>, s: &str) -> u32 {
+        let mut needle = s.as_bytes().to_vec();
+        needle.push(0);
+        // An existing string starting at a string boundary.
+        let mut at = 0;
+        while at < strings.len() {
+            if strings[at..].starts_with(&needle) {
+                return at as u32;
+            }
+            at += strings[at..]
+                .iter()
+                .position(|&b| b == 0)
+                .unwrap_or(strings.len())
+                + 1;
+        }
+        let off = strings.len() as u32;
+        strings.extend_from_slice(&needle);
+        off
+    }
+    for sec in btf.types.iter().filter(|t| t.kind == kind::DATASEC) {
+        if btf.name(sec.name_off) != ".maps" {
+            continue;
+        }
+        for var_id in btf.datasec_vars(sec) {
+            let var = btf
+                .get(var_id)
+                .ok_or(".maps entry refers to a missing type")?;
+            let name = btf.name(var.name_off);
+            let Some(edit) = edits.iter().find(|e| e.name == name) else {
+                continue;
+            };
+            let def_id = resolve_id(&btf, var.size_or_type)
+                .ok_or_else(|| format!("map {name}: definition type missing"))?;
+            let def = btf
+                .get(def_id)
+                .filter(|t| t.kind == kind::STRUCT)
+                .ok_or_else(|| format!("map {name}: its definition is not a struct"))?;
+            if replaced.iter().any(|(id, _)| *id == def_id) {
+                continue; // a definition type shared by two maps: rewritten once
+            }
+            let mut members = Vec::new();
+            let mut int_array = None;
+            for m in btf.members(&def) {
+                let mname = btf.name(m.name_off).to_owned();
+                let pointee = btf
+                    .resolve(m.type_or_value)
+                    .filter(|p| p.kind == kind::PTR)
+                    .map(|p| p.size_or_type);
+                if mname == "type" {
+                    let arr = pointee.and_then(|p| btf.resolve(p));
+                    int_array = arr.and_then(|a| btf.array(&a));
+                }
+                let is_kv = mname == "key" || mname == "value";
+                let uint_edit = match (&*mname, edit.to_perf) {
+                    ("type", Some(_)) => Some(PERF_EVENT_ARRAY),
+                    ("max_entries", Some(n)) => Some(n),
+                    ("key" | "value" | "key_size" | "value_size", Some(_)) => Some(4),
+                    _ if is_kv && edit.drop_type_ids => {
+                        let size = pointee
+                            .and_then(|p| type_size(&btf, p, 0))
+                            .ok_or_else(|| format!("map {name}: size of its {mname} type"))?;
+                        Some(size)
+                    }
+                    _ => None,
+                };
+                let out_name = if is_kv && uint_edit.is_some() {
+                    format!("{mname}_size")
+                } else {
+                    mname
+                };
+                members.push(match uint_edit {
+                    Some(n) => Member::Uint(out_name, n),
+                    None => Member::Keep(out_name, m.type_or_value),
+                });
+            }
+            if edit.to_perf.is_some() {
+                for wanted in ["key_size", "value_size", "max_entries"] {
+                    let has = members.iter().any(|m| match m {
+                        Member::Keep(n, _) | Member::Uint(n, _) => n == wanted,
+                    });
+                    if !has {
+                        let n = if wanted == "max_entries" {
+                            edit.to_perf.unwrap_or(0)
+                        } else {
+                            4
+                        };
+                        members.push(Member::Uint(wanted.to_owned(), n));
+                    }
+                }
+            }
+            let (elem, index, _) = int_array
+                .ok_or_else(|| format!("map {name}: no `type` member (not a map definition)"))?;
+            let mut record = Vec::new();
+            let vlen = members.len() as u32;
+            for w in [def.name_off, (kind::STRUCT << 24) | vlen, vlen * 8] {
+                record.extend_from_slice(&w.to_le_bytes());
+            }
+            for (i, m) in members.iter().enumerate() {
+                let (mname, ty) = match m {
+                    Member::Keep(n, t) => (n, *t),
+                    Member::Uint(n, count) => {
+                        // int[count], then a pointer to it: `__uint(name, count)`.
+                        for w in [0, kind::ARRAY << 24, 0, elem, index, *count] {
+                            new_types.extend_from_slice(&w.to_le_bytes());
+                        }
+                        for w in [0, kind::PTR << 24, next_id] {
+                            new_types.extend_from_slice(&w.to_le_bytes());
+                        }
+                        next_id += 2;
+                        (n, next_id - 1)
+                    }
+                };
+                let name_off = string_off(&mut strings, mname);
+                for w in [name_off, ty, i as u32 * 64] {
+                    record.extend_from_slice(&w.to_le_bytes());
+                }
+            }
+            replaced.push((def_id, record));
+        }
+    }
+    let mut types = Vec::new();
+    for (id, t) in btf.types.iter().enumerate().skip(1) {
+        match replaced.iter().find(|(r, _)| *r as usize == id) {
+            Some((_, record)) => types.extend_from_slice(record),
+            None => {
+                let end = t.offset + 12 + t.extra.len();
+                types.extend_from_slice(data.get(t.offset..end).ok_or("BTF type out of range")?);
+            }
+        }
+    }
+    types.extend_from_slice(&new_types);
+    let mut out = data.get(..hdr_len).ok_or("BTF header truncated")?.to_vec();
+    let fields = [
+        0u32,
+        types.len() as u32,
+        types.len() as u32,
+        strings.len() as u32,
+    ];
+    for (i, w) in fields.iter().enumerate() {
+        let at = 8 + i * 4;
+        out.get_mut(at..at + 4)
+            .ok_or("BTF header truncated")?
+            .copy_from_slice(&w.to_le_bytes());
+    }
+    out.extend_from_slice(&types);
+    out.extend_from_slice(&strings);
+    Ok(out)
+}
+
+/// One CO-RE relocation of `.BTF.ext`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreRelo {
+    /// The program section it patches.
+    pub section: String,
+    /// Byte offset of the instruction in that section.
+    pub insn_off: u32,
+    /// `BPF_CORE_*`
+    pub kind: u32,
+    /// The local type's name (`bpf_ringbuf`), empty when anonymous.
+    pub type_name: String,
+}
+
+/// The CO-RE relocations of an object (`.BTF.ext`'s core_relo part, read with the
+/// object's `.BTF` for names). None: `.BTF.ext` has no such part (older LLVM or none).
+pub fn core_relocations(btf: &[u8], ext: &[u8]) -> Result<Vec<CoreRelo>, String> {
+    let btf = Btf::parse(btf).map_err(|e| e.to_string())?;
+    if ext.get(0..2) != Some(&[0x9f, 0xeb]) {
+        return Err("BTF.ext magic missing".into());
+    }
+    let hdr_len = u32_at(ext, 4).ok_or(".BTF.ext header truncated")? as usize;
+    if hdr_len < 32 {
+        return Ok(Vec::new());
+    }
+    let field = |at| u32_at(ext, at).ok_or(".BTF.ext header truncated");
+    let (off, len) = (field(24)? as usize, field(28)? as usize);
+    let start = hdr_len + off;
+    let part = ext
+        .get(start..start + len)
+        .ok_or(".BTF.ext core_relo out of range")?;
+    if part.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rec_size = u32_at(part, 0).ok_or("core_relo truncated")? as usize;
+    if rec_size < 16 {
+        return Err(format!("core_relo record size {rec_size}"));
+    }
+    let mut out = Vec::new();
+    let mut at = 4;
+    while at < part.len() {
+        let sec = u32_at(part, at).ok_or("core_relo truncated")?;
+        let n = u32_at(part, at + 4).ok_or("core_relo truncated")? as usize;
+        at += 8;
+        for _ in 0..n {
+            let word = |i: usize| u32_at(part, at + i * 4).ok_or("core_relo truncated");
+            let (insn_off, type_id, kind) = (word(0)?, word(1)?, word(3)?);
+            let type_name = resolve_id(&btf, type_id)
+                .and_then(|id| btf.get(id))
+                .map(|t| btf.name(t.name_off).to_owned())
+                .unwrap_or_default();
+            out.push(CoreRelo {
+                section: btf.name(sec).to_owned(),
+                insn_off,
+                kind,
+                type_name,
+            });
+            at += rec_size;
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `value` into the immediate of the instruction at `at` of `code` (a `mov` or
+/// the two halves of a 64-bit load), as a resolved CO-RE relocation is written.
+pub fn patch_imm(code: &mut [u8], at: usize, value: u32) -> Result<(), String> {
+    let op = *code.get(at).ok_or("instruction out of range")?;
+    let imm = code
+        .get_mut(at + 4..at + 8)
+        .ok_or("instruction out of range")?;
+    imm.copy_from_slice(&value.to_le_bytes());
+    if op == 0x18 {
+        code.get_mut(at + 12..at + 16)
+            .ok_or("64-bit load out of range")?
+            .copy_from_slice(&[0; 4]);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use btf_reader::kind::{ARRAY, DATASEC, INT, PTR, STRUCT, TYPEDEF, VAR};
+
+    /// BTF of `struct { __uint(type, 27); __uint(max_entries, 4096); } events` and
+    /// `struct { __uint(type, 1); __type(key, u32); __type(value, struct ev); } counts`
+    /// (struct ev: 24 bytes).
+    fn maps_btf() -> Vec<u8> {
+        let strings =
+            b"\0int\0type\0max_entries\0key\0value\0events\0counts\0.maps\0u32\0ev\0".to_vec();
+        let s = |name: &str| {
+            let mut at = 0;
+            while at < strings.len() {
+                let end = at + strings[at..].iter().position(|&b| b == 0).unwrap();
+                if &strings[at..end] == name.as_bytes() {
+                    return at as u32;
+                }
+                at = end + 1;
+            }
+            panic!("{name}")
+        };
+        let mut t = Vec::new();
+        let mut ty = |name: u32, kind: u32, vlen: u32, sz: u32, extra: &[u32]| {
+            for w in [name, (kind << 24) | vlen, sz].iter().chain(extra) {
+                t.extend_from_slice(&w.to_le_bytes());
+            }
+        };
+        ty(s("int"), INT, 0, 4, &[32]); // 1
+        ty(0, ARRAY, 0, 0, &[1, 1, 27]); // 2: int[27]
+        ty(0, PTR, 0, 2, &[]); // 3
+        ty(0, ARRAY, 0, 0, &[1, 1, 4096]); // 4
+        ty(0, PTR, 0, 4, &[]); // 5
+        ty(
+            0,
+            STRUCT,
+            2,
+            16,
+            &[s("type"), 3, 0, s("max_entries"), 5, 64],
+        ); // 6
+        ty(s("events"), VAR, 0, 6, &[1]); // 7
+        ty(s("u32"), TYPEDEF, 0, 1, &[]); // 8
+        ty(s("ev"), STRUCT, 0, 24, &[]); // 9
+        ty(0, ARRAY, 0, 0, &[1, 1, 1]); // 10: int[1]
+        ty(0, PTR, 0, 10, &[]); // 11
+        ty(0, PTR, 0, 8, &[]); // 12: u32 *
+        ty(0, PTR, 0, 9, &[]); // 13: struct ev *
+        ty(
+            0,
+            STRUCT,
+            3,
+            24,
+            &[s("type"), 11, 0, s("key"), 12, 64, s("value"), 13, 128],
+        ); // 14
+        ty(s("counts"), VAR, 0, 14, &[1]); // 15
+        ty(s(".maps"), DATASEC, 2, 40, &[7, 0, 16, 15, 16, 24]); // 16
+        let mut b = vec![0x9f, 0xeb, 1, 0];
+        for w in [
+            24u32,
+            0,
+            t.len() as u32,
+            t.len() as u32,
+            strings.len() as u32,
+        ] {
+            b.extend_from_slice(&w.to_le_bytes());
+        }
+        b.extend_from_slice(&t);
+        b.extend_from_slice(&strings);
+        b
+    }
+
+    fn uint(btf: &Btf<'_>, def: u32, member: &str) -> Option<u32> {
+        let def = btf.get(def)?;
+        let m = btf
+            .members(&def)
+            .into_iter()
+            .find(|m| btf.name(m.name_off) == member)?;
+        let arr = btf.resolve(btf.resolve(m.type_or_value)?.size_or_type)?;
+        btf.array(&arr).map(|(_, _, n)| n)
+    }
+
+    fn names(btf: &Btf<'_>, def: u32) -> Vec<String> {
+        let def = btf.get(def).unwrap();
+        btf.members(&def)
+            .into_iter()
+            .map(|m| btf.name(m.name_off).to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn type_ids_become_sizes() {
+        let b = maps_btf();
+        let edit = MapEdit {
+            name: "counts".into(),
+            drop_type_ids: true,
+            to_perf: None,
+        };
+        let out = rewrite_btf_maps(&b, &[edit]).unwrap();
+        let btf = Btf::parse(&out).unwrap();
+        assert_eq!(names(&btf, 14), ["type", "key_size", "value_size"]);
+        assert_eq!(uint(&btf, 14, "type"), Some(1));
+        assert_eq!(uint(&btf, 14, "key_size"), Some(4));
+        assert_eq!(uint(&btf, 14, "value_size"), Some(24));
+        // Untouched: the other map, every type id, the old strings.
+        assert_eq!(uint(&btf, 6, "type"), Some(27));
+        assert_eq!(btf.name(btf.get(15).unwrap().name_off), "counts");
+        let maps = crate::check::btf::maps(&out).unwrap();
+        assert_eq!(maps[1].key, None);
+    }
+
+    #[test]
+    fn ring_buffer_becomes_a_perf_array() {
+        let b = maps_btf();
+        let edit = MapEdit {
+            name: "events".into(),
+            drop_type_ids: false,
+            to_perf: Some(2),
+        };
+        let out = rewrite_btf_maps(&b, &[edit]).unwrap();
+        let btf = Btf::parse(&out).unwrap();
+        assert_eq!(
+            names(&btf, 6),
+            ["type", "max_entries", "key_size", "value_size"]
+        );
+        assert_eq!(
+            ["type", "max_entries", "key_size", "value_size"].map(|m| uint(&btf, 6, m)),
+            [Some(4), Some(2), Some(4), Some(4)]
+        );
+        assert_eq!(uint(&btf, 14, "type"), Some(1));
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        assert!(rewrite_btf_maps(b"nope", &[]).is_err());
+        let b = maps_btf();
+        assert!(rewrite_btf_maps(&b[..40], &[]).is_err());
+        assert!(core_relocations(&b, b"xx").is_err());
+    }
+
+    #[test]
+    fn core_relocations_name_their_type() {
+        let b = maps_btf();
+        // .BTF.ext: 32-byte header, core_relo part: record size 16, section ".maps" (any
+        // string), one TYPE_EXISTS on type 9 (`ev`) at insn byte 8.
+        let mut ext = vec![0x9f, 0xeb, 1, 0];
+        let part: Vec<u32> = vec![16, 46, 1, 8, 9, 0, CORE_TYPE_EXISTS];
+        for w in [32u32, 0, 0, 0, 0, 0, part.len() as u32 * 4] {
+            ext.extend_from_slice(&w.to_le_bytes());
+        }
+        for w in part {
+            ext.extend_from_slice(&w.to_le_bytes());
+        }
+        let r = core_relocations(&b, &ext).unwrap();
+        assert_eq!(
+            r,
+            [CoreRelo {
+                section: ".maps".into(),
+                insn_off: 8,
+                kind: CORE_TYPE_EXISTS,
+                type_name: "ev".into(),
+            }]
+        );
+        let mut code = [0xb7, 1, 0, 0, 1, 0, 0, 0];
+        patch_imm(&mut code, 0, 0).unwrap();
+        assert_eq!(code, [0xb7, 1, 0, 0, 0, 0, 0, 0]);
+        assert!(patch_imm(&mut code, 8, 0).is_err());
+    }
+}
