@@ -475,6 +475,12 @@ fn take_maps(
             t if map_type::dumpable(t) && any_ran && env.selection.wants_map(&obj.name, m) => {
                 plan_dump(st, env, obj, m, override_ty, obj_idx)
             }
+            // Stack traces: dumped (symbolized) when --maps names them.
+            map_type::STACK_TRACE
+                if any_ran && !env.cli.maps.is_empty() && env.selection.wants_map(&obj.name, m) =>
+            {
+                plan_dump(st, env, obj, m, override_ty, obj_idx)
+            }
             _ => {}
         }
     }

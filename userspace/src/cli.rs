@@ -44,6 +44,15 @@ pub struct Cli {
     #[arg(long, value_name = "FIELD=MAP", value_parser = attach_pair)]
     pub stack: Vec<(String, String)>,
 
+    /// Print folded stacks for flame graphs (`comm;outer;...;inner COUNT`, one line per
+    /// distinct stack, user frames then kernel frames, as bcc's `profile -f`): records with
+    /// stack id fields count 1 each, and hash maps whose key holds stack ids and whose value
+    /// is a number (bcc's {pid, stack ids, comm} -> count) add their counts. Printed at
+    /// exit and every --interval (each print: the counts since the previous one). Without
+    /// --json, stdout carries only these lines (`| flamegraph.pl`); with it, `folded` lines.
+    #[arg(long, conflicts_with_all = ["list", "verify"])]
+    pub folded: bool,
+
     /// Print map MAP as a log2 histogram (bpftrace's hist()): its key is the bucket index.
     /// Maps whose key struct has a `slot` or `bucket` field are histograms by themselves.
     #[arg(long, value_name = "MAP")]

@@ -59,6 +59,7 @@ pub mod decode;
 pub mod dwarf;
 pub mod elf;
 pub mod filter;
+pub mod folded;
 pub mod hist;
 pub mod json;
 pub mod kernel;

@@ -16,6 +16,8 @@
 //!   (per-CPU maps: `{"key":K,"values":[per CPU],"sum":S}`, `sum` for integer values)
 //! - `{"type":"hist","object":O,"map":M,"key":{...}|null,"buckets":[{"min":N,"max":N,"count":N}]}`
 //!   after a histogram map's dump (`--hist`, or a key with a `slot`/`bucket` field)
+//! - `{"type":"folded","object":O,"map":M,"stack":"comm;outer;...;inner","count":N}` with
+//!   `--folded`: one line per distinct stack (flame graph input), at exit and every `--interval`
 //! - `{"type":"packets","object":O,"program":P,"iface":I,"count":N}` (socket filters)
 //! - `{"type":"printk","pid":N,"comm":C,"cpu":N,"msg":M,"object":O,"program":P}` (object and
 //!   program when one attached program of ours calls bpf_trace_printk, else `"foreign":true`
@@ -217,6 +219,17 @@ pub enum Message<'a> {
         /// from the lowest to the highest filled bucket
         buckets: &'a [crate::hist::Bucket],
     },
+    /// `--folded`: one distinct stack and how often it was seen since the last print.
+    Folded {
+        /// object name
+        object: &'a str,
+        /// the perf array whose records, or the hash map whose keys, held the stack ids
+        map: &'a str,
+        /// `comm;outermost;...;innermost` (user frames, then kernel frames)
+        stack: &'a str,
+        /// records (or the map's count) for it
+        count: u64,
+    },
     /// The loader's last line.
     Summary(&'a Summary),
     /// `loader check`: one program's verdict on `kernel`.
@@ -246,6 +259,7 @@ impl Message<'_> {
             Message::Program { .. } => "program",
             Message::Decode { .. } => "decode",
             Message::Hist { .. } => "hist",
+            Message::Folded { .. } => "folded",
             Message::Loaded { .. } => "loaded",
             Message::Error { .. } => "error",
             Message::Lost { .. } => "lost",

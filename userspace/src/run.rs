@@ -174,7 +174,7 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
         },
         None => Box::new(std::io::stdout().lock()),
     };
-    let mut st = State::new(sink::new(cli.json, out));
+    let mut st = State::new(sink::new(cli.json, cli.folded, out));
     st.filter = cli.filter();
     st.no_foreign_printk = cli.no_foreign_printk;
     let event_types = match cli.event_types() {
@@ -229,6 +229,9 @@ pub async fn run(cli: Cli, builtin: &[(&str, &[u8])]) -> u8 {
     aya_loader.allow_unsupported_maps();
     for obj in objects {
         attach::load_and_attach(&mut st, &mut ctx, &mut aya_loader, &env, obj, &mut outcome);
+    }
+    if cli.folded {
+        st.plan_folds(&cli.stack);
     }
     st.flush();
     let mut code = finish_attach(&cli, &st, &outcome);

@@ -116,9 +116,11 @@ impl Selection {
         };
         let map_hit = |n: &Name| {
             objects.iter().any(|o| {
-                o.info.maps.iter().any(|m| {
-                    let joined = format!("{}/{}", o.name, m.name);
-                    n.hits(&[&joined, &m.name])
+                let legacy = o.info.maps.iter().map(|m| m.name.as_str());
+                let btf = o.btf_maps.iter().map(|m| m.name.as_str());
+                legacy.chain(btf).any(|name| {
+                    let joined = format!("{}/{name}", o.name);
+                    n.hits(&[&joined, name])
                 })
             })
         };

@@ -110,7 +110,7 @@ pub fn read_stack(fd: BorrowedFd<'_>, id: u32, value_size: usize) -> Option<Vec<
 }
 
 /// Kernel addresses on x86_64 and arm64 have the top bit set.
-fn is_kernel(addr: u64) -> bool {
+pub fn is_kernel(addr: u64) -> bool {
     addr >> 63 == 1
 }
 
@@ -209,6 +209,56 @@ pub fn write_frames(out: &mut Vec<u8>, frames: &[Frame]) {
     out.push(b']');
 }
 
+/// The entries of a STACK_TRACE map dump (keys of 4 bytes, values of `value_size`):
+/// `{"key":ID,"pid":P,"stack":[frames]}` per stack id, innermost frame first. Kernel
+/// addresses are symbolized through kallsyms; user ones through the process `pid_of` says
+/// last sent a record with that id (`pid`), else they stay addresses and the entry says
+/// so (`"user":"no process known: addresses not symbolized"`).
+pub fn dump_stack_map(
+    fd: BorrowedFd<'_>,
+    value_size: usize,
+    symbols: &Symbols,
+    pid_of: &dyn Fn(u32) -> Option<u32>,
+    out: &mut Vec<u8>,
+) -> Result<usize, sys::SyscallError> {
+    // SAFETY: a STACK_TRACE map's keys are u32 stack ids; lookups are made by read_stack
+    // with the value size of the map's definition.
+    let map = unsafe { sys::MapRef::new(fd, 4, value_size) };
+    let mut key = [0u8; 4];
+    let mut next = [0u8; 4];
+    let mut have_key = false;
+    let mut n = 0;
+    while n < crate::maps::MAX_DUMP_ENTRIES {
+        if !sys::map_next_key(&map, have_key.then_some(&key[..]), &mut next)? {
+            break;
+        }
+        key = next;
+        have_key = true;
+        let id = u32::from_ne_bytes(key);
+        let Some(ips) = read_stack(fd, id, value_size) else {
+            continue;
+        };
+        let pid = pid_of(id);
+        if n > 0 {
+            out.push(b',');
+        }
+        n += 1;
+        out.extend_from_slice(b"{\"key\":");
+        json::uint(out, u128::from(id));
+        if let Some(p) = pid {
+            out.extend_from_slice(b",\"pid\":");
+            json::uint(out, u128::from(p));
+        } else if ips.iter().any(|&a| !is_kernel(a)) {
+            out.extend_from_slice(b",\"user\":");
+            json::str(out, "no process known: addresses not symbolized");
+        }
+        out.extend_from_slice(b",\"stack\":");
+        write_frames(out, &symbols.frames(pid, &ips));
+        out.push(b'}');
+    }
+    Ok(n)
+}
+
 /// A frame as the table prints it: `sym+0x10 (module)` or the bare address.
 pub fn frame_text(f: &Frame) -> String {
     match (&f.sym, &f.module) {
@@ -216,6 +266,20 @@ pub fn frame_text(f: &Frame) -> String {
         (Some(s), None) => format!("{s}+{:#x}", f.offset),
         _ => format!("{:#x}", f.addr),
     }
+}
+
+/// [`frame_text`] of a frame as [`write_frames`] wrote it (a map dump's entry).
+pub fn json_frame_text(v: &serde_json::Value) -> String {
+    let addr = v["addr"]
+        .as_str()
+        .and_then(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok())
+        .unwrap_or(0);
+    frame_text(&Frame {
+        addr,
+        sym: v["sym"].as_str().map(str::to_owned),
+        offset: v["offset"].as_u64().unwrap_or(0),
+        module: v["module"].as_str().map(str::to_owned),
+    })
 }
 
 #[cfg(test)]
@@ -282,6 +346,8 @@ mod tests {
             serde_json::json!([{"addr":"0x1000","sym":"main","offset":16,"module":"/bin/x"},{"addr":"0xffffffff81000000"}])
         );
         assert_eq!(frame_text(&frames[0]), "main+0x10 (/bin/x)");
+        assert_eq!(json_frame_text(&v[0]), "main+0x10 (/bin/x)");
+        assert_eq!(json_frame_text(&v[1]), "0xffffffff81000000");
         assert!(is_kernel(frames[1].addr) && !is_kernel(frames[0].addr));
     }
 

@@ -15,6 +15,7 @@ use crate::cli::Cli;
 use crate::dwarf::Type;
 use crate::elf::map_type;
 use crate::filter::{Filter, FilterPlan};
+use crate::folded::{Folder, MapPlan, Who};
 use crate::kernel;
 use crate::maps::{self, DumpMap};
 use crate::message::{MapCount, Message, Record as RecordMsg, Summary};
@@ -222,6 +223,12 @@ pub(crate) struct State {
     pub(crate) stack_plans: Vec<Vec<(StackField, usize)>>,
     /// Symbolizer, made at the first stack.
     pub(crate) symbols: Option<Symbols>,
+    /// The process of the last record naming each stack id, by `(index in maps, id)`: a
+    /// STACK_TRACE map's dump symbolizes user stacks through it.
+    pub(crate) stack_pids: StackPids,
+    /// `--folded`: the counts, and the fold plan of each of `dumps` (None: dumped as usual)
+    pub(crate) folded: Option<Folder>,
+    pub(crate) fold_plans: Vec<Option<MapPlan>>,
     /// `--pid`, `--comm`, `--uid`, `--failed`
     pub(crate) filter: Filter,
     pub(crate) counts: Vec<MapCount>,
@@ -250,6 +257,9 @@ impl State {
             filter_plans: Vec::new(),
             stack_plans: Vec::new(),
             symbols: None,
+            stack_pids: StackPids::default(),
+            folded: None,
+            fold_plans: Vec::new(),
             filter: Filter::default(),
             counts: Vec::new(),
             dumps: Vec::new(),
@@ -335,6 +345,8 @@ impl State {
             filter_plans,
             stack_plans,
             symbols,
+            stack_pids,
+            folded,
             filter,
             counts,
             scratch,
@@ -348,6 +360,7 @@ impl State {
             let ty = types.get(s.ty).and_then(Option::as_ref);
             let plan = filter_plans.get(s.ty);
             let stack_plan = stack_plans.get(s.ty).filter(|p| !p.is_empty());
+            let who = Who::new(ty);
             let untyped = ty.is_none_or(|t| t.size() == 0);
             let mut lost = 0u64;
             let mut events = 0u64;
@@ -358,10 +371,21 @@ impl State {
                 Record::Sample(data) => {
                     if filtering && !plan.is_some_and(|p| p.keeps(filter, data)) {
                         filtered += 1;
+                    } else if let (Some(fields), Some(folder)) = (stack_plan, folded.as_mut()) {
+                        stack_pids.remember(maps, s.object, fields, who.pid(data), data);
+                        let symbols = symbols.get_or_insert_with(Symbols::default);
+                        let mut read = |m: &str, id, size| {
+                            stacks::read_stack(map_fd(maps, s.object, m)?, id, size)
+                        };
+                        folder.add_record(
+                            s.object, object, map, &who, fields, data, &mut read, symbols,
+                        );
+                        events += 1;
                     } else if result.is_ok() {
                         let stacks = match stack_plan {
                             Some(fields) => {
                                 let pid = plan.and_then(|p| p.pid(data));
+                                stack_pids.remember(maps, s.object, fields, pid, data);
                                 let symbols = symbols.get_or_insert_with(Symbols::default);
                                 resolve_stacks(maps, s.object, fields, symbols, pid, data)
                             }
@@ -410,9 +434,14 @@ impl State {
         let State {
             sink,
             loaded,
+            maps,
             ring_buffers,
             types,
             filter_plans,
+            stack_plans,
+            symbols,
+            stack_pids,
+            folded,
             filter,
             counts,
             summary,
@@ -424,6 +453,8 @@ impl State {
             let object = loaded.get(r.object).map_or("", |l| l.name.as_str());
             let ty = types.get(r.ty).and_then(Option::as_ref);
             let plan = filter_plans.get(r.ty);
+            let stack_plan = stack_plans.get(r.ty).filter(|p| !p.is_empty());
+            let who = Who::new(ty);
             let (mut events, mut filtered) = (0u64, 0u64);
             let rb = r.buf.get_mut();
             for _ in 0..RING_BUFFER_BATCH {
@@ -431,14 +462,33 @@ impl State {
                 let data: &[u8] = &item;
                 if filtering && !plan.is_some_and(|p| p.keeps(filter, data)) {
                     filtered += 1;
+                } else if let (Some(fields), Some(folder)) = (stack_plan, folded.as_mut()) {
+                    stack_pids.remember(maps, r.object, fields, who.pid(data), data);
+                    let symbols = symbols.get_or_insert_with(Symbols::default);
+                    let mut read = |m: &str, id, size| {
+                        stacks::read_stack(map_fd(maps, r.object, m)?, id, size)
+                    };
+                    folder.add_record(
+                        r.object, object, &r.map, &who, fields, data, &mut read, symbols,
+                    );
+                    events += 1;
                 } else if result.is_ok() {
+                    let stacks = match stack_plan {
+                        Some(fields) => {
+                            let pid = plan.and_then(|p| p.pid(data));
+                            stack_pids.remember(maps, r.object, fields, pid, data);
+                            let symbols = symbols.get_or_insert_with(Symbols::default);
+                            resolve_stacks(maps, r.object, fields, symbols, pid, data)
+                        }
+                        None => Vec::new(),
+                    };
                     result = sink.record(&RecordMsg {
                         object,
                         map: &r.map,
                         cpu: 0,
                         ty,
                         data,
-                        stacks: &[],
+                        stacks: &stacks,
                     });
                     events += u64::from(result.is_ok());
                 }
@@ -465,6 +515,9 @@ impl State {
         };
         let mut dumped: Vec<(String, String, Vec<serde_json::Value>)> = Vec::new();
         for (obj, m) in &self.dumps {
+            if m.def.map_type == map_type::STACK_TRACE {
+                continue; // addresses, not numbers
+            }
             let Some(fd) = map_fd(&self.maps, *obj, &m.name) else {
                 continue;
             };
@@ -487,9 +540,121 @@ impl State {
         crate::metrics::render(&counters, &series, per_cpu, max_series)
     }
 
+    /// `--folded`: the fold plan of each dumped map (hash maps of stack-id keys and
+    /// number values are folded, not dumped), `named` the `--stack` pairs.
+    pub(crate) fn plan_folds(&mut self, named: &[(String, String)]) {
+        self.folded = Some(Folder::default());
+        self.fold_plans = self
+            .dumps
+            .iter()
+            .map(|(obj, m)| {
+                let stack_maps: Vec<(String, usize)> = self
+                    .maps
+                    .iter()
+                    .filter(|o| o.object == *obj && matches!(o.map, Map::StackTraceMap(_)))
+                    .filter_map(|o| {
+                        let info = map_data(&o.map).info().ok()?;
+                        Some((o.name.clone(), info.value_size() as usize))
+                    })
+                    .collect();
+                crate::folded::map_plan(
+                    &m.def,
+                    m.key.as_ref(),
+                    m.value.as_ref(),
+                    &stack_maps,
+                    named,
+                )
+            })
+            .collect();
+    }
+
+    /// A STACK_TRACE map's dump: symbolized stacks.
+    fn dump_stack_map(&mut self, obj: usize, m: &DumpMap) -> io::Result<()> {
+        let Some(fd) = map_fd(&self.maps, obj, &m.name) else {
+            return Ok(());
+        };
+        let symbols = self.symbols.get_or_insert_with(Symbols::default);
+        let index = map_index(&self.maps, obj, &m.name);
+        let pids = &self.stack_pids;
+        let pid_of = |id: u32| index.and_then(|i| pids.0.get(&(i, id)).copied());
+        let mut err = None;
+        let mut entries = |buf: &mut Vec<u8>| {
+            let vs = m.def.value_size as usize;
+            if let Err(e) = stacks::dump_stack_map(fd, vs, symbols, &pid_of, buf) {
+                err = Some(e);
+            }
+        };
+        let r = self
+            .sink
+            .map_dump(&m.object, &m.name, "stack_trace", &mut entries);
+        if let Some(e) = err {
+            crate::say!(
+                "loader: dumping {}/{}: {}",
+                m.object,
+                m.name,
+                crate::error_chain(&e)
+            );
+        }
+        r
+    }
+
+    /// `--folded`: map `m` (the `i`th of `dumps`) counted into the folded lines, when it
+    /// has a fold plan; false when it is dumped as usual.
+    fn fold_map(&mut self, i: usize, obj: usize, m: &DumpMap) -> bool {
+        let (Some(folder), Some(Some(plan))) = (self.folded.as_mut(), self.fold_plans.get(i))
+        else {
+            return false;
+        };
+        let Some(fd) = map_fd(&self.maps, obj, &m.name) else {
+            return true;
+        };
+        let maps = &self.maps;
+        let symbols = self.symbols.get_or_insert_with(Symbols::default);
+        let mut read = |map: &str, id, size| stacks::read_stack(map_fd(maps, obj, map)?, id, size);
+        let r = folder.add_map(
+            obj, &m.object, &m.name, fd, &m.def, self.ncpus, plan, &mut read, symbols,
+        );
+        if let Err(e) = r {
+            crate::say!(
+                "loader: --folded: reading {}/{}: {}",
+                m.object,
+                m.name,
+                crate::error_chain(&e)
+            );
+        }
+        true
+    }
+
+    /// `--folded`: the lines counted since the last print.
+    fn print_folded(&mut self) -> io::Result<()> {
+        let Some(folder) = self.folded.as_mut() else {
+            return Ok(());
+        };
+        for ((object, map, stack), count) in folder.take() {
+            self.sink.message(&Message::Folded {
+                object: &object,
+                map: &map,
+                stack: &stack,
+                count,
+            })?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn dump_maps(&mut self) {
         let mut result = Ok(());
-        for (obj, m) in &self.dumps {
+        let dumps = std::mem::take(&mut self.dumps);
+        for (i, (obj, m)) in dumps.iter().enumerate() {
+            if m.def.map_type == map_type::STACK_TRACE {
+                let r = self.dump_stack_map(*obj, m);
+                if result.is_ok() {
+                    result = r;
+                }
+                continue;
+            }
+            if self.fold_map(i, *obj, m) {
+                continue;
+            }
             let Some(fd) = map_fd(&self.maps, *obj, &m.name) else {
                 continue;
             };
@@ -538,6 +703,11 @@ impl State {
                     }
                 }
             }
+        }
+        self.dumps = dumps;
+        let r = self.print_folded();
+        if result.is_ok() {
+            result = r;
         }
         for s in &mut self.sockets {
             s.packets += sys::drain_socket(s.fd.as_fd(), &mut self.scratch);
@@ -702,6 +872,43 @@ pub(crate) async fn event_loop(
         }
     }
     printk_ok
+}
+
+/// Index of map `name` of object `object` in `maps`.
+fn map_index(maps: &[OwnedMap], object: usize, name: &str) -> Option<usize> {
+    maps.iter()
+        .position(|m| m.object == object && m.name == name)
+}
+
+/// Stack ids remembered with their process before the memory starts over.
+const MAX_STACK_PIDS: usize = 1 << 16;
+
+/// The process of the last record (or folded key) naming each stack id, by `(index in
+/// the maps, id)`.
+#[derive(Default)]
+pub(crate) struct StackPids(std::collections::HashMap<(usize, u32), u32>);
+
+impl StackPids {
+    /// Remembers `pid` for the stack ids `data` holds in `fields`.
+    fn remember(
+        &mut self,
+        maps: &[OwnedMap],
+        object: usize,
+        fields: &[(StackField, usize)],
+        pid: Option<u32>,
+        data: &[u8],
+    ) {
+        let Some(pid) = pid else { return };
+        for (f, _) in fields {
+            let (Some(id), Some(i)) = (f.id(data), map_index(maps, object, &f.map)) else {
+                continue;
+            };
+            if self.0.len() >= MAX_STACK_PIDS {
+                self.0.clear();
+            }
+            self.0.insert((i, id), pid);
+        }
+    }
 }
 
 /// The symbolized stacks of a record's stack id fields: `(key, frames)` each.

@@ -181,6 +181,20 @@ pub fn render(buf: &mut Vec<u8>, m: &Message<'_>) {
             }
             buf.push(b']');
         }
+        Message::Folded {
+            object,
+            map,
+            stack,
+            count,
+        } => fields(
+            buf,
+            &[
+                ("object", Str(object)),
+                ("map", Str(map)),
+                ("stack", Str(stack)),
+                ("count", U64(count)),
+            ],
+        ),
         Message::Decode {
             object,
             map,

@@ -29,10 +29,13 @@ pub trait Sink {
     fn close_out(&mut self);
 }
 
-/// The sink `--json` asks for, writing to `out` (stdout or `--output`) and stderr.
-pub fn new(json: bool, out: Box<dyn Write>) -> Box<dyn Sink> {
+/// The sink `--json` (and `--folded`) ask for, writing to `out` (stdout or `--output`)
+/// and stderr.
+pub fn new(json: bool, folded: bool, out: Box<dyn Write>) -> Box<dyn Sink> {
     if json {
         Box::new(json::JsonSink::new(out, Stderr))
+    } else if folded {
+        Box::new(crate::folded::FoldedText::new(out, Stderr))
     } else {
         Box::new(table::TableSink::new(out, Stderr))
     }
@@ -282,6 +285,7 @@ pub fn human(m: &Message<'_>) -> Option<String> {
                 crate::hist::bars(buckets).trim_end()
             )
         }
+        Message::Folded { stack, count, .. } => format!("{stack} {count}"),
         Message::Check { .. } | Message::CheckSummary { .. } => return None,
     })
 }

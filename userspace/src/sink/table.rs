@@ -385,6 +385,17 @@ impl<W: Write, D: Write> TableSink<W, D> {
         )?;
         for e in nonzero {
             let key = e.get("key").map_or(String::new(), text_of);
+            if let Some(frames) = e.get("stack").and_then(|s| s.as_array()) {
+                writeln!(self.out.buf, "  stack {key}:")?;
+                for f in frames {
+                    writeln!(
+                        self.out.buf,
+                        "        {}",
+                        crate::stacks::json_frame_text(f)
+                    )?;
+                }
+                continue;
+            }
             let value = e
                 .get("sum")
                 .or_else(|| e.get("value"))
