@@ -394,19 +394,45 @@ fn map_view(obj: &Object, name: &str, map: &aya::maps::Map) -> Option<MapInfo> {
     if name.starts_with('.') {
         return None;
     }
-    let info = map_data(map).info().ok()?;
-    let map_type = kernel_map_type(map);
-    Some(MapInfo {
-        name: name.to_owned(),
-        section: ".maps".to_owned(),
-        def: MapDef {
-            map_type,
+    let def = match map_data(map).info() {
+        Ok(info) => MapDef {
+            map_type: kernel_map_type(map),
             key_size: info.key_size(),
             value_size: info.value_size(),
             max_entries: info.max_entries(),
             flags: info.map_flags(),
         },
+        // Below 4.13 the kernel cannot say: the definition, as the loader had it created.
+        Err(_) => btf_map_def(obj, name)?,
+    };
+    Some(MapInfo {
+        name: name.to_owned(),
+        section: ".maps".to_owned(),
+        def,
         def_offset: None,
+    })
+}
+
+/// The definition BTF map `name` was created from: its `.maps` entry, a perf event array
+/// of 4-byte keys and values if it is a ring buffer the loader turned into one.
+fn btf_map_def(obj: &Object, name: &str) -> Option<MapDef> {
+    let m = obj.btf_maps.iter().find(|m| m.name == name)?;
+    let map_type = m.map_type?;
+    if obj.fallback_ring_buffers().contains(&name) && !has_ring_buffers() {
+        return Some(MapDef {
+            map_type: map_type::PERF_EVENT_ARRAY,
+            key_size: 4,
+            value_size: 4,
+            max_entries: m.max_entries.unwrap_or(0),
+            flags: 0,
+        });
+    }
+    Some(MapDef {
+        map_type,
+        key_size: m.key_size.unwrap_or(0),
+        value_size: m.value_size.unwrap_or(0),
+        max_entries: m.max_entries.unwrap_or(0),
+        flags: m.map_flags.unwrap_or(0),
     })
 }
 

@@ -15,6 +15,16 @@ pub struct BtfMap {
     pub key: Option<String>,
     /// See `key`.
     pub value: Option<String>,
+    /// Key and value sizes (`__uint(key_size, ..)`, or the size of the `__type(key, ..)`),
+    /// max_entries and map_flags, where the definition gives them: what the map is created
+    /// with (aya fills in the rest: max_entries of perf event arrays).
+    pub key_size: Option<u32>,
+    /// See `key_size`.
+    pub value_size: Option<u32>,
+    /// See `key_size`.
+    pub max_entries: Option<u32>,
+    /// See `key_size`.
+    pub map_flags: Option<u32>,
 }
 
 use btf_reader::{kind, Btf, Type};
@@ -74,11 +84,22 @@ pub fn maps(data: &[u8]) -> Result<Vec<BtfMap>, String> {
             }
             let def = btf.resolve(var.size_or_type);
             let map_type = def.and_then(|def| uint_member(&btf, def, "type"));
+            let size = |sized: &str, typed: &str| {
+                let def = def?;
+                uint_member(&btf, def, sized).or_else(|| {
+                    let id = pointee(&btf, def, typed)?;
+                    crate::object::sanitize::type_size(&btf, id)
+                })
+            };
             out.push(BtfMap {
                 name: btf.name(var.name_off).to_owned(),
                 map_type,
                 key: def.and_then(|d| type_member(&btf, d, "key")),
                 value: def.and_then(|d| type_member(&btf, d, "value")),
+                key_size: size("key_size", "key"),
+                value_size: size("value_size", "value"),
+                max_entries: def.and_then(|d| uint_member(&btf, d, "max_entries")),
+                map_flags: def.and_then(|d| uint_member(&btf, d, "map_flags")),
             });
         }
     }
@@ -129,6 +150,10 @@ mod tests {
                 map_type: Some(27),
                 key: None,
                 value: None,
+                key_size: None,
+                value_size: None,
+                max_entries: None,
+                map_flags: None,
             }]
         );
     }

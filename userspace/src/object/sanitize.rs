@@ -53,8 +53,12 @@ fn resolve_id(btf: &Btf<'_>, mut id: u32) -> Option<u32> {
     None
 }
 
-/// The size in bytes of type `id`.
-fn type_size(btf: &Btf<'_>, id: u32, depth: u32) -> Option<u32> {
+/// The size in bytes of type `id` (None for kinds without one).
+pub fn type_size(btf: &Btf<'_>, id: u32) -> Option<u32> {
+    sized(btf, id, 0)
+}
+
+fn sized(btf: &Btf<'_>, id: u32, depth: u32) -> Option<u32> {
     if depth > 32 {
         return None;
     }
@@ -66,7 +70,7 @@ fn type_size(btf: &Btf<'_>, id: u32, depth: u32) -> Option<u32> {
         kind::PTR => Some(8),
         kind::ARRAY => {
             let (elem, _, n) = btf.array(&t)?;
-            type_size(btf, elem, depth + 1)?.checked_mul(n)
+            sized(btf, elem, depth + 1)?.checked_mul(n)
         }
         _ => None,
     }
@@ -152,7 +156,7 @@ pub fn rewrite_btf_maps(data: &[u8], edits: &[MapEdit]) -> Result<Vec<u8>, Strin
                     ("key" | "value" | "key_size" | "value_size", Some(_)) => Some(4),
                     _ if is_kv && edit.drop_type_ids => {
                         let size = pointee
-                            .and_then(|p| type_size(&btf, p, 0))
+                            .and_then(|p| type_size(&btf, p))
                             .ok_or_else(|| format!("map {name}: size of its {mname} type"))?;
                         Some(size)
                     }
