@@ -29,7 +29,7 @@ LOADER := target/release/loader
 PROGRAMS := target/bpf/programs
 
 .PHONY: all deps bench-deps kernel-headers cargo-bpf probes compat-probes compat-situations loader run install test-make-run \
-	test test-headers probes-bionic test-unit test-vm bench bench-report bench-probe bench-aya-reader soak clean-headers
+	test test-headers probes-bionic test-unit test-vm c-objects bench bench-report bench-probe bench-aya-reader soak clean-headers
 
 all: loader
 
@@ -109,17 +109,29 @@ probes-bionic: cargo-bpf loader
 test-unit:
 	LOADER_BUILTIN_PROBES=$(CURDIR)/$(PROGRAMS) $(CARGO) test --release --workspace
 
+# C objects for the VM scenarios, built as the root tests build them (clang -O2 -g -target
+# bpf, libbpf's headers): libbpf-tools' ring buffer fallback and BTF maps fed by goebpf- and
+# cilium-style free-form kprobes.
+C_OBJECTS_DIR := target/bpf/c-objects
+C_OBJECTS := ringbuf_fallback btf_kprobes
+c-objects: deps
+	mkdir -p $(C_OBJECTS_DIR)
+	for o in $(C_OBJECTS); do \
+		clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c userspace/tests/bpf/$$o.c \
+			-o $(C_OBJECTS_DIR)/$$o.elf || exit 1; \
+	done
+
 # The harness and the loader are static: they run inside the guest's busybox initramfs.
 STATIC_DIR := target/x86_64-unknown-linux-gnu/release
 export VMTESTS_SKIP ?=
-test-vm: probes compat-probes probes-bionic
+test-vm: probes compat-probes probes-bionic c-objects
 	RUSTFLAGS='-C target-feature=+crt-static' LOADER_BUILTIN_PROBES=$(CURDIR)/$(PROGRAMS) \
 		$(CARGO) build --release --target x86_64-unknown-linux-gnu -p vm-tests -p loader
 	$(STATIC_DIR)/vm-tests --loader $(STATIC_DIR)/loader --objects $(CURDIR)/$(PROGRAMS) \
-		--extra-objects $(CURDIR)/target/bpf/compat
+		--extra-objects $(CURDIR)/target/bpf/compat --extra-objects $(CURDIR)/$(C_OBJECTS_DIR)
 	@# Ubuntu 18.04 again, with the probes built against its own headers (probes-bionic).
 	$(STATIC_DIR)/vm-tests --loader $(STATIC_DIR)/loader --objects $(CURDIR)/$(BIONIC_PROGRAMS) \
-		--extra-objects $(CURDIR)/target/bpf/compat --kernel 4.15
+		--extra-objects $(CURDIR)/target/bpf/compat --extra-objects $(CURDIR)/$(C_OBJECTS_DIR) --kernel 4.15
 
 # The throughput benchmark's probe (a redbpf crate outside the workspace, like compat-probes)
 # and its aya 0.14 comparison reader.

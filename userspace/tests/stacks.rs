@@ -85,6 +85,9 @@ impl TextLoader {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        // Without --json the attach lines go out as each program attaches, before the
+        // perf rings are opened (after the object's last program): give those a moment.
+        std::thread::sleep(Duration::from_millis(500));
         l
     }
 

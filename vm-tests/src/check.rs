@@ -253,6 +253,13 @@ pub fn check_on(
         Expect::TcpConnect => check_tcpconnect(s.workload, &events, &mut o.failures),
         Expect::Ufunc => check_ufunc(s.workload, &events, &mut o.failures),
         Expect::Refused(_) => {}
+        Expect::RingFallback => {
+            o.events =
+                crate::c_objects::check_ring_fallback(kernel, s.workload, &lines, &mut o.failures)
+        }
+        Expect::BtfKprobes => {
+            o.events = crate::c_objects::check_btf_kprobes(s.workload, &lines, &mut o.failures)
+        }
         Expect::CheckAgrees => o.events = check_agrees(predictions, &lines, &mut o.failures),
         Expect::Printk(msg) => {
             o.events = check_printk(msg, expected_execs, &lines, &mut o.failures);

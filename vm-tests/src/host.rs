@@ -37,8 +37,8 @@ pub struct Options {
     pub scenarios: Vec<Scenario>,
     pub loader: Option<PathBuf>,
     pub objects: Option<PathBuf>,
-    /// Searched after `objects` (the compat probes).
-    pub extra_objects: Option<PathBuf>,
+    /// Searched after `objects`, in order (the compat probes, the C objects).
+    pub extra_objects: Vec<PathBuf>,
     pub guest_bin: PathBuf,
     pub cache: Cache,
     pub vm: VmConfig,
@@ -81,7 +81,7 @@ fn contents(o: &Options, scenarios: &[Scenario]) -> Result<Contents> {
         {
             let dir = o.objects.as_deref().context("no --objects")?;
             let mut dirs = vec![dir];
-            dirs.extend(o.extra_objects.as_deref());
+            dirs.extend(o.extra_objects.iter().map(PathBuf::as_path));
             for names in wanted {
                 let host = scenario::find_object_in(&dirs, names)
                     .with_context(|| format!("scenario {}", s.name))?;

@@ -14,6 +14,7 @@
 
 pub mod apt;
 pub mod assets;
+pub mod c_objects;
 pub mod check;
 pub mod console;
 pub mod cpio;

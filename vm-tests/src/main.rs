@@ -55,9 +55,10 @@ struct Cli {
     #[arg(long, env = "VMTESTS_OBJECTS")]
     objects: Option<PathBuf>,
 
-    /// More probe objects, searched after --objects (the compat probes: target/bpf/compat).
-    #[arg(long, env = "VMTESTS_EXTRA_OBJECTS")]
-    extra_objects: Option<PathBuf>,
+    /// More probe objects, searched after --objects in order (the compat probes:
+    /// target/bpf/compat; the C objects: target/bpf/c-objects); repeatable.
+    #[arg(long, env = "VMTESTS_EXTRA_OBJECTS", value_delimiter = ':')]
+    extra_objects: Vec<PathBuf>,
 
     /// Static binary run as the guest driver; default: this executable.
     #[arg(long, env = "VMTESTS_GUEST_BIN")]

@@ -130,6 +130,11 @@ pub enum Expect {
         key: u64,
         field: Option<&'static str>,
     },
+    /// libbpf-tools' ring-buffer-or-perf object: one typed record per exec through the
+    /// ring buffer from 5.8, the perf fallback before (see `c_objects`).
+    RingFallback,
+    /// BTF maps fed by goebpf- and cilium-style free-form kprobes (see `c_objects`).
+    BtfKprobes,
 }
 
 /// How a scenario probes.
@@ -181,7 +186,11 @@ impl Scenario {
     pub fn uses_kprobes(&self) -> bool {
         !matches!(
             self.expect,
-            Expect::PacketCount { .. } | Expect::Ufunc | Expect::Refused(_) | Expect::CheckAgrees
+            Expect::PacketCount { .. }
+                | Expect::Ufunc
+                | Expect::Refused(_)
+                | Expect::CheckAgrees
+                | Expect::RingFallback
         )
     }
 }
@@ -269,7 +278,14 @@ const EVERY_OBJECT: &[&[&str]] = &[
     &["compat_tracepoints"],
     &["compat_uprobes"],
     &["compat_xdp"],
+    &["ringbuf_fallback"],
+    &["btf_kprobes"],
 ];
+/// C objects (`make c-objects`: clang on userspace/tests/bpf/).
+const RINGBUF_FALLBACK: &[&[&str]] = &[&["ringbuf_fallback"]];
+const BTF_KPROBES: &[&[&str]] = &[&["btf_kprobes"]];
+/// The cilium-style label goes where --attach says; goebpf's guess_execve needs nothing.
+const EXEC_COUNTER_ATTACH: &[&str] = &["--attach", "kprobe/exec_counter=sys_execve"];
 const NO_WORKLOAD: Workload = Workload::Exec { rounds: 0 };
 const UFUNC: &[&[&str]] = &[&["ufunc"]];
 const UFUNC_CALLS: Workload = Workload::Ufunc { calls: 4 };
@@ -407,6 +423,42 @@ pub const CATALOGUE: &[Scenario] = &[
             EXEC,
             Expect::ExecCount,
             1,
+        )
+    },
+    // C objects. libbpf-tools' ring buffer with its perf fallback (5.8+: the ring; below:
+    // the loader makes `events` a perf array and answers the CO-RE check).
+    Scenario {
+        since: STR_READ,
+        ..loader(
+            "c-ringbuf-fallback",
+            RINGBUF_FALLBACK,
+            false,
+            EXEC,
+            Expect::RingFallback,
+            1,
+        )
+    },
+    // BTF .maps (created without BTF types below 4.18) fed by free-form kprobes.
+    Scenario {
+        args: EXEC_COUNTER_ATTACH,
+        ..loader(
+            "c-btf-kprobes",
+            BTF_KPROBES,
+            false,
+            EXEC,
+            Expect::BtfKprobes,
+            2,
+        )
+    },
+    Scenario {
+        args: EXEC_COUNTER_ATTACH,
+        ..loader(
+            "c-btf-kprobes-legacy",
+            BTF_KPROBES,
+            true,
+            EXEC,
+            Expect::BtfKprobes,
+            2,
         )
     },
 ];
@@ -587,8 +639,8 @@ mod tests {
         assert!(here.iter().all(|s| !s.name.starts_with("execsnoop")));
         assert_eq!(
             not_here.len(),
-            5,
-            "execsnoop and xdp in both modes, socketfilter"
+            6,
+            "execsnoop and xdp in both modes, socketfilter, c-ringbuf-fallback"
         );
         assert!(not_here[0].1.contains("4.11"), "{}", not_here[0].1);
         assert!(here.iter().any(|s| s.name == "tracepoint-refused"));
