@@ -13,23 +13,47 @@ const ARGS_SPACE: usize = 2048;
 
 #[repr(C)]
 pub struct ExecEvent {
+    /// When the exec began.
     pub ktime_ns: u64,
     pub pid: u32,
+    /// The process that forked this one (0: it was forked before the probe was loaded).
+    pub ppid: u32,
     pub uid: u32,
     pub gid: u32,
+    /// execve's result: 0, or -errno for an exec that failed.
+    pub ret: i32,
     /// Number of argv entries that follow.
     pub argc: u32,
+    /// The command after the exec (the old one where it failed), as bcc's execsnoop.
     pub comm: [u8; 16],
     pub filename: [u8; 256],
     /// argv[0..argc], each NUL-terminated, follows the header in the record.
     pub argv: [u8; 0],
 }
 
-/// Per-CPU scratch space: too big for the 512-byte BPF stack.
+/// An exec between its entry and its return: too big for the 512-byte BPF stack, so it is
+/// built in a slot of an array map (`INFLIGHT`) picked by thread id.
 #[repr(C)]
 pub struct ExecBuf {
+    /// `pid_tgid` of the thread that filled the slot.
+    pub owner: u64,
+    /// argv bytes written after the header.
+    pub len: u64,
     pub event: ExecEvent,
     pub args: [u8; ARGS_SPACE + ARG_LEN],
+}
+
+/// Slots of the in-flight array: execs running at once on threads whose ids agree in their
+/// low bits share one, and the later entry wins (the earlier exec is not reported).
+pub const SLOTS: u32 = 1024;
+
+/// Processes remembered with their parent (an LRU map: old entries make room).
+pub const PARENTS: u32 = 16384;
+
+/// The in-flight slot of the current thread.
+#[inline(always)]
+pub fn slot_of(pid_tgid: u64) -> u32 {
+    pid_tgid as u32 & (SLOTS - 1)
 }
 
 /// `pid -> {pid, comm}` as kept by `exectrack`.
@@ -89,24 +113,24 @@ fn read_str(dst: *mut u8, len: usize, src: *const u8) -> i64 {
     unsafe { bpf_probe_read_str(dst as *mut c_void, len as u32, src as *const c_void) as i64 }
 }
 
-/// Fills the per-CPU buffer with one exec and sends header + argv through `events`.
+/// At an execve's entry: fills the thread's in-flight slot with the header and argv.
+/// `filename` and `argv` are user addresses, only ever read through bpf_probe_read(_str),
+/// which checks them: nothing is dereferenced directly.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 #[inline(always)]
-pub fn emit_exec<C>(
-    ctx: *mut C,
-    buf: &mut ExecBuf,
-    events: &mut PerfMap<ExecEvent>,
-    filename: *const u8,
-    argv: *const *const u8,
-) {
+pub fn enter(inflight: &mut Array<ExecBuf>, filename: *const u8, argv: *const *const u8) {
     let pid_tgid = bpf_get_current_pid_tgid();
+    // The slot is this thread's until its exec returns (see SLOTS).
+    let Some(buf) = inflight.get_mut(slot_of(pid_tgid)) else {
+        return;
+    };
+    buf.owner = pid_tgid;
     let uid_gid = bpf_get_current_uid_gid();
     let e = &mut buf.event;
     e.ktime_ns = bpf_ktime_get_ns();
     e.pid = (pid_tgid >> 32) as u32;
     e.uid = uid_gid as u32;
     e.gid = (uid_gid >> 32) as u32;
-    // SAFETY: `comm` is 16 bytes, as passed.
-    unsafe { gen::bpf_get_current_comm(e.comm.as_mut_ptr() as *mut c_void, 16) };
     read_str(e.filename.as_mut_ptr(), e.filename.len(), filename);
     let mut off = 0usize;
     let mut argc = 0u32;
@@ -115,30 +139,106 @@ pub fn emit_exec<C>(
             // SAFETY: reading the user's argv array through bpf_probe_read.
             let p: *const u8 = unsafe { bpf_probe_read(argv.add($i)) }.unwrap_or(core::ptr::null());
             if p.is_null() || off >= ARGS_SPACE {
-                return send(ctx, buf, events, off, argc);
+                return done(buf, off, argc);
             }
             let n = read_str(buf.args.as_mut_ptr().wrapping_add(in_args_space(off)), ARG_LEN, p);
             if n <= 0 {
-                return send(ctx, buf, events, off, argc);
+                return done(buf, off, argc);
             }
             off += n as usize;
             argc += 1;
         )*};
     }
     arg!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19);
-    send(ctx, buf, events, off, argc)
+    done(buf, off, argc)
 }
 
 #[inline(always)]
-fn send<C>(ctx: *mut C, buf: &mut ExecBuf, events: &mut PerfMap<ExecEvent>, off: usize, argc: u32) {
+fn done(buf: &mut ExecBuf, off: usize, argc: u32) {
     buf.event.argc = argc;
-    let size = core::mem::size_of::<ExecEvent>() + in_args_space(off);
+    buf.len = off as u64;
+}
+
+/// At an execve's return: completes the thread's exec with its result, parent and (new)
+/// command, and sends header + argv through `events`.
+#[inline(always)]
+pub fn exit<C>(
+    ctx: *mut C,
+    inflight: &mut Array<ExecBuf>,
+    parents: &mut LruHashMap<u32, u32>,
+    events: &mut PerfMap<ExecEvent>,
+    ret: i64,
+) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(buf) = inflight.get_mut(slot_of(pid_tgid)) else {
+        return;
+    };
+    if buf.owner != pid_tgid {
+        return; // entered before the probe was loaded, or its slot was taken
+    }
+    buf.owner = 0;
+    let e = &mut buf.event;
+    e.ret = ret as i32;
+    let pid = (pid_tgid >> 32) as u32;
+    e.ppid = parents.get(&pid).copied().unwrap_or(0);
+    // SAFETY: `comm` is 16 bytes, as passed.
+    unsafe { gen::bpf_get_current_comm(e.comm.as_mut_ptr() as *mut c_void, 16) };
+    let size = core::mem::size_of::<ExecEvent>() + in_args_space(buf.len as usize);
     // PerfMap<T> is a bpf_map_def underneath (repr(transparent)).
     bpf_perf_event_output(
         ctx as *mut c_void,
         events as *mut PerfMap<ExecEvent> as *mut c_void,
-        BPF_F_CURRENT_CPU as u64,
-        buf as *const ExecBuf as *const c_void,
+        #[allow(clippy::unnecessary_cast)] // u32 in some kernels' bindings
+        {
+            BPF_F_CURRENT_CPU as u64
+        },
+        e as *const ExecEvent as *const c_void,
         size as u64,
     );
+}
+
+/// The `sched:sched_process_fork` tracepoint record, as 32-bit words. Its layout changed:
+/// older kernels inline both comms (`char parent_comm[16]` at 8, `parent_pid` at 24,
+/// `child_comm[16]` at 28, `child_pid` at 44); newer ones (6.18 here) give them as
+/// `__data_loc` words (`parent_comm` at 8, `parent_pid` at 12, `child_comm` at 16,
+/// `child_pid` at 20, the strings after the 24 fixed bytes).
+#[repr(C)]
+pub struct SchedProcessFork {
+    pub words: [u32; 12],
+}
+
+/// The child's pid in a fork record, telling the two layouts apart by where the forking
+/// thread's own id (`parent_pid`) sits.
+#[inline(always)]
+fn fork_child(args: *const SchedProcessFork, tid: u32) -> Option<u32> {
+    // Read through bpf_probe_read, not directly: a direct read past the record's fixed
+    // part (24 bytes on new kernels) makes attaching fail with EACCES.
+    // SAFETY: bpf_probe_read checks the address; a failed read gives 0.
+    let w = |i: usize| unsafe { bpf_probe_read(&(*args).words[i] as *const u32) }.unwrap_or(0);
+    if w(2) & 0xffff == 24 && w(3) == tid {
+        Some(w(5))
+    } else if w(6) == tid {
+        Some(w(11))
+    } else {
+        None
+    }
+}
+
+/// At a fork: remembers the child's parent process (the current one's tgid; the record's
+/// `parent_pid` is the forking thread).
+#[inline(always)]
+pub fn fork(args: *const SchedProcessFork, parents: &mut LruHashMap<u32, u32>) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if let Some(child) = fork_child(args, pid_tgid as u32) {
+        parents.set(&child, &((pid_tgid >> 32) as u32));
+    }
+}
+
+/// The `syscalls:sys_exit_*` tracepoint record.
+#[repr(C)]
+pub struct SysExit {
+    pub common: u64,
+    pub syscall_nr: i32,
+    pub pad: u32,
+    pub ret: i64,
 }

@@ -56,15 +56,24 @@ fn program_names<'a>(
 /// Values above this size in a one-entry per-CPU array are a buffer, not a counter.
 const SCRATCH_VALUE: u32 = 64;
 
-/// Scratch maps: one-entry per-CPU arrays of values too big to be counters (where a
-/// program builds a record too big for its stack), and redbpf's `PARMS_*` (a kprobe's
-/// arguments kept for its kretprobe). Nobody reads them; they are dumped only when
-/// `--maps` names them. A one-entry per-CPU counter (8 bytes) is no scratch map.
+/// Array values above this size cannot have been built on the 512-byte BPF stack: they are
+/// records under construction, not numbers a person reads.
+const BUFFER_VALUE: u32 = 512;
+
+/// Scratch maps: one-entry per-CPU arrays of values too big to be counters and arrays of
+/// values bigger than the BPF stack (where a program builds a record too big for its
+/// stack), redbpf's `PARMS_*` (a kprobe's arguments kept for its kretprobe) and maps named
+/// `INFLIGHT*` (state kept between a call's entry and its return). Nobody reads them; they
+/// are dumped only when `--maps` names them. A one-entry per-CPU counter (8 bytes) is no
+/// scratch map.
 pub fn is_scratch(m: &MapInfo) -> bool {
+    let array = matches!(m.def.map_type, map_type::ARRAY | map_type::PERCPU_ARRAY);
     (m.def.map_type == map_type::PERCPU_ARRAY
         && m.def.max_entries == 1
         && m.def.value_size > SCRATCH_VALUE)
+        || (array && m.def.value_size > BUFFER_VALUE)
         || m.name.starts_with("PARMS_")
+        || m.name.to_ascii_uppercase().starts_with("INFLIGHT")
 }
 
 impl Selection {
@@ -201,9 +210,15 @@ mod tests {
         let parms = map("PARMS_tcp_v4_connect", map_type::HASH, 1024, 16);
         let counts = map("COUNTS", map_type::PERCPU_ARRAY, 256, 8);
         let counter = map("sent", map_type::PERCPU_ARRAY, 1, 8);
+        let slots = map("INFLIGHT", map_type::ARRAY, 1024, 2480);
+        let starts = map("inflight_start", map_type::HASH, 10240, 8);
+        let records = map("last", map_type::ARRAY, 64, 512);
         let all = Selection::default();
         assert!(!all.wants_map("o", &buf));
         assert!(!all.wants_map("o", &parms));
+        assert!(!all.wants_map("o", &slots));
+        assert!(!all.wants_map("o", &starts));
+        assert!(all.wants_map("o", &records), "512 bytes fit on the stack");
         assert!(all.wants_map("o", &counts));
         assert!(
             all.wants_map("o", &counter),

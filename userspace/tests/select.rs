@@ -123,7 +123,8 @@ fn scratch_maps_are_dumped_only_when_asked_for() {
             .map(|v| v["map"].as_str().unwrap().to_owned())
             .collect::<Vec<_>>()
     };
-    // execsnoop's per-CPU record buffer BUF (one entry): scratch.
+    // execsnoop's in-flight records (an array of 2.5 KB values) and its pid -> parent
+    // map (INFLIGHT_PARENTS): scratch.
     assert!(dumped(&[]).is_empty());
-    assert_eq!(dumped(&["--maps", "execsnoop/BUF"]), ["BUF"]);
+    assert_eq!(dumped(&["--maps", "execsnoop/INFLIGHT"]), ["INFLIGHT"]);
 }

@@ -335,7 +335,7 @@ pub const CATALOGUE: &[Scenario] = &[
     ),
     Scenario {
         since: STR_READ,
-        ..loader("execsnoop", EXECSNOOP, false, EXEC, Expect::ExecSnoop, 1)
+        ..loader("execsnoop", EXECSNOOP, false, EXEC, Expect::ExecSnoop, 3)
     },
     Scenario {
         since: STR_READ,
@@ -345,7 +345,7 @@ pub const CATALOGUE: &[Scenario] = &[
             true,
             EXEC,
             Expect::ExecSnoop,
-            1,
+            3,
         )
     },
     loader("tcpconnect", TCPCONNECT, false, TCP, Expect::TcpConnect, 2),

@@ -1,9 +1,11 @@
 //! execsnoop, tracepoint variant (runs where kprobes cannot): the same records as
-//! `execsnoop_kprobe`, from `syscalls:sys_enter_execve`.
+//! `execsnoop_kprobe`. `syscalls:sys_enter_execve` copies filename and argv,
+//! `syscalls:sys_exit_execve` adds the result and sends the record, `sched:sched_process_fork`
+//! remembers each new process's parent.
 #![no_std]
 #![no_main]
 #![allow(static_mut_refs)]
-use probes::exec::{emit_exec, ExecBuf, ExecEvent, SysEnterExecve};
+use probes::exec::{self, ExecBuf, ExecEvent, SchedProcessFork, SysEnterExecve, SysExit};
 use redbpf_macros::tracepoint;
 use redbpf_probes::kprobe::prelude::*;
 
@@ -13,20 +15,37 @@ program!(0xFFFFFFFE, "GPL");
 static mut EVENTS: PerfMap<ExecEvent> = PerfMap::with_max_entries(1024);
 
 #[map]
-static mut BUF: PerCpuArray<ExecBuf> = PerCpuArray::with_max_entries(1);
+static mut INFLIGHT: Array<ExecBuf> = Array::with_max_entries(exec::SLOTS);
+
+#[map]
+static mut INFLIGHT_PARENTS: LruHashMap<u32, u32> = LruHashMap::with_max_entries(exec::PARENTS);
 
 #[tracepoint("syscalls:sys_enter_execve")]
 fn execve_enter(args: *const SysEnterExecve) {
     // SAFETY: tracepoint programs may read their context directly.
     let (filename, argv) = unsafe { ((*args).filename, (*args).argv) };
-    // SAFETY: per-CPU scratch buffer; the program runs with preemption disabled.
-    if let Some(buf) = unsafe { BUF.get_mut(0) } {
-        emit_exec(
-            args as *mut SysEnterExecve,
-            buf,
-            unsafe { &mut EVENTS },
-            filename,
-            argv,
-        );
-    }
+    // SAFETY: the maps are this object's; the kernel serialises their updates.
+    exec::enter(unsafe { &mut INFLIGHT }, filename, argv);
+}
+
+#[tracepoint("syscalls:sys_exit_execve")]
+fn execve_exit(args: *const SysExit) {
+    // SAFETY: tracepoint context.
+    let ret = unsafe { (*args).ret };
+    // SAFETY: see execve_enter.
+    unsafe {
+        exec::exit(
+            args as *mut SysExit,
+            &mut INFLIGHT,
+            &mut INFLIGHT_PARENTS,
+            &mut EVENTS,
+            ret,
+        )
+    };
+}
+
+#[tracepoint("sched:sched_process_fork")]
+fn process_fork(args: *const SchedProcessFork) {
+    // SAFETY: see execve_enter.
+    exec::fork(args, unsafe { &mut INFLIGHT_PARENTS });
 }

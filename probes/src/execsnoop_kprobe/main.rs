@@ -1,9 +1,12 @@
-//! execsnoop, kprobe variant (the goebpf seed): ktime, pid, uid, gid, comm, filename and
-//! up to 20 argv entries per execve, through a perf event array.
+//! execsnoop, kprobe variant (the goebpf seed): ktime, pid, ppid, uid, gid, result, comm,
+//! filename and up to 20 argv entries per execve, through a perf event array. The kprobe
+//! copies filename and argv, the kretprobe adds the result and sends the record, and
+//! `sched:sched_process_fork` remembers each new process's parent.
 #![no_std]
 #![no_main]
 #![allow(static_mut_refs)]
-use probes::exec::{emit_exec, syscall_args, ExecBuf, ExecEvent};
+use probes::exec::{self, syscall_args, ExecBuf, ExecEvent, SchedProcessFork};
+use redbpf_macros::tracepoint;
 use redbpf_probes::kprobe::prelude::*;
 
 program!(0xFFFFFFFE, "GPL");
@@ -12,19 +15,39 @@ program!(0xFFFFFFFE, "GPL");
 static mut EVENTS: PerfMap<ExecEvent> = PerfMap::with_max_entries(1024);
 
 #[map]
-static mut BUF: PerCpuArray<ExecBuf> = PerCpuArray::with_max_entries(1);
+static mut INFLIGHT: Array<ExecBuf> = Array::with_max_entries(exec::SLOTS);
+
+#[map]
+static mut INFLIGHT_PARENTS: LruHashMap<u32, u32> = LruHashMap::with_max_entries(exec::PARENTS);
 
 #[kprobe("sys_execve")]
 fn execve_enter(regs: Registers) {
     let (filename, argv) = syscall_args(&regs);
-    // SAFETY: per-CPU scratch buffer; the program runs with preemption disabled.
-    if let Some(buf) = unsafe { BUF.get_mut(0) } {
-        emit_exec(
+    // SAFETY: the maps are this object's; the kernel serialises their updates.
+    exec::enter(
+        unsafe { &mut INFLIGHT },
+        filename as *const u8,
+        argv as *const *const u8,
+    );
+}
+
+#[kretprobe("sys_execve")]
+fn execve_exit(regs: Registers) {
+    let ret = regs.rc() as i64;
+    // SAFETY: see execve_enter.
+    unsafe {
+        exec::exit(
             regs.ctx,
-            buf,
-            unsafe { &mut EVENTS },
-            filename as *const u8,
-            argv as *const *const u8,
-        );
-    }
+            &mut INFLIGHT,
+            &mut INFLIGHT_PARENTS,
+            &mut EVENTS,
+            ret,
+        )
+    };
+}
+
+#[tracepoint("sched:sched_process_fork")]
+fn process_fork(args: *const SchedProcessFork) {
+    // SAFETY: see execve_enter.
+    exec::fork(args, unsafe { &mut INFLIGHT_PARENTS });
 }
