@@ -77,7 +77,7 @@ impl TextLoader {
         });
         let l = TextLoader { child, stderr };
         let start = Instant::now();
-        while l.count("loader: attached") < attached {
+        while l.attached() < attached {
             assert!(
                 start.elapsed() < Duration::from_secs(20),
                 "not attached: {:?}",
@@ -89,6 +89,16 @@ impl TextLoader {
         // perf rings are opened (after the object's last program): give those a moment.
         std::thread::sleep(Duration::from_millis(500));
         l
+    }
+
+    /// Programs attached so far: the human output's attached block starts with
+    /// `loader: attached N programs:`.
+    fn attached(&self) -> usize {
+        let lines = self.stderr.lock().unwrap();
+        lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("loader: attached ")?.split(' ').next()?.parse().ok())
+            .sum()
     }
 
     fn count(&self, what: &str) -> usize {

@@ -126,7 +126,12 @@ fn records_get_their_own_header_a_probe_column_and_readable_cells() {
     );
     assert!(lines[3].ends_with("counter/hits 7"), "{out}");
     assert_eq!(lines[4], "printk: sh[9]: hello");
-    assert!(diag.contains("loader: attached execsnoop/p"), "{diag}");
+    assert!(
+        diag.contains(
+            "loader: attached 1 program:\n  execsnoop  tracepoint syscalls:sys_enter_execve\n"
+        ),
+        "{diag}"
+    );
     assert!(!out.contains("attached"), "{out}");
 }
 
@@ -208,4 +213,70 @@ fn negative_returns_carry_their_errno_name() {
     assert_eq!(rows[0], ["opensnoop", "7", "-2", "ENOENT"], "{out}");
     assert_eq!(rows[1], ["opensnoop", "7", "3"], "{out}");
     assert_eq!(rows[2], ["opensnoop", "7", "-9999"], "{out}");
+}
+
+#[test]
+fn attached_lines_are_one_block_per_object_after_the_errors() {
+    let mut sink = TableSink::new(Vec::new(), Vec::new());
+    let attach = |sink: &mut TableSink<Vec<u8>, Vec<u8>>, object, kind, target| {
+        sink.message(&Message::Attached {
+            object,
+            program: "p",
+            section: "s",
+            kind,
+            target,
+        })
+        .unwrap();
+    };
+    attach(
+        &mut sink,
+        "execsnoop",
+        "tracepoint",
+        "syscalls:sys_enter_execve",
+    );
+    attach(
+        &mut sink,
+        "execsnoop",
+        "tracepoint",
+        "syscalls:sys_exit_execve",
+    );
+    sink.message(&Message::Decode {
+        object: "execsnoop",
+        map: "EVENTS",
+        records: true,
+        key: None,
+        value: Some(("ExecEvent", "the map's PerfMap<T>")),
+    })
+    .unwrap();
+    attach(&mut sink, "tcpconnect", "kprobe", "tcp_v4_connect");
+    sink.message(&Message::Error {
+        object: "tcpconnect",
+        program: Some("q"),
+        section: None,
+        error: "refused",
+        verifier_log: None,
+    })
+    .unwrap();
+    attach(&mut sink, "tcpconnect", "kretprobe", "tcp_v4_connect");
+    attach(
+        &mut sink,
+        "execsnoop",
+        "tracepoint",
+        "sched:sched_process_fork",
+    );
+    let before = String::from_utf8(sink.diag.clone()).unwrap();
+    assert_eq!(
+        before, "loader: error: tcpconnect/q: refused\n",
+        "errors are not held"
+    );
+    sink.flush().unwrap();
+    let (_, diag) = text(sink);
+    assert_eq!(
+        diag,
+        "loader: error: tcpconnect/q: refused\n\
+         loader: attached 5 programs:\n\
+         \x20 execsnoop   tracepoint syscalls:sys_enter_execve, syscalls:sys_exit_execve, sched:sched_process_fork\n\
+         \x20 tcpconnect  kprobe tcp_v4_connect; kretprobe tcp_v4_connect\n\
+         loader: execsnoop/EVENTS: records are ExecEvent (the map's PerfMap<T>)\n"
+    );
 }
