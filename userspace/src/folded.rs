@@ -22,7 +22,7 @@ use std::os::fd::BorrowedFd;
 use crate::dwarf::Type;
 use crate::elf::{map_type, MapDef};
 use crate::message::{Message, Record};
-use crate::sink::{human, Out, Sink};
+use crate::sink::{human, AttachBlock, Out, Sink};
 use crate::stacks::{self, Frame, StackField, Symbols};
 use crate::sys::{self, SyscallError};
 
@@ -362,6 +362,7 @@ fn counts(
 pub struct FoldedText<W: Write, D: Write> {
     out: Out<W>,
     diag: D,
+    attached: AttachBlock,
 }
 
 impl<W: Write, D: Write> FoldedText<W, D> {
@@ -370,6 +371,7 @@ impl<W: Write, D: Write> FoldedText<W, D> {
         FoldedText {
             out: Out::new(out),
             diag,
+            attached: AttachBlock::default(),
         }
     }
 
@@ -382,6 +384,9 @@ impl<W: Write, D: Write> FoldedText<W, D> {
 
 impl<W: Write, D: Write> Sink for FoldedText<W, D> {
     fn message(&mut self, m: &Message<'_>) -> io::Result<()> {
+        if self.attached.hold(m, &mut self.diag)? {
+            return Ok(());
+        }
         let Some(text) = human(m) else {
             return Ok(());
         };
@@ -393,7 +398,7 @@ impl<W: Write, D: Write> Sink for FoldedText<W, D> {
     }
 
     fn record(&mut self, _: &Record<'_>) -> io::Result<()> {
-        Ok(())
+        self.attached.end(&mut self.diag)
     }
 
     fn map_dump(
@@ -407,6 +412,7 @@ impl<W: Write, D: Write> Sink for FoldedText<W, D> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.attached.end(&mut self.diag)?;
         self.diag.flush()?;
         self.out.flush()
     }

@@ -91,19 +91,18 @@ impl TextLoader {
         l
     }
 
-    /// Programs attached so far: the human output's attached block starts with
-    /// `loader: attached N programs:`.
+    /// Programs attached so far: `loader: attached OBJECT/PROGRAM ...` lines (what
+    /// `--folded` prints), or the table's block head `loader: attached N programs:`.
     fn attached(&self) -> usize {
         let lines = self.stderr.lock().unwrap();
         lines
             .iter()
-            .filter_map(|l| l.strip_prefix("loader: attached ")?.split(' ').next()?.parse().ok())
+            .filter_map(|l| l.strip_prefix("loader: attached "))
+            .map(|rest| {
+                let first = rest.split(' ').next().unwrap_or("");
+                first.parse::<usize>().unwrap_or(1)
+            })
             .sum()
-    }
-
-    fn count(&self, what: &str) -> usize {
-        let lines = self.stderr.lock().unwrap();
-        lines.iter().filter(|l| l.contains(what)).count()
     }
 
     /// SIGINT, then every stdout line.

@@ -2,6 +2,8 @@
 //! (the human table). Each writes only to the two writers it is given: `out` for the
 //! lines a user pipes on (stdout), `diag` for diagnostics (stderr), so tests capture both.
 
+mod attached;
+pub(crate) use attached::AttachBlock;
 pub mod json;
 pub mod table;
 

@@ -10,6 +10,7 @@
 
 use std::io::{self, Write};
 
+use super::AttachBlock;
 use super::{human, Out, Sink};
 use crate::decode;
 use crate::dwarf::{Field, Type};
@@ -25,17 +26,8 @@ pub struct TableSink<W: Write, D: Write> {
     /// The header printed last (records of another layout print theirs).
     header: Vec<u8>,
     cell: Vec<u8>,
-    /// `attached` lines held for the block printed when attaching is over.
-    attached: Vec<Attach>,
-    /// Diagnostics of the attach phase printed after that block (`decode` lines).
-    held: Vec<String>,
-}
-
-/// One attached program, as the attached block lists it.
-struct Attach {
-    object: String,
-    kind: String,
-    target: String,
+    /// The attached block, held until attaching is over.
+    attached: AttachBlock,
 }
 
 impl<W: Write, D: Write> TableSink<W, D> {
@@ -46,8 +38,7 @@ impl<W: Write, D: Write> TableSink<W, D> {
             diag,
             header: Vec::new(),
             cell: Vec::new(),
-            attached: Vec::new(),
-            held: Vec::new(),
+            attached: AttachBlock::default(),
         }
     }
 
@@ -296,83 +287,14 @@ impl<W: Write, D: Write> TableSink<W, D> {
     }
 }
 
-/// The attached block: a count, then per object (in attach order) its programs' targets,
-/// grouped by kind: `  execsnoop  tracepoint syscalls:sys_enter_execve, sched:sched_process_fork`.
-fn attached_block(attached: &[Attach]) -> String {
-    /// Per kind, its targets.
-    type Kinds<'a> = Vec<(&'a str, Vec<&'a str>)>;
-    let width = attached.iter().map(|a| a.object.len()).max().unwrap_or(0);
-    let mut objects: Vec<(&str, Kinds<'_>)> = Vec::new();
-    for a in attached {
-        let i = match objects.iter().position(|(o, _)| *o == a.object) {
-            Some(i) => i,
-            None => {
-                objects.push((&a.object, Vec::new()));
-                objects.len() - 1
-            }
-        };
-        let kinds = &mut objects[i].1;
-        match kinds.iter_mut().find(|(k, _)| *k == a.kind) {
-            Some((_, targets)) => targets.push(&a.target),
-            None => kinds.push((&a.kind, vec![&a.target])),
-        }
-    }
-    let n = attached.len();
-    let mut text = format!(
-        "loader: attached {n} program{}:",
-        if n == 1 { "" } else { "s" }
-    );
-    for (object, kinds) in objects {
-        let list: Vec<String> = kinds
-            .iter()
-            .map(|(k, targets)| format!("{k} {}", targets.join(", ")))
-            .collect();
-        text.push_str(&format!("\n  {object:<width$}  {}", list.join("; ")));
-    }
-    text
-}
-
-impl<W: Write, D: Write> TableSink<W, D> {
-    /// Prints the attached block and the lines held behind it, once attaching is over.
-    fn end_attach_phase(&mut self) -> io::Result<()> {
-        if !self.attached.is_empty() {
-            writeln!(self.diag, "{}", attached_block(&self.attached))?;
-            self.attached.clear();
-        }
-        for line in self.held.drain(..) {
-            writeln!(self.diag, "{line}")?;
-        }
-        Ok(())
-    }
-}
-
 impl<W: Write, D: Write> Sink for TableSink<W, D> {
     fn message(&mut self, m: &Message<'_>) -> io::Result<()> {
-        if let Message::Attached {
-            object,
-            kind,
-            target,
-            ..
-        } = *m
-        {
-            self.attached.push(Attach {
-                object: object.to_owned(),
-                kind: kind.to_owned(),
-                target: target.to_owned(),
-            });
+        if self.attached.hold(m, &mut self.diag)? {
             return Ok(());
         }
         let Some(text) = human(m) else {
             return Ok(());
         };
-        match m {
-            Message::Decode { .. } if !self.attached.is_empty() => {
-                self.held.push(text);
-                return Ok(());
-            }
-            Message::Error { .. } | Message::Kernel(_) | Message::Decode { .. } => {}
-            _ => self.end_attach_phase()?,
-        }
         if matches!(m, Message::Program { .. }) && self.header.is_empty() {
             let h = format!(
                 "{:<18} {:<28} {:<14} {:<34} SECTION",
@@ -393,9 +315,7 @@ impl<W: Write, D: Write> Sink for TableSink<W, D> {
     }
 
     fn record(&mut self, r: &Record<'_>) -> io::Result<()> {
-        if !self.attached.is_empty() || !self.held.is_empty() {
-            self.end_attach_phase()?;
-        }
+        self.attached.end(&mut self.diag)?;
         self.record_row(r)?;
         for (key, frames) in r.stacks {
             writeln!(self.out.buf, "    {key}:")?;
@@ -413,12 +333,12 @@ impl<W: Write, D: Write> Sink for TableSink<W, D> {
         map_type: &str,
         entries: &mut dyn FnMut(&mut Vec<u8>),
     ) -> io::Result<()> {
-        self.end_attach_phase()?;
+        self.attached.end(&mut self.diag)?;
         self.dump(object, map, map_type, entries)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.end_attach_phase()?;
+        self.attached.end(&mut self.diag)?;
         self.diag.flush()?;
         self.out.flush()
     }
