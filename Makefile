@@ -150,7 +150,9 @@ bench: bench-deps loader bench-probe bench-aya-reader
 	bench/build-times.sh | tee $$BENCH_RUN_DIR/build-times.txt && \
 	bench/startup.sh && \
 	bench/throughput.sh && \
-	bench/callgrind.sh
+	bench/callgrind.sh && \
+	bench/metrics.sh && \
+	bench/symbolize.sh
 
 bench-report:
 	bench/report.py
