@@ -113,6 +113,8 @@ fn load_object(
         drop_btf_type_ids: !env.mode.btf,
         ring_buffers: (!obj.fallback_ring_buffers().is_empty()).then(has_ring_buffers),
         resolve_core_locally: obj.info.has_btf_maps && !kernel::has_kernel_btf(),
+        // BPF_PROG_LOAD's BTF func/line info fields: 5.0 (KERNEL_VERSION(5, 0, 0)).
+        func_info: env.kern_version >= 5 << 16,
     };
     let mut patched = obj.aya_bytes(&plan)?;
     let load = |aya_loader: &mut aya::EbpfLoader<'_>, bytes: &[u8]| {

@@ -432,7 +432,19 @@ enum Patch {
     Rename(&'static str),
 }
 
-fn patch_for(name: &str, is_code: bool, keep_btf: bool) -> Option<Patch> {
+/// Which BTF sections aya sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepBtf {
+    /// `.BTF` (needed for BTF-defined `.maps`)
+    pub btf: bool,
+    /// `.BTF.ext` (function/line info and CO-RE relocations)
+    pub ext: bool,
+    /// `.maps` renamed `maps`: its definitions are rewritten as legacy ones
+    /// ([`btf_maps_as_legacy`]).
+    pub maps_as_legacy: bool,
+}
+
+fn patch_for(name: &str, is_code: bool, keep: KeepBtf) -> Option<Patch> {
     if is_code && !name.starts_with(".text") {
         if name.starts_with("xdp/") && !aya_knows_section(name) {
             return Some(Patch::Truncate(3));
@@ -451,10 +463,12 @@ fn patch_for(name: &str, is_code: bool, keep_btf: bool) -> Option<Patch> {
     }
     match name {
         "maps.ext" => Some(Patch::Hide),
+        ".maps" if keep.maps_as_legacy => Some(Patch::Rename("maps")),
         // BPF_ANNOTATE_KV_PAIR's `.maps.<name>` holders: type annotations, not maps (aya
         // would read them as BTF-defined maps).
         n if n.starts_with(".maps.") => Some(Patch::Hide),
-        ".BTF" | ".BTF.ext" if !keep_btf => Some(Patch::Hide),
+        ".BTF" if !keep.btf => Some(Patch::Hide),
+        ".BTF.ext" if !keep.ext => Some(Patch::Hide),
         _ => None,
     }
 }
@@ -534,6 +548,15 @@ pub struct Layout {
     strtab_off: usize,
     strtab_size: usize,
     sections: Vec<SectionFacts>,
+    /// The symbols defined in `.maps` (BTF-defined maps), for [`btf_maps_as_legacy`].
+    btf_map_symbols: Vec<MapSymbol>,
+}
+
+/// A symbol of a BTF-defined map: its name and where its `Elf64_Sym` sits in the file.
+#[derive(Debug, Clone, Default)]
+struct MapSymbol {
+    name: String,
+    entry: usize,
 }
 
 impl Layout {
@@ -569,9 +592,85 @@ impl Layout {
             strtab_index,
             strtab_off: strtab.sh_offset(endian) as usize,
             strtab_size: strtab.sh_size(endian) as usize,
+            btf_map_symbols: btf_map_symbols(elf, &sections),
             sections,
         })
     }
+}
+
+/// The symbols of section `.maps` with the file offsets of their symbol table entries.
+fn btf_map_symbols(elf: &Elf<'_>, sections: &[SectionFacts]) -> Vec<MapSymbol> {
+    let endian = elf.endian();
+    let Some(maps) = sections
+        .iter()
+        .position(|s| s.name.as_deref() == Some(".maps"))
+    else {
+        return Vec::new();
+    };
+    let table = elf.elf_section_table();
+    let Some(symtab) = table
+        .iter()
+        .find(|sh| sh.sh_type(endian) == object::elf::SHT_SYMTAB)
+    else {
+        return Vec::new();
+    };
+    let (off, entsize) = (
+        symtab.sh_offset(endian) as usize,
+        symtab.sh_entsize(endian) as usize,
+    );
+    elf.symbols()
+        .filter(|sym| sym.section_index().map(|i| i.0) == Some(maps))
+        .filter_map(|sym| {
+            Some(MapSymbol {
+                name: sym.name().ok()?.to_owned(),
+                entry: off.checked_add(sym.index().0.checked_mul(entsize)?)?,
+            })
+        })
+        .collect()
+}
+
+/// aya 0.14's legacy `bpf_map_def`: type, key_size, value_size, max_entries, map_flags,
+/// id, pinning.
+const AYA_MAP_DEF: usize = 28;
+
+/// Turns the BTF-defined maps of `out` into legacy ones, for kernels that take no BTF with
+/// programs (before 5.0; aya would hand the object's BTF to every program, which 4.19
+/// refuses with E2BIG): `.maps` becomes a `maps` section of `defs` (one aya `bpf_map_def`
+/// per map, in `defs`' order, written at the end of the file), each map's symbol points at
+/// its own. The caller hides `.BTF`, so aya creates the maps from these alone.
+pub fn btf_maps_as_legacy(
+    out: &mut Vec<u8>,
+    layout: &Layout,
+    defs: &[(String, MapDef)],
+) -> Result<(), ElfError> {
+    let mut section = Vec::with_capacity(defs.len() * AYA_MAP_DEF);
+    let endian = Endianness::Little;
+    for (i, (name, d)) in defs.iter().enumerate() {
+        let sym = layout
+            .btf_map_symbols
+            .iter()
+            .find(|s| &s.name == name)
+            .ok_or_else(|| ElfError::Malformed(format!("no symbol for map {name} in .maps")))?;
+        for v in [
+            d.map_type,
+            d.key_size,
+            d.value_size,
+            d.max_entries,
+            d.flags,
+            0,
+            0,
+        ] {
+            section.extend_from_slice(&v.to_le_bytes());
+        }
+        // st_value and st_size are at 8 and 16 in Elf64_Sym.
+        put(
+            out,
+            sym.entry + 8,
+            &endian.write_u64((i * AYA_MAP_DEF) as u64),
+        )?;
+        put(out, sym.entry + 16, &endian.write_u64(AYA_MAP_DEF as u64))?;
+    }
+    replace_section(out, layout, ".maps", &section)
 }
 
 impl Layout {
@@ -621,7 +720,7 @@ pub fn replace_section(
 pub fn rewrite_for_aya(
     data: &[u8],
     layout: &Layout,
-    keep_btf: bool,
+    keep_btf: KeepBtf,
     as_data: &[String],
 ) -> Result<Vec<u8>, ElfError> {
     let endian = Endianness::Little;
@@ -721,33 +820,53 @@ mod tests {
 
     #[test]
     fn redbpf_sections_get_patched_and_known_ones_do_not() {
-        assert_eq!(patch_for("xdp/pass", true, false), Some(Patch::Truncate(3)));
-        assert_eq!(patch_for("xdp", true, false), None);
-        assert_eq!(patch_for("xdp/devmap", true, false), None);
+        const NONE: KeepBtf = KeepBtf {
+            btf: false,
+            ext: false,
+            maps_as_legacy: false,
+        };
+        const ALL: KeepBtf = KeepBtf {
+            btf: true,
+            ext: true,
+            maps_as_legacy: false,
+        };
+        assert_eq!(patch_for("xdp/pass", true, NONE), Some(Patch::Truncate(3)));
+        assert_eq!(patch_for("xdp", true, NONE), None);
+        assert_eq!(patch_for("xdp/devmap", true, NONE), None);
         assert_eq!(
-            patch_for("socketfilter/f", true, false),
+            patch_for("socketfilter/f", true, NONE),
             Some(Patch::Truncate(6))
         );
         assert_eq!(
-            patch_for("tc_action/block", true, false),
+            patch_for("tc_action/block", true, NONE),
             Some(Patch::Rename("classifier"))
         );
-        assert_eq!(patch_for("maps.ext", false, false), Some(Patch::Hide));
-        assert_eq!(patch_for(".maps.counts", false, false), Some(Patch::Hide));
-        assert_eq!(patch_for(".maps", false, true), None);
-        assert_eq!(patch_for(".BTF", false, false), Some(Patch::Hide));
-        assert_eq!(patch_for(".BTF.ext", false, true), None);
+        assert_eq!(patch_for("maps.ext", false, NONE), Some(Patch::Hide));
+        assert_eq!(patch_for(".maps.counts", false, NONE), Some(Patch::Hide));
+        assert_eq!(patch_for(".maps", false, ALL), None);
+        assert_eq!(patch_for(".BTF", false, NONE), Some(Patch::Hide));
+        assert_eq!(patch_for(".BTF.ext", false, ALL), None);
+        let legacy = KeepBtf {
+            maps_as_legacy: true,
+            ..NONE
+        };
+        assert_eq!(patch_for(".BTF", false, legacy), Some(Patch::Hide));
+        assert_eq!(patch_for(".BTF.ext", false, legacy), Some(Patch::Hide));
         assert_eq!(
-            patch_for("tracepoint/syscalls/sys_enter_execve", true, false),
+            patch_for(".maps", false, legacy),
+            Some(Patch::Rename("maps"))
+        );
+        assert_eq!(
+            patch_for("tracepoint/syscalls/sys_enter_execve", true, NONE),
             None
         );
-        assert_eq!(patch_for("kprobe/sys_execve", true, false), None);
+        assert_eq!(patch_for("kprobe/sys_execve", true, NONE), None);
         assert_eq!(
-            patch_for("streamparser/x", true, false),
+            patch_for("streamparser/x", true, NONE),
             Some(Patch::NotCode)
         );
-        assert_eq!(patch_for(".text", true, false), None);
-        assert_eq!(patch_for("maps/EVENTS", false, false), None);
+        assert_eq!(patch_for(".text", true, NONE), None);
+        assert_eq!(patch_for("maps/EVENTS", false, NONE), None);
     }
 
     #[test]

@@ -88,6 +88,11 @@ pub struct AyaPlan {
     /// No kernel BTF: the loader answers `bpf_core_type_exists(struct bpf_ringbuf)` itself
     /// (with `ring_buffers`) and refuses every other CO-RE relocation.
     pub resolve_core_locally: bool,
+    /// The kernel takes BTF function and line info with a program (5.0; 4.20 has only the
+    /// first): else `.BTF.ext` is hidden from aya, which would send them and have the load
+    /// refused with E2BIG and no log (as on 4.19). CO-RE relocations, also in `.BTF.ext`,
+    /// are read from the original bytes.
+    pub func_info: bool,
 }
 
 impl Object {
@@ -276,7 +281,15 @@ impl Object {
     /// for it.
     pub fn aya_bytes(&self, plan: &AyaPlan) -> Result<Vec<u8>, PrepareError> {
         let keep_btf = self.info.has_btf_maps;
-        let mut out = elf::rewrite_for_aya(&self.bytes, &self.layout, keep_btf, &plan.as_data)?;
+        // Before 5.0 aya would give the object's BTF to every program (refused): BTF maps
+        // are handed over as legacy definitions and the BTF hidden.
+        let legacy_maps = keep_btf && !plan.func_info;
+        let btf = elf::KeepBtf {
+            btf: keep_btf && !legacy_maps,
+            ext: keep_btf && !legacy_maps,
+            maps_as_legacy: legacy_maps,
+        };
+        let mut out = elf::rewrite_for_aya(&self.bytes, &self.layout, btf, &plan.as_data)?;
         elf::complete_perf_arrays(&self.info, plan.ncpus, &mut out);
         if let (Some(0xFFFF_FFFE), Some(off)) = (self.info.version, self.info.version_offset) {
             if let Some(dst) = off.checked_add(4).and_then(|end| out.get_mut(off..end)) {
@@ -284,14 +297,17 @@ impl Object {
             }
         }
         let edits = self.map_edits(plan);
-        if !edits.is_empty() {
+        if legacy_maps {
+            elf::btf_maps_as_legacy(&mut out, &self.layout, &self.legacy_map_defs(plan))?;
+        } else if !edits.is_empty() {
             let btf = self
                 .section_bytes(".BTF")
                 .ok_or_else(|| PrepareError::Btf("a .maps section but no .BTF".to_owned()))?;
             let new = sanitize::rewrite_btf_maps(btf, &edits).map_err(PrepareError::Btf)?;
             elf::replace_section(&mut out, &self.layout, ".BTF", &new)?;
         }
-        if plan.resolve_core_locally && keep_btf {
+        // aya sees no .BTF.ext with legacy maps: the loader answers CO-RE itself.
+        if (plan.resolve_core_locally || legacy_maps) && keep_btf {
             self.resolve_core(plan, &mut out)?;
         }
         Ok(out)
@@ -318,6 +334,40 @@ impl Object {
     }
 
     /// The `.maps` definitions `plan` changes.
+    /// The BTF-defined maps as legacy definitions, with the edits of [`Self::map_edits`]
+    /// applied (ring buffers falling back to perf event arrays) and perf event arrays
+    /// completed as libbpf completes them (4-byte keys and values, a slot per CPU).
+    fn legacy_map_defs(&self, plan: &AyaPlan) -> Vec<(String, elf::MapDef)> {
+        let edits = self.map_edits(plan);
+        let ncpus = plan.ncpus.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+        self.btf_maps
+            .iter()
+            .map(|m| {
+                let to_perf = edits
+                    .iter()
+                    .any(|e| e.name == m.name && e.to_perf.is_some());
+                let map_type = if to_perf {
+                    elf::map_type::PERF_EVENT_ARRAY
+                } else {
+                    m.map_type.unwrap_or(0)
+                };
+                let perf = map_type == elf::map_type::PERF_EVENT_ARRAY;
+                let def = elf::MapDef {
+                    map_type,
+                    key_size: if perf { 4 } else { m.key_size.unwrap_or(0) },
+                    value_size: if perf { 4 } else { m.value_size.unwrap_or(0) },
+                    max_entries: match m.max_entries {
+                        _ if to_perf => ncpus,
+                        Some(0) | None if perf => ncpus,
+                        n => n.unwrap_or(0),
+                    },
+                    flags: m.map_flags.unwrap_or(0),
+                };
+                (m.name.clone(), def)
+            })
+            .collect()
+    }
+
     fn map_edits(&self, plan: &AyaPlan) -> Vec<sanitize::MapEdit> {
         let to_perf = plan.ring_buffers == Some(false);
         let fallback = self.fallback_ring_buffers();

@@ -440,11 +440,15 @@ fn ring_buffer_fallback_object_as_prepared_for_kernels_without_ring_buffers() {
     let obj = bpf_object("ringbuf_fallback", &["-I/usr/include/x86_64-linux-gnu"]);
     let parsed = Object::parse("rf", std::fs::read(&obj).unwrap()).unwrap();
     assert_eq!(parsed.fallback_ring_buffers(), ["events"]);
+    // The relocations from the object as compiled (a kernel before 5.0 gets no .BTF.ext),
+    // the instructions from `bytes`.
+    let compiled = object::File::parse(parsed.bytes()).unwrap();
     let guard_values = |bytes: &[u8]| -> Vec<u32> {
         use object::{Object as _, ObjectSection as _};
         let f = object::File::parse(bytes).unwrap();
         let sec = |n| f.section_by_name(n).unwrap().data().unwrap();
-        let relos = sanitize::core_relocations(sec(".BTF"), sec(".BTF.ext")).unwrap();
+        let orig = |n| compiled.section_by_name(n).unwrap().data().unwrap();
+        let relos = sanitize::core_relocations(orig(".BTF"), orig(".BTF.ext")).unwrap();
         assert!(!relos.is_empty());
         relos
             .iter()
@@ -463,10 +467,36 @@ fn ring_buffer_fallback_object_as_prepared_for_kernels_without_ring_buffers() {
         drop_btf_type_ids: true,
         ring_buffers: Some(false),
         resolve_core_locally: true,
+        func_info: true,
         ..AyaPlan::default()
     };
     let out = parsed.aya_bytes(&plan).unwrap();
     assert!(guard_values(&out).iter().all(|&v| v == 0));
+    // Before 5.0 (no BTF with programs): legacy map definitions, the BTF hidden.
+    let legacy = parsed
+        .aya_bytes(&AyaPlan {
+            func_info: false,
+            ..plan.clone()
+        })
+        .unwrap();
+    assert!(guard_values(&legacy).iter().all(|&v| v == 0));
+    let legacy = Object::parse("rf", legacy).unwrap();
+    assert!(legacy.btf_maps.is_empty(), "{:?}", legacy.btf_maps);
+    let def = |name: &str| {
+        let d = legacy.map(name).unwrap().def;
+        (d.map_type, d.key_size, d.value_size, d.max_entries)
+    };
+    assert_eq!(
+        def("events"),
+        (4, 4, 4, 3),
+        "a perf event array, a slot per CPU"
+    );
+    let heap = parsed.btf_maps.iter().find(|m| m.name == "heap").unwrap();
+    assert_eq!(
+        def("heap"),
+        (6, 4, heap.value_size.unwrap(), 1),
+        "the per-CPU heap as defined"
+    );
     let again = Object::parse("rf", out).unwrap();
     let events = again.btf_maps.iter().find(|m| m.name == "events").unwrap();
     assert_eq!(events.map_type, Some(4), "a perf event array: {events:?}");
@@ -480,6 +510,7 @@ fn ring_buffer_fallback_object_as_prepared_for_kernels_without_ring_buffers() {
         .aya_bytes(&AyaPlan {
             ring_buffers: Some(true),
             resolve_core_locally: true,
+            func_info: true,
             ..AyaPlan::default()
         })
         .unwrap();
