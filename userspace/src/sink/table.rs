@@ -411,7 +411,7 @@ impl<W: Write, D: Write> TableSink<W, D> {
                 .or_else(|| e.get("value"))
                 .or_else(|| e.get("values"))
                 .map_or(String::new(), text_of);
-            writeln!(self.out.buf, "  {key:<24} {value}")?;
+            writeln!(self.out.buf, "@{map}[{key}]: {value}")?;
         }
         self.header.clear();
         self.out.flush()

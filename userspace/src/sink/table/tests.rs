@@ -150,11 +150,8 @@ fn map_dumps_are_one_entry_per_line_without_the_zero_ones() {
         lines[0],
         "map xdpcount/COUNTS (array): 3 entries, 1 zero ones not shown"
     );
-    assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["6", "12"]);
-    assert_eq!(
-        lines[2].split_whitespace().collect::<Vec<_>>(),
-        ["tcp", "3"]
-    );
+    assert_eq!(lines[1], "@COUNTS[6]: 12", "bpftrace's shape");
+    assert_eq!(lines[2], "@COUNTS[tcp]: 3", "per-CPU values summed");
     assert_eq!(lines.len(), 3);
 }
 
