@@ -6,6 +6,9 @@
 //! Used by cargo-bpf (to make the BTF LLVM derives from Rust acceptable to the kernel) and
 //! by the loader's checker (to read the map types of BTF-defined `.maps`).
 
+mod write;
+pub use write::Writer;
+
 /// `BTF_KIND_*` values.
 pub mod kind {
     /// integer
@@ -254,33 +257,15 @@ mod tests {
 
     /// `struct { int (*type)[27]; } rb SEC(".maps");` and an enum.
     fn sample() -> Vec<u8> {
-        let strings = b"\0int\0type\0rb\0.maps\0e\0A\0";
-        let mut t = Vec::new();
-        let mut ty = |name: u32, k: u32, vlen: u32, sz: u32, extra: &[u32]| {
-            for w in [name, (k << 24) | vlen, sz].iter().chain(extra) {
-                t.extend_from_slice(&w.to_le_bytes());
-            }
-        };
-        ty(1, kind::INT, 0, 4, &[32]); // 1
-        ty(0, kind::ARRAY, 0, 0, &[1, 1, 27]); // 2
-        ty(0, kind::PTR, 0, 2, &[]); // 3
-        ty(0, kind::STRUCT, 1, 8, &[5, 3, 0]); // 4
-        ty(10, kind::VAR, 0, 4, &[1]); // 5
-        ty(13, kind::DATASEC, 1, 8, &[5, 0, 8]); // 6
-        ty(19, kind::ENUM, 1, 4, &[21, 7]); // 7
-        let mut b = vec![0x9f, 0xeb, 1, 0];
-        for w in [
-            24u32,
-            0,
-            t.len() as u32,
-            t.len() as u32,
-            strings.len() as u32,
-        ] {
-            b.extend_from_slice(&w.to_le_bytes());
-        }
-        b.extend_from_slice(&t);
-        b.extend_from_slice(strings);
-        b
+        let mut w = Writer::with_strings(b"\0int\0type\0rb\0.maps\0e\0A\0".to_vec());
+        w.push(1, kind::INT, 0, 4, &[32]); // 1
+        w.push(0, kind::ARRAY, 0, 0, &[1, 1, 27]); // 2
+        w.push(0, kind::PTR, 0, 2, &[]); // 3
+        w.push(0, kind::STRUCT, 1, 8, &[5, 3, 0]); // 4
+        w.push(10, kind::VAR, 0, 4, &[1]); // 5
+        w.push(13, kind::DATASEC, 1, 8, &[5, 0, 8]); // 6
+        w.push(19, kind::ENUM, 1, 4, &[21, 7]); // 7
+        w.finish()
     }
 
     #[test]

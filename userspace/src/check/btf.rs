@@ -113,32 +113,16 @@ mod tests {
 
     /// Builds BTF for `struct { int (*type)[27]; } rb SEC(".maps");`.
     fn ringbuf_btf() -> Vec<u8> {
-        let strings = b"\0int\0type\0rb\0.maps\0__ARRAY_SIZE_TYPE__\0";
-        let mut t = Vec::new();
-        let mut ty = |name: u32, kind: u32, vlen: u32, sz: u32, extra: &[u32]| {
-            for w in [name, (kind << 24) | vlen, sz].iter().chain(extra) {
-                t.extend_from_slice(&w.to_le_bytes());
-            }
-        };
-        ty(1, INT, 0, 4, &[32]); // 1: int
-        ty(0, ARRAY, 0, 0, &[1, 1, 27]); // 2: int[27]
-        ty(0, PTR, 0, 2, &[]); // 3: int (*)[27]
-        ty(0, STRUCT, 1, 8, &[5, 3, 0]); // 4: struct { type }
-        ty(10, VAR, 0, 4, &[1]); // 5: rb
-        ty(13, DATASEC, 1, 8, &[5, 0, 8]); // 6: .maps
-        let mut b = vec![0x9f, 0xeb, 1, 0];
-        for w in [
-            24u32,
-            0,
-            t.len() as u32,
-            t.len() as u32,
-            strings.len() as u32,
-        ] {
-            b.extend_from_slice(&w.to_le_bytes());
-        }
-        b.extend_from_slice(&t);
-        b.extend_from_slice(strings);
-        b
+        let mut w = btf_reader::Writer::with_strings(
+            b"\0int\0type\0rb\0.maps\0__ARRAY_SIZE_TYPE__\0".to_vec(),
+        );
+        w.push(1, INT, 0, 4, &[32]); // 1: int
+        w.push(0, ARRAY, 0, 0, &[1, 1, 27]); // 2: int[27]
+        w.push(0, PTR, 0, 2, &[]); // 3: int (*)[27]
+        w.push(0, STRUCT, 1, 8, &[5, 3, 0]); // 4: struct { type }
+        w.push(10, VAR, 0, 4, &[1]); // 5: rb
+        w.push(13, DATASEC, 1, 8, &[5, 0, 8]); // 6: .maps
+        w.finish()
     }
 
     #[test]

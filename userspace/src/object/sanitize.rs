@@ -13,7 +13,7 @@
 //!
 //! Pure: BTF in, BTF out.
 
-use btf_reader::{kind, Btf};
+use btf_reader::{kind, Btf, Writer};
 
 /// One `.maps` definition to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,34 +88,16 @@ enum Member {
 /// appended); strings keep their offsets (new ones are appended): `.BTF.ext` stays valid.
 pub fn rewrite_btf_maps(data: &[u8], edits: &[MapEdit]) -> Result<Vec<u8>, String> {
     let btf = Btf::parse(data).map_err(|e| e.to_string())?;
-    let hdr_len = u32_at(data, 4).ok_or("BTF header truncated")? as usize;
-    let mut strings: Vec<u8> = data
+    let strings: Vec<u8> = data
         .get(btf.strings_at..)
         .and_then(|s| s.get(..u32_at(data, 20)? as usize))
         .ok_or("BTF string section out of range")?
         .to_vec();
-    let mut new_types: Vec<u8> = Vec::new();
+    let mut w = Writer::with_strings(strings);
+    // `__uint()` members made here: (kind, size or type, extra words), ids after the old.
+    let mut new_types: Vec<(u32, u32, Vec<u32>)> = Vec::new();
     let mut next_id = btf.types.len() as u32;
     let mut replaced: Vec<(u32, Vec<u8>)> = Vec::new();
-    fn string_off(strings: &mut Vec<u8>, s: &str) -> u32 {
-        let mut needle = s.as_bytes().to_vec();
-        needle.push(0);
-        // An existing string starting at a string boundary.
-        let mut at = 0;
-        while at < strings.len() {
-            if strings[at..].starts_with(&needle) {
-                return at as u32;
-            }
-            at += strings[at..]
-                .iter()
-                .position(|&b| b == 0)
-                .unwrap_or(strings.len())
-                + 1;
-        }
-        let off = strings.len() as u32;
-        strings.extend_from_slice(&needle);
-        off
-    }
     for sec in btf.types.iter().filter(|t| t.kind == kind::DATASEC) {
         if btf.name(sec.name_off) != ".maps" {
             continue;
@@ -199,17 +181,13 @@ pub fn rewrite_btf_maps(data: &[u8], edits: &[MapEdit]) -> Result<Vec<u8>, Strin
                     Member::Keep(n, t) => (n, *t),
                     Member::Uint(n, count) => {
                         // int[count], then a pointer to it: `__uint(name, count)`.
-                        for w in [0, kind::ARRAY << 24, 0, elem, index, *count] {
-                            new_types.extend_from_slice(&w.to_le_bytes());
-                        }
-                        for w in [0, kind::PTR << 24, next_id] {
-                            new_types.extend_from_slice(&w.to_le_bytes());
-                        }
+                        new_types.push((kind::ARRAY, 0, vec![elem, index, *count]));
+                        new_types.push((kind::PTR, next_id, Vec::new()));
                         next_id += 2;
                         (n, next_id - 1)
                     }
                 };
-                let name_off = string_off(&mut strings, mname);
+                let name_off = w.string(mname);
                 for w in [name_off, ty, i as u32 * 64] {
                     record.extend_from_slice(&w.to_le_bytes());
                 }
@@ -217,33 +195,19 @@ pub fn rewrite_btf_maps(data: &[u8], edits: &[MapEdit]) -> Result<Vec<u8>, Strin
             replaced.push((def_id, record));
         }
     }
-    let mut types = Vec::new();
     for (id, t) in btf.types.iter().enumerate().skip(1) {
         match replaced.iter().find(|(r, _)| *r as usize == id) {
-            Some((_, record)) => types.extend_from_slice(record),
+            Some((_, record)) => w.push_raw(record),
             None => {
                 let end = t.offset + 12 + t.extra.len();
-                types.extend_from_slice(data.get(t.offset..end).ok_or("BTF type out of range")?);
+                w.push_raw(data.get(t.offset..end).ok_or("BTF type out of range")?)
             }
-        }
+        };
     }
-    types.extend_from_slice(&new_types);
-    let mut out = data.get(..hdr_len).ok_or("BTF header truncated")?.to_vec();
-    let fields = [
-        0u32,
-        types.len() as u32,
-        types.len() as u32,
-        strings.len() as u32,
-    ];
-    for (i, w) in fields.iter().enumerate() {
-        let at = 8 + i * 4;
-        out.get_mut(at..at + 4)
-            .ok_or("BTF header truncated")?
-            .copy_from_slice(&w.to_le_bytes());
+    for (k, size_or_type, extra) in &new_types {
+        w.push(0, *k, 0, *size_or_type, extra);
     }
-    out.extend_from_slice(&types);
-    out.extend_from_slice(&strings);
-    Ok(out)
+    Ok(w.finish())
 }
 
 /// One CO-RE relocation of `.BTF.ext`.
@@ -333,66 +297,37 @@ mod tests {
     /// `struct { __uint(type, 1); __type(key, u32); __type(value, struct ev); } counts`
     /// (struct ev: 24 bytes).
     fn maps_btf() -> Vec<u8> {
-        let strings =
-            b"\0int\0type\0max_entries\0key\0value\0events\0counts\0.maps\0u32\0ev\0".to_vec();
-        let s = |name: &str| {
-            let mut at = 0;
-            while at < strings.len() {
-                let end = at + strings[at..].iter().position(|&b| b == 0).unwrap();
-                if &strings[at..end] == name.as_bytes() {
-                    return at as u32;
-                }
-                at = end + 1;
-            }
-            panic!("{name}")
-        };
-        let mut t = Vec::new();
-        let mut ty = |name: u32, kind: u32, vlen: u32, sz: u32, extra: &[u32]| {
-            for w in [name, (kind << 24) | vlen, sz].iter().chain(extra) {
-                t.extend_from_slice(&w.to_le_bytes());
-            }
-        };
-        ty(s("int"), INT, 0, 4, &[32]); // 1
-        ty(0, ARRAY, 0, 0, &[1, 1, 27]); // 2: int[27]
-        ty(0, PTR, 0, 2, &[]); // 3
-        ty(0, ARRAY, 0, 0, &[1, 1, 4096]); // 4
-        ty(0, PTR, 0, 4, &[]); // 5
-        ty(
-            0,
-            STRUCT,
-            2,
-            16,
-            &[s("type"), 3, 0, s("max_entries"), 5, 64],
-        ); // 6
-        ty(s("events"), VAR, 0, 6, &[1]); // 7
-        ty(s("u32"), TYPEDEF, 0, 1, &[]); // 8
-        ty(s("ev"), STRUCT, 0, 24, &[]); // 9
-        ty(0, ARRAY, 0, 0, &[1, 1, 1]); // 10: int[1]
-        ty(0, PTR, 0, 10, &[]); // 11
-        ty(0, PTR, 0, 8, &[]); // 12: u32 *
-        ty(0, PTR, 0, 9, &[]); // 13: struct ev *
-        ty(
-            0,
-            STRUCT,
-            3,
-            24,
-            &[s("type"), 11, 0, s("key"), 12, 64, s("value"), 13, 128],
-        ); // 14
-        ty(s("counts"), VAR, 0, 14, &[1]); // 15
-        ty(s(".maps"), DATASEC, 2, 40, &[7, 0, 16, 15, 16, 24]); // 16
-        let mut b = vec![0x9f, 0xeb, 1, 0];
-        for w in [
-            24u32,
-            0,
-            t.len() as u32,
-            t.len() as u32,
-            strings.len() as u32,
-        ] {
-            b.extend_from_slice(&w.to_le_bytes());
-        }
-        b.extend_from_slice(&t);
-        b.extend_from_slice(&strings);
-        b
+        let mut w = btf_reader::Writer::new();
+        let [int, ty, max, key, value, events, counts, maps, u32_, ev] = [
+            "int",
+            "type",
+            "max_entries",
+            "key",
+            "value",
+            "events",
+            "counts",
+            ".maps",
+            "u32",
+            "ev",
+        ]
+        .map(|n| w.string(n));
+        w.push(int, INT, 0, 4, &[32]); // 1
+        w.push(0, ARRAY, 0, 0, &[1, 1, 27]); // 2: int[27]
+        w.push(0, PTR, 0, 2, &[]); // 3
+        w.push(0, ARRAY, 0, 0, &[1, 1, 4096]); // 4
+        w.push(0, PTR, 0, 4, &[]); // 5
+        w.push(0, STRUCT, 2, 16, &[ty, 3, 0, max, 5, 64]); // 6
+        w.push(events, VAR, 0, 6, &[1]); // 7
+        w.push(u32_, TYPEDEF, 0, 1, &[]); // 8
+        w.push(ev, STRUCT, 0, 24, &[]); // 9
+        w.push(0, ARRAY, 0, 0, &[1, 1, 1]); // 10: int[1]
+        w.push(0, PTR, 0, 10, &[]); // 11
+        w.push(0, PTR, 0, 8, &[]); // 12: u32 *
+        w.push(0, PTR, 0, 9, &[]); // 13: struct ev *
+        w.push(0, STRUCT, 3, 24, &[ty, 11, 0, key, 12, 64, value, 13, 128]); // 14
+        w.push(counts, VAR, 0, 14, &[1]); // 15
+        w.push(maps, DATASEC, 2, 40, &[7, 0, 16, 15, 16, 24]); // 16
+        w.finish()
     }
 
     fn uint(btf: &Btf<'_>, def: u32, member: &str) -> Option<u32> {
