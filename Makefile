@@ -113,7 +113,7 @@ test-unit:
 # bpf, libbpf's headers): libbpf-tools' ring buffer fallback and BTF maps fed by goebpf- and
 # cilium-style free-form kprobes.
 C_OBJECTS_DIR := target/bpf/c-objects
-C_OBJECTS := ringbuf_fallback btf_kprobes
+C_OBJECTS := ringbuf_fallback btf_kprobes legacy_layouts
 c-objects: deps
 	mkdir -p $(C_OBJECTS_DIR)
 	for o in $(C_OBJECTS); do \

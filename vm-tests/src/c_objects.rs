@@ -234,3 +234,118 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:?}");
     }
 }
+
+/// The decode line of dumped map `map`: the type its values decode as, and from where.
+fn value_type<'a>(lines: &'a [Value], map: &str) -> (Option<&'a str>, Option<&'a str>) {
+    let d = lines
+        .iter()
+        .find(|v| type_of(v) == "decode" && v["map"] == map);
+    (
+        d.and_then(|v| v["value"]["type"].as_str()),
+        d.and_then(|v| v["value"]["from"].as_str()),
+    )
+}
+
+/// The value of `key` in the last dump of `map`.
+fn dumped<'a>(lines: &'a [Value], map: &str, key: u64) -> Option<&'a Value> {
+    let dump = lines
+        .iter()
+        .rev()
+        .find(|v| type_of(v) == "map" && v["map"] == map)?;
+    dump["entries"]
+        .as_array()?
+        .iter()
+        .find(|e| e["key"].as_u64() == Some(key))
+        .map(|e| &e["value"])
+}
+
+/// legacy_layouts: libbpf's `calls_by_pid` (typed by its BPF_ANNOTATE_KV_PAIR), iproute2's
+/// `elf_map` and goebpf's `go_map` (typed from the program) each count the driver's
+/// getppid calls under its pid with the object's tag (20, 36, 40), and goebpf's perf array
+/// without sizes streams one `sample` (tag 4) per call.
+pub fn check_legacy_layouts(
+    w: Workload,
+    driver: Option<u64>,
+    lines: &[Value],
+    failures: &mut Vec<String>,
+) -> u64 {
+    let (Workload::Getppid { calls }, Some(pid)) = (w, driver) else {
+        failures.push("legacy_layouts needs the getppid workload and the driver's pid".into());
+        return 0;
+    };
+    let calls = u64::from(calls);
+    for (map, ty, tag) in [
+        ("calls_by_pid", "calls", 20),
+        ("elf_map", "elf_value", 36),
+        ("go_map", "go_value", 40),
+    ] {
+        let (got_ty, from) = value_type(lines, map);
+        if got_ty != Some(ty) {
+            failures.push(format!(
+                "{map}: values decode as {got_ty:?} ({from:?}), expected {ty}"
+            ));
+        }
+        let v = dumped(lines, map, pid);
+        let fields = v.map(|v| (v["count"].as_u64(), v["pid"].as_u64(), v["tag"].as_u64()));
+        if fields != Some((Some(calls), Some(pid), Some(tag))) {
+            failures.push(format!(
+                "{map}[{pid}] = {v:?}, expected count {calls}, pid {pid}, tag {tag}"
+            ));
+        }
+    }
+    if record_type(lines, "go_events") != Some("sample") {
+        failures.push("go_events records should decode as sample".into());
+    }
+    let mine: Vec<&Value> = events(lines, "go_events")
+        .into_iter()
+        .filter(|d| d["pid"].as_u64() == Some(pid))
+        .collect();
+    if mine.len() as u64 != calls || mine.iter().any(|d| d["tag"].as_u64() != Some(4)) {
+        failures.push(format!(
+            "{} go_events samples of pid {pid} (expected {calls}, tag 4): {mine:?}",
+            mine.len()
+        ));
+    }
+    mine.len() as u64
+}
+
+#[cfg(test)]
+mod legacy_layout_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn lines(count: u64, samples: usize) -> Vec<Value> {
+        let mut v = Vec::new();
+        for (map, ty, tag) in [
+            ("calls_by_pid", "calls", 20),
+            ("elf_map", "elf_value", 36),
+            ("go_map", "go_value", 40),
+        ] {
+            v.push(json!({"type": "decode", "map": map, "value": {"type": ty, "from": "x"}}));
+            v.push(json!({"type": "map", "map": map, "entries": [
+                {"key": 1, "value": {"count": 99, "pid": 1, "tag": tag}},
+                {"key": 42, "value": {"count": count, "pid": 42, "tag": tag}},
+            ]}));
+        }
+        v.push(json!({"type": "decode", "map": "go_events", "record": {"type": "sample"}}));
+        for _ in 0..samples {
+            v.push(json!({"type": "event", "map": "go_events", "data": {"pid": 42, "tag": 4}}));
+        }
+        v.push(json!({"type": "event", "map": "go_events", "data": {"pid": 1, "tag": 4}}));
+        v
+    }
+
+    #[test]
+    fn legacy_layouts_count_the_drivers_calls_only() {
+        let w = Workload::Getppid { calls: 5 };
+        let mut f = Vec::new();
+        assert_eq!(check_legacy_layouts(w, Some(42), &lines(5, 5), &mut f), 5);
+        assert!(f.is_empty(), "{f:?}");
+        let mut f = Vec::new();
+        check_legacy_layouts(w, Some(42), &lines(4, 6), &mut f);
+        assert_eq!(f.len(), 4, "three counts and the samples: {f:?}");
+        let mut f = Vec::new();
+        check_legacy_layouts(w, None, &lines(5, 5), &mut f);
+        assert_eq!(f.len(), 1);
+    }
+}

@@ -267,6 +267,11 @@ pub fn check_on(
         Expect::BtfKprobes => {
             o.events = crate::c_objects::check_btf_kprobes(s.workload, &lines, &mut o.failures)
         }
+        Expect::LegacyLayouts => {
+            let driver = workload_pid(&out.info);
+            o.events =
+                crate::c_objects::check_legacy_layouts(s.workload, driver, &lines, &mut o.failures)
+        }
         Expect::CheckAgrees => o.events = check_agrees(predictions, &lines, &mut o.failures),
         Expect::Printk(msg) => {
             o.events = check_printk(msg, expected_execs, &lines, &mut o.failures);
@@ -274,7 +279,7 @@ pub fn check_on(
         Expect::PacketCount { map, key, field } => {
             let min = match s.workload {
                 Workload::TcpConnect { connects, .. } => u64::from(connects) * 3,
-                Workload::Exec { .. } | Workload::Ufunc { .. } => 1,
+                Workload::Exec { .. } | Workload::Ufunc { .. } | Workload::Getppid { .. } => 1,
             };
             o.events = packet_count(&lines, map, key, field);
             if o.events < min {

@@ -264,6 +264,16 @@ fn run_workload(w: &Workload) -> Result<String> {
                 std::process::id()
             ))
         }
+        Workload::Getppid { calls } => {
+            for _ in 0..calls {
+                // SAFETY: getppid(2) has no arguments and cannot fail.
+                std::hint::black_box(unsafe { libc::getppid() });
+            }
+            Ok(format!(
+                "workload=getppid calls={calls} pid={}",
+                std::process::id()
+            ))
+        }
     }
 }
 

@@ -122,9 +122,20 @@ fn predict(
         return Ok(Vec::new());
     };
     let loader = contents.loader.as_ref().context("no loader")?;
+    // The objects that step verifies (its arguments name them by guest path), not every
+    // object the guest carries for other scenarios.
+    let verified: Vec<&PathBuf> = match contents.plan.get(step_index).map(|st| &st.run) {
+        Some(crate::scenario::Run::Loader { args, .. }) => contents
+            .objects
+            .iter()
+            .filter(|(file, _)| args.iter().any(|a| a.ends_with(&format!("/{file}"))))
+            .map(|(_, host)| host)
+            .collect(),
+        _ => Vec::new(),
+    };
     let out = std::process::Command::new(loader)
         .args(["check", "--json", "--kernel", series])
-        .args(contents.objects.iter().map(|(_, host)| host))
+        .args(verified)
         .output()
         .with_context(|| format!("running {} check", loader.display()))?;
     let predictions = check::parse_predictions(&String::from_utf8_lossy(&out.stdout));

@@ -76,6 +76,8 @@ pub enum Workload {
     TcpConnect { port: u16, connects: u32 },
     /// `calls` calls of the guest driver's own `ufunc_target` (see [`ufunc_args`]).
     Ufunc { calls: u32 },
+    /// `calls` getppid(2) calls by the guest driver.
+    Getppid { calls: u32 },
 }
 
 /// The arguments of the `i`-th ufunc workload call (from 1).
@@ -92,7 +94,7 @@ impl Workload {
     pub fn expected_execs(&self) -> u64 {
         match self {
             Workload::Exec { rounds } => u64::from(*rounds) * EXEC_PROGRAMS.len() as u64,
-            Workload::TcpConnect { .. } | Workload::Ufunc { .. } => 0,
+            Workload::TcpConnect { .. } | Workload::Ufunc { .. } | Workload::Getppid { .. } => 0,
         }
     }
 }
@@ -135,6 +137,9 @@ pub enum Expect {
     RingFallback,
     /// BTF maps fed by goebpf- and cilium-style free-form kprobes (see `c_objects`).
     BtfKprobes,
+    /// libbpf's, iproute2's and goebpf's legacy map layouts, counted per getppid caller
+    /// (see `c_objects`).
+    LegacyLayouts,
 }
 
 /// How a scenario probes.
@@ -191,6 +196,7 @@ impl Scenario {
                 | Expect::Refused(_)
                 | Expect::CheckAgrees
                 | Expect::RingFallback
+                | Expect::LegacyLayouts
         )
     }
 }
@@ -284,6 +290,9 @@ const EVERY_OBJECT: &[&[&str]] = &[
 /// C objects (`make c-objects`: clang on userspace/tests/bpf/).
 const RINGBUF_FALLBACK: &[&[&str]] = &[&["ringbuf_fallback"]];
 const BTF_KPROBES: &[&[&str]] = &[&["btf_kprobes"]];
+const LEGACY_LAYOUTS: &[&[&str]] = &[&["legacy_layouts"]];
+/// BPF_F_CURRENT_CPU (legacy_layouts' perf output) came in 4.8.
+const CURRENT_CPU: ((u32, u32), &str) = ((4, 8), "BPF_F_CURRENT_CPU");
 /// The cilium-style label goes where --attach says; goebpf's guess_execve needs nothing.
 const EXEC_COUNTER_ATTACH: &[&str] = &["--attach", "kprobe/exec_counter=sys_execve"];
 const NO_WORKLOAD: Workload = Workload::Exec { rounds: 0 };
@@ -459,6 +468,19 @@ pub const CATALOGUE: &[Scenario] = &[
             EXEC,
             Expect::BtfKprobes,
             2,
+        )
+    },
+    // Legacy map layouts (libbpf's bpf_map_def with BPF_ANNOTATE_KV_PAIR, iproute2's
+    // bpf_elf_map, goebpf's with a perf array without sizes), typed without flags.
+    Scenario {
+        since: CURRENT_CPU,
+        ..loader(
+            "c-legacy-layouts",
+            LEGACY_LAYOUTS,
+            false,
+            Workload::Getppid { calls: 5 },
+            Expect::LegacyLayouts,
+            1,
         )
     },
 ];
@@ -639,8 +661,8 @@ mod tests {
         assert!(here.iter().all(|s| !s.name.starts_with("execsnoop")));
         assert_eq!(
             not_here.len(),
-            6,
-            "execsnoop and xdp in both modes, socketfilter, c-ringbuf-fallback"
+            7,
+            "execsnoop and xdp in both modes, socketfilter, c-ringbuf-fallback, c-legacy-layouts"
         );
         assert!(not_here[0].1.contains("4.11"), "{}", not_here[0].1);
         assert!(here.iter().any(|s| s.name == "tracepoint-refused"));
