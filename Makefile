@@ -110,8 +110,8 @@ test-unit:
 	LOADER_BUILTIN_PROBES=$(CURDIR)/$(PROGRAMS) $(CARGO) test --release --workspace
 
 # C objects for the VM scenarios, built as the root tests build them (clang -O2 -g -target
-# bpf, libbpf's headers): libbpf-tools' ring buffer fallback and BTF maps fed by goebpf- and
-# cilium-style free-form kprobes.
+# bpf, libbpf's headers): libbpf-tools' ring buffer fallback, BTF maps fed by goebpf- and
+# cilium-style free-form kprobes, and the legacy map layouts of libbpf, iproute2 and goebpf.
 C_OBJECTS_DIR := target/bpf/c-objects
 C_OBJECTS := ringbuf_fallback btf_kprobes legacy_layouts
 c-objects: deps
