@@ -82,14 +82,23 @@ pub(crate) struct Env<'a> {
     pub(crate) online: Vec<u32>,
 }
 
+/// An attached program that calls bpf_trace_printk, with the formats it passes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PrintkUser {
+    pub(crate) object: String,
+    pub(crate) program: String,
+    /// See [`Object::printk_formats_of`].
+    pub(crate) formats: Vec<Option<String>>,
+}
+
 /// What happened to the selected programs of the objects so far.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
     /// Whether the run must fail: an object that could not load, a refused program in
     /// `--verify`, or any error with `--strict`.
     pub(crate) fatal: bool,
-    /// `(object, program)` of the attached programs that call bpf_trace_printk.
-    pub(crate) printk: Vec<(String, String)>,
+    /// The attached programs that call bpf_trace_printk.
+    pub(crate) printk: Vec<PrintkUser>,
     /// Inputs that could not be read or parsed, or hold no program; and all inputs.
     pub(crate) unreadable: usize,
     pub(crate) inputs: usize,
@@ -319,7 +328,15 @@ fn attach_programs(
                 ran += 1;
                 st.summary.attached += 1;
                 if obj.calls_printk(&pname) {
-                    outcome.printk.push((obj.name.clone(), pname.clone()));
+                    let formats = obj
+                        .info
+                        .program_by_symbol(&pname)
+                        .map_or_else(|| vec![None], |p| obj.printk_formats_of(p));
+                    outcome.printk.push(PrintkUser {
+                        object: obj.name.clone(),
+                        program: pname.clone(),
+                        formats,
+                    });
                 }
                 loaded.probe_events.extend(att.probe_event);
                 loaded.xdp_links.extend(att.xdp_link);

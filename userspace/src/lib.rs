@@ -68,6 +68,7 @@ pub mod maps;
 pub mod message;
 pub mod metrics;
 pub mod object;
+pub mod printk;
 pub mod programs;
 pub mod relocate;
 pub mod run;

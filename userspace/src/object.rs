@@ -56,6 +56,8 @@ pub struct Object {
     pub btf_maps: Vec<BtfMap>,
     /// Constant record sizes the programs pass with each map to the output helpers.
     pub output_sizes: Vec<OutputSize>,
+    /// The bpf_trace_printk calls of each program section, with their formats.
+    pub printk_formats: Vec<crate::printk::Format>,
     layout: Layout,
     bytes: Vec<u8>,
 }
@@ -117,6 +119,7 @@ impl Object {
             Vec::new()
         };
         let output_sizes = elf::output_sizes(&file);
+        let printk_formats = crate::printk::formats(&file);
         drop(file);
         Ok(Object {
             name: name.into(),
@@ -126,6 +129,7 @@ impl Object {
             analyses,
             btf_maps,
             output_sizes,
+            printk_formats,
             layout,
             bytes,
         })
@@ -249,6 +253,22 @@ impl Object {
                         .any(|r| r.kind == check::Kind::Helper && r.what.ends_with("(6)"))
             }),
             Err(_) => self.info.uses_printk,
+        }
+    }
+
+    /// The formats program `p` passes to bpf_trace_printk (None for a call whose format the
+    /// code does not tell; one None when it calls printk from code outside its section).
+    pub fn printk_formats_of(&self, p: &ProgramInfo) -> Vec<Option<String>> {
+        let f: Vec<Option<String>> = self
+            .printk_formats
+            .iter()
+            .filter(|f| f.section == p.section)
+            .map(|f| f.text.clone())
+            .collect();
+        if f.is_empty() {
+            vec![None]
+        } else {
+            f
         }
     }
 

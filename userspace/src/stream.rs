@@ -207,8 +207,8 @@ pub(crate) struct State {
     pub(crate) sink: Box<dyn Sink>,
     /// trace_pipe lines that were not printk lines, reported so far.
     pub(crate) unparsed_printk: u32,
-    /// `(object, program)` of the attached programs calling bpf_trace_printk.
-    pub(crate) printk_users: Vec<(String, String)>,
+    /// The attached programs calling bpf_trace_printk.
+    pub(crate) printk_users: Vec<crate::attach::PrintkUser>,
     /// `--no-foreign-printk`
     pub(crate) no_foreign_printk: bool,
     pub(crate) loaded: Vec<Loaded>,
@@ -764,7 +764,7 @@ pub(crate) async fn event_loop(
     cli: &Cli,
     st: &mut State,
     ctx: &mut Context,
-    printk: Vec<(String, String)>,
+    printk: Vec<crate::attach::PrintkUser>,
     signals: &mut Signals,
     metrics: Option<tokio::net::TcpListener>,
 ) -> bool {
@@ -973,11 +973,11 @@ fn trace_pipe_error(e: &io::Error) -> String {
 }
 
 /// The printk output of `users` cannot be read: one error line, counted.
-fn printk_error(st: &mut State, users: &[(String, String)], e: &str) {
+fn printk_error(st: &mut State, users: &[crate::attach::PrintkUser], e: &str) {
     st.summary.errors += 1;
-    let (object, program) = users
-        .first()
-        .map_or(("", None), |(o, p)| (o.as_str(), Some(p.as_str())));
+    let (object, program) = users.first().map_or(("", None), |u| {
+        (u.object.as_str(), Some(u.program.as_str()))
+    });
     let r = st.sink.message(&Message::Error {
         object,
         program: program.filter(|_| users.len() == 1),
@@ -994,10 +994,8 @@ fn print_printk(st: &mut State, line: &str) {
             st.summary.filtered += 1;
             return;
         }
-        let origin = match st.printk_users.as_slice() {
-            [(object, program)] => Some((object.as_str(), program.as_str())),
-            _ => None,
-        };
+        let origin = crate::printk::origin(&st.printk_users, |u| &u.formats, p.msg)
+            .map(|u| (u.object.as_str(), u.program.as_str()));
         if origin.is_none() && st.no_foreign_printk {
             st.summary.filtered += 1;
             return;

@@ -639,3 +639,53 @@ fn printk_lines_of_unknown_origin_are_marked_and_can_be_left_out() {
         }
     }
 }
+
+/// Two objects calling bpf_trace_printk with different formats (one built on the stack,
+/// one in .rodata): each line carries the program whose format it matches; a third
+/// program's lines (run by another loader) match neither and are foreign.
+#[test]
+fn printk_lines_are_told_apart_by_their_formats() {
+    let Some(_g) = root_serial() else { return };
+    let stack_fmt = bpf_object("tp_getppid", &[]);
+    let rodata_fmt = bpf_object("printk_getpgid", &[]);
+    let other = bpf_object("printk_getpgid", &["-DOTHER"]);
+    let mut l = Loader::spawn(&[
+        "--json",
+        stack_fmt.to_str().unwrap(),
+        rodata_fmt.to_str().unwrap(),
+    ]);
+    l.wait_attached(2);
+    let mut second = Loader::spawn(&["--json", "--no-printk", other.to_str().unwrap()]);
+    second.wait_attached(1);
+    let me = std::process::id();
+    getppid_n(3);
+    for _ in 0..2 {
+        // SAFETY: getpgid of a (likely absent) pid: an ESRCH at worst.
+        unsafe { libc::getpgid(424242) };
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, lines) = l.stop(libc::SIGINT);
+    assert!(status.success());
+    second.stop(libc::SIGINT);
+    let printk = |msg: &str| -> Vec<&Value> {
+        lines
+            .iter()
+            .filter(|v| v["type"] == "printk" && v["msg"] == msg)
+            .collect()
+    };
+    let from_stack = printk(&format!("getppid from {me}"));
+    assert_eq!(from_stack.len(), 3, "{lines:?}");
+    assert!(from_stack
+        .iter()
+        .all(|p| p["object"] == "tp_getppid.bpf" && p["program"] == "on_getppid"));
+    let from_rodata = printk(&format!("getpgid(424242) by {me}"));
+    assert_eq!(from_rodata.len(), 2, "{lines:?}");
+    assert!(from_rodata
+        .iter()
+        .all(|p| p["object"] == "printk_getpgid.bpf" && p["program"] == "getpgid_printk"));
+    let foreign = printk(&format!("someone else: 424242 {me}"));
+    assert_eq!(foreign.len(), 2, "{lines:?}");
+    assert!(foreign
+        .iter()
+        .all(|p| p["foreign"] == true && p.get("object").is_none()));
+}
