@@ -7,6 +7,8 @@
 # in bench/throughput.sh; this figure moves only when the code does, so regressions show.
 # Prints `callgrind: perf=<Ir/event> ring=<Ir/event>` and adds a result line to the run's
 # results.jsonl; the callgrind.out files stay in the run directory (callgrind_annotate).
+# BENCH_CG_OPTS adds valgrind options (`--dump-instr=yes` for callgrind_annotate per
+# instruction); BENCH_CG_ONLY=perf or ring measures one probe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -45,7 +47,9 @@ one() { # NAME OBJECT -> IR_PER_EVENT
     mkfifo "$work/fifo"
     taskset -c "$RCPU" "$COUNT" "$out/$name.count" <"$work/fifo" &
     cpid=$!
+    # shellcheck disable=SC2086 # BENCH_CG_OPTS is a list of options
     taskset -c "$RCPU" valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out.$name" \
+        ${BENCH_CG_OPTS:-} \
         --collect-atstart=no --toggle-collect='loader::stream::State::drain' \
         --toggle-collect='loader::stream::State::drain_ring_buffers' \
         --toggle-collect='loader::stream::State::flush' \
@@ -71,6 +75,12 @@ one() { # NAME OBJECT -> IR_PER_EVENT
     echo $((ir / events))
 }
 
+case ${BENCH_CG_ONLY:-} in
+    perf) one perf "$ELF"; exit ;; # a look at one probe: no result line, no goal
+    ring) one ring "$RING_ELF"; exit ;;
+    '') ;;
+    *) die "BENCH_CG_ONLY is perf or ring" ;;
+esac
 perf=$(one perf "$ELF")
 ring=$(one ring "$RING_ELF")
 result kind=callgrind perf_ir_per_event="$perf" ring_ir_per_event="$ring" rate="$RATE" secs="$SECS"
