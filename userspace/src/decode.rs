@@ -233,122 +233,337 @@ pub fn record(out: &mut Vec<u8>, ty: Option<&Type>, bytes: &[u8]) {
     }
 }
 
-/// A struct record type compiled once for the hot path: every key pre-rendered with its
-/// comma, integers and byte strings decoded without walking the [`Type`] tree. The output
-/// is byte-for-byte that of [`record`]; records shorter than the type are left to it.
+/// A struct record type compiled once for the hot path, as a template: the static JSON
+/// text (keys with their commas, braces, and an optional prefix and suffix such as an
+/// event line's `{"type":"event",...,"data":` and `}`) merged into pieces, interleaved
+/// with field writers that read the record's bytes at fixed offsets. Nested structs and
+/// arrays of numbers are flattened into the same list. Output is byte for byte that of
+/// the prefix, [`record`] and the suffix; records shorter than the type are left to
+/// [`record`].
 #[derive(Debug, Clone)]
 pub struct RecordPlan {
     size: usize,
-    fields: Vec<PlannedField>,
-    /// `"argv":` (the last flexible member) or `"tail":`, and whether it is flexible.
+    steps: Vec<Step>,
+    /// Room [`RecordPlan::write`] sets aside for the whole fast path.
+    room: usize,
+    /// `"argv":` (the last flexible member) or `"tail":`, with its comma when needed.
     tail_key: Vec<u8>,
     flexible: bool,
     /// `MapData<T>`: the offsets of its `offset` and `size` fields.
     payload: Option<(usize, usize)>,
+    /// The record's closing brace and the suffix.
+    close: json::Text,
+}
+
+/// Static text, then one value.
+#[derive(Debug, Clone)]
+struct Step {
+    text: json::Text,
+    op: Op,
+    /// Room the steps after this one (and the close) need on the fast path.
+    room_after: usize,
 }
 
 #[derive(Debug, Clone)]
-struct PlannedField {
-    /// `"name":`, or `,"name":` after the first field.
-    key: Vec<u8>,
-    offset: usize,
-    kind: FieldKind,
+enum Op {
+    /// No value (the text closing the fields).
+    End,
+    /// Unsigned integers of 1, 2, 4 and 8 bytes at `at` (one variant per width: no
+    /// second dispatch on the size).
+    U8(usize),
+    U16(usize),
+    U32(usize),
+    U64(usize),
+    /// Signed integers of 1, 2, 4 and 8 bytes at `at`.
+    I8(usize),
+    I16(usize),
+    I32(usize),
+    I64(usize),
+    /// `[u8; N]` / `char[N]` at `at`: a string cut at NUL.
+    Bytes {
+        at: usize,
+        len: usize,
+    },
+    /// Anything else: the generic [`value`] of the `ty.size()` bytes at `at`.
+    Other {
+        at: usize,
+        ty: Type,
+    },
 }
 
-#[derive(Debug, Clone)]
-enum FieldKind {
-    /// Unsigned integer of 1, 2, 4 or 8 bytes.
-    Uint(usize),
-    /// Signed integer of 1, 2, 4 or 8 bytes.
-    Int(usize),
-    /// `[u8; N]` / `char[N]`: a string cut at NUL.
-    Bytes(usize),
-    /// Anything else: the generic [`value`].
-    Other(Type),
+/// Arrays longer than this stay one generic step (the plan would grow with them).
+const MAX_FLAT_ARRAY: u32 = 256;
+/// A type needing more steps than this gets no plan.
+const MAX_STEPS: usize = 4096;
+
+/// Collects the steps, static text merged into the value after it.
+#[derive(Default)]
+struct Builder {
+    ops: Vec<(json::Text, Op)>,
+    text: Vec<u8>,
+}
+
+impl Builder {
+    fn op(&mut self, op: Op) {
+        let text = json::Text::new(&self.text);
+        self.text.clear();
+        self.ops.push((text, op));
+    }
+
+    fn end_text(&mut self) {
+        if !self.text.is_empty() {
+            self.op(Op::End);
+        }
+    }
+
+    /// The steps of [`value`] for `ty` at `at` (its bytes known to be in the record).
+    fn value(&mut self, ty: &Type, at: usize) {
+        let size = ty.size() as usize;
+        match ty {
+            Type::Int { signed, .. } if matches!(size, 1 | 2 | 4 | 8) => {
+                self.op(int_op(at, size, *signed));
+            }
+            Type::Pointer { .. } if matches!(size, 1 | 2 | 4 | 8) => {
+                self.op(int_op(at, size, false));
+            }
+            Type::Array { elem, .. } if is_byte_like(elem) => self.op(Op::Bytes { at, len: size }),
+            Type::Array { elem, count } if *count <= MAX_FLAT_ARRAY => {
+                let esize = elem.size() as usize;
+                self.text.push(b'[');
+                // As `value`: `count` elements, fewer when the size saturated, none of size 0.
+                let n = size.checked_div(esize).unwrap_or(0).min(*count as usize);
+                for i in 0..n {
+                    if i > 0 {
+                        self.text.push(b',');
+                    }
+                    self.value(elem, at + i * esize);
+                }
+                self.text.push(b']');
+            }
+            Type::Struct { fields, .. } => {
+                self.text.push(b'{');
+                let mut first = true;
+                for f in fields.iter().filter(|f| !is_flexible(f)) {
+                    let (offset, fsize) = (f.offset as usize, f.ty.size() as usize);
+                    if offset.checked_add(fsize).is_none_or(|end| end > size) {
+                        continue; // as `struct_fields`: a field that does not fit is left out
+                    }
+                    if !first {
+                        self.text.push(b',');
+                    }
+                    first = false;
+                    json::key(&mut self.text, &f.name);
+                    self.value(&f.ty, at + offset);
+                }
+                self.text.push(b'}');
+            }
+            other => self.op(Op::Other {
+                at,
+                ty: other.clone(),
+            }),
+        }
+    }
+}
+
+/// The step of an integer of `size` (1, 2, 4 or 8) bytes at `at`.
+fn int_op(at: usize, size: usize, signed: bool) -> Op {
+    match (size, signed) {
+        (1, false) => Op::U8(at),
+        (2, false) => Op::U16(at),
+        (4, false) => Op::U32(at),
+        (_, false) => Op::U64(at),
+        (1, true) => Op::I8(at),
+        (2, true) => Op::I16(at),
+        (4, true) => Op::I32(at),
+        (_, true) => Op::I64(at),
+    }
+}
+
+/// Bytes a step's value touches at most on the fast path.
+fn fast_room(op: &Op) -> usize {
+    match op {
+        Op::End | Op::Other { .. } => 0,
+        Op::Bytes { len, .. } => len + 2,
+        _ => json::NUMBER_ROOM,
+    }
+}
+
+/// The width of an integer step.
+fn op_size(op: &Op) -> usize {
+    match op {
+        Op::U8(_) | Op::I8(_) => 1,
+        Op::U16(_) | Op::I16(_) => 2,
+        Op::U32(_) | Op::I32(_) => 4,
+        _ => 8,
+    }
+}
+
+/// The `N` bytes at `at`.
+#[inline(always)]
+fn word<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
+    bytes.get(at..at + N)?.try_into().ok()
 }
 
 impl RecordPlan {
-    /// The plan for `ty`, when it is a struct (other types gain nothing).
+    /// The plan for `ty` alone (what [`record`] writes), when it is a struct.
     pub fn new(ty: &Type) -> Option<Self> {
+        Self::framed(ty, b"", b"")
+    }
+
+    /// The plan writing `prefix`, what [`record`] writes for `ty`, then `suffix`, when
+    /// `ty` is a struct (other types gain nothing).
+    pub fn framed(ty: &Type, prefix: &[u8], suffix: &[u8]) -> Option<Self> {
         let Type::Struct { fields, size, .. } = ty else {
             return None;
         };
-        if *size == 0 {
+        let size = *size as usize;
+        if size == 0 {
             return None;
         }
-        let mut planned = Vec::new();
+        let mut b = Builder::default();
+        b.text.extend_from_slice(prefix);
+        b.text.push(b'{');
+        let mut any = false;
         for f in fields.iter().filter(|f| !is_flexible(f)) {
-            let mut key = Vec::new();
-            if !planned.is_empty() {
-                key.push(b',');
-            }
-            json::key(&mut key, &f.name);
             let fsize = f.ty.size() as usize;
-            if f.offset as usize + fsize > *size as usize {
+            if (f.offset as usize)
+                .checked_add(fsize)
+                .is_none_or(|end| end > size)
+            {
                 // Odd debug info: leave the bounds checks to `record`.
                 return None;
             }
-            let kind = match &f.ty {
-                Type::Int { signed: false, .. } if matches!(fsize, 1 | 2 | 4 | 8) => {
-                    FieldKind::Uint(fsize)
-                }
-                Type::Int { signed: true, .. } if matches!(fsize, 1 | 2 | 4 | 8) => {
-                    FieldKind::Int(fsize)
-                }
-                Type::Array { elem, .. } if is_byte_like(elem) => FieldKind::Bytes(fsize),
-                other => FieldKind::Other(other.clone()),
-            };
-            planned.push(PlannedField {
-                key,
-                offset: f.offset as usize,
-                kind,
-            });
+            if any {
+                b.text.push(b',');
+            }
+            any = true;
+            json::key(&mut b.text, &f.name);
+            b.value(&f.ty, f.offset as usize);
+            if b.ops.len() > MAX_STEPS {
+                return None;
+            }
         }
+        b.end_text();
         let flexible = fields.iter().rev().find(|f| is_flexible(f));
         let mut tail_key = Vec::new();
-        if !planned.is_empty() {
+        if any {
             tail_key.push(b',');
         }
         json::key(&mut tail_key, flexible.map_or("tail", |f| f.name.as_str()));
+        let mut close = b"}".to_vec();
+        close.extend_from_slice(suffix);
+        let close = json::Text::new(&close);
+        let mut room_after = close.room();
+        let mut steps: Vec<Step> = b
+            .ops
+            .into_iter()
+            .rev()
+            .map(|(text, op)| {
+                // The text's chunk padding may reach into the value's room, never past it
+                // by more than its own room.
+                let room = text.room() + fast_room(&op);
+                let step = Step {
+                    text,
+                    op,
+                    room_after,
+                };
+                room_after += room;
+                step
+            })
+            .collect();
+        steps.reverse();
         Some(RecordPlan {
-            size: *size as usize,
-            fields: planned,
+            size,
+            steps,
+            room: room_after,
             tail_key,
             flexible: flexible.is_some(),
             payload: payload_fields(fields),
+            close,
         })
     }
 
-    /// Writes `bytes` as [`record`] would; returns false (writing nothing) when the record
-    /// is shorter than the type, which [`record`] handles field by field.
+    /// One value through the slice writers; None when it needs the general ones.
+    #[inline]
+    fn fast(op: &Op, dst: &mut [u8], pos: usize, bytes: &[u8]) -> Option<usize> {
+        match op {
+            Op::End => Some(pos),
+            Op::U8(at) => json::put_uint(dst, pos, u64::from(*bytes.get(*at)?)),
+            Op::U16(at) => json::put_uint(dst, pos, u16::from_le_bytes(word(bytes, *at)?).into()),
+            Op::U32(at) => json::put_uint(dst, pos, u32::from_le_bytes(word(bytes, *at)?).into()),
+            Op::U64(at) => json::put_uint(dst, pos, u64::from_le_bytes(word(bytes, *at)?)),
+            Op::I8(at) => json::put_int(dst, pos, i8::from_le_bytes(word(bytes, *at)?).into()),
+            Op::I16(at) => json::put_int(dst, pos, i16::from_le_bytes(word(bytes, *at)?).into()),
+            Op::I32(at) => json::put_int(dst, pos, i32::from_le_bytes(word(bytes, *at)?).into()),
+            Op::I64(at) => json::put_int(dst, pos, i64::from_le_bytes(word(bytes, *at)?)),
+            Op::Bytes { at, len } => json::put_plain_cstr(dst, pos, bytes.get(*at..at + len)?),
+            Op::Other { .. } => None,
+        }
+    }
+
+    /// One step through the general writers (what [`value`] writes).
+    fn general(op: &Op, out: &mut Vec<u8>, bytes: &[u8]) {
+        let field = |at: usize, len: usize| bytes.get(at..at.saturating_add(len)).unwrap_or(&[]);
+        match op {
+            Op::End => {}
+            Op::U8(at) | Op::U16(at) | Op::U32(at) | Op::U64(at) => {
+                json::uint(out, u128::from(le_u64(field(*at, op_size(op)))));
+            }
+            Op::I8(at) | Op::I16(at) | Op::I32(at) | Op::I64(at) => {
+                json::int(out, i128::from(le_i64(field(*at, op_size(op)))));
+            }
+            Op::Bytes { at, len } => {
+                let b = field(*at, *len);
+                let end = b.iter().position(|&x| x == 0).unwrap_or(b.len());
+                json::bytes_str(out, &b[..end]);
+            }
+            Op::Other { at, ty } => value(out, ty, field(*at, ty.size() as usize)),
+        }
+    }
+
+    /// Appends the prefix, `bytes` as [`record`] would write them and the suffix; returns
+    /// false (writing nothing) when the record is shorter than the type, which [`record`]
+    /// handles field by field.
     pub fn write(&self, out: &mut Vec<u8>, bytes: &[u8]) -> bool {
         if bytes.len() < self.size {
             return false;
         }
-        out.push(b'{');
-        for f in &self.fields {
-            out.extend_from_slice(&f.key);
-            let at = &bytes[f.offset..];
-            match &f.kind {
-                FieldKind::Uint(n) => json::uint(out, u128::from(le_u64(&at[..*n]))),
-                FieldKind::Int(n) => json::int(out, i128::from(le_i64(&at[..*n]))),
-                FieldKind::Bytes(n) => {
-                    let b = &at[..*n];
-                    let end = b.iter().position(|&x| x == 0).unwrap_or(b.len());
-                    json::bytes_str(out, &b[..end]);
+        // The fast writers fill set-aside room; a step they cannot take goes through the
+        // general writers at the end of `out`, after which room is set aside again.
+        let mut pos = out.len();
+        out.resize(pos + self.room, 0);
+        for step in &self.steps {
+            let fast = json::put_text(out, pos, &step.text)
+                .and_then(|at| Self::fast(&step.op, out, at, bytes));
+            match fast {
+                Some(end) => pos = end,
+                None => {
+                    out.truncate(pos);
+                    out.extend_from_slice(step.text.as_bytes());
+                    Self::general(&step.op, out, bytes);
+                    pos = out.len();
+                    out.resize(pos + step.room_after, 0);
                 }
-                FieldKind::Other(ty) => value(out, ty, &at[..ty.size() as usize]),
             }
         }
-        let tail = &bytes[self.size..];
+        let tail = bytes.get(self.size..).unwrap_or(&[]);
         if self.flexible || !is_padding(tail) {
+            out.truncate(pos);
             out.extend_from_slice(&self.tail_key);
             match self.payload {
                 Some(at) => payload(out, bytes, tail, at),
                 None => tail_strings(out, tail),
             }
+            out.extend_from_slice(self.close.as_bytes());
+            return true;
         }
-        out.push(b'}');
+        match json::put_text(out, pos, &self.close) {
+            Some(end) => out.truncate(end),
+            None => {
+                out.truncate(pos);
+                out.extend_from_slice(self.close.as_bytes());
+            }
+        }
         true
     }
 }
@@ -536,6 +751,183 @@ mod tests {
             assert!(got.is_empty());
         }
         assert!(RecordPlan::new(&u(4)).is_none());
+    }
+
+    /// Record layouts covering every step kind of a plan: integers of every width and
+    /// sign, the other scalars, byte arrays of many lengths, nested structs (one with a
+    /// field past its end and a flexible member), arrays of numbers, structs and empty
+    /// elements, a long array, and flexible tails.
+    fn layouts() -> Vec<Type> {
+        let f = |name: &str, offset, ty| Field {
+            name: name.into(),
+            offset,
+            ty,
+        };
+        let int = |size, signed| Type::Int { size, signed };
+        let bytes = |count| Type::Array {
+            elem: Box::new(u(1)),
+            count,
+        };
+        let chars = |count| Type::Array {
+            elem: Box::new(Type::Char { size: 1 }),
+            count,
+        };
+        let array = |elem: Type, count| Type::Array {
+            elem: Box::new(elem),
+            count,
+        };
+        let st = |name: &str, size, fields| Type::Struct {
+            name: name.into(),
+            size,
+            fields,
+        };
+        let mut scalars = Vec::new();
+        let mut at = 0;
+        for size in [1, 2, 4, 8, 16] {
+            for signed in [false, true] {
+                scalars.push(f(&format!("i{size}{signed}"), at, int(size, signed)));
+                at += size;
+            }
+        }
+        for (name, ty) in [
+            ("b", Type::Bool { size: 1 }),
+            ("c", Type::Char { size: 1 }),
+            ("wc", Type::Char { size: 4 }),
+            ("f4", Type::Float { size: 4 }),
+            ("f8", Type::Float { size: 8 }),
+            (
+                "e",
+                Type::Enum {
+                    size: 4,
+                    signed: true,
+                    variants: vec![(-1, "Neg".into()), (0, "Zero".into())],
+                },
+            ),
+            ("p", Type::Pointer { size: 8 }),
+            ("p4", Type::Pointer { size: 4 }),
+            ("o", Type::Opaque { size: 3 }),
+            ("odd", int(3, false)),
+        ] {
+            let size = ty.size();
+            scalars.push(f(name, at, ty));
+            at += size;
+        }
+        let scalars = st("Scalars", at, scalars);
+
+        let mut strings = Vec::new();
+        let mut at = 0;
+        for n in [1, 7, 8, 9, 15, 16, 17, 33] {
+            strings.push(f(&format!("s{n}"), at, bytes(n)));
+            strings.push(f(&format!("c{n}"), at + n, chars(n)));
+            at += 2 * n;
+        }
+        let strings = st("Strings", at, strings);
+
+        let inner = st(
+            "Inner",
+            12,
+            vec![
+                f("a", 0, u(4)),
+                f("name", 4, chars(4)),
+                f("past_end", 10, u(4)),
+                f("flex", 12, bytes(0)),
+                f("deep", 8, st("Deep", 2, vec![f("x", 0, int(2, true))])),
+            ],
+        );
+        let nested = st(
+            "Nested",
+            48,
+            vec![
+                f("first", 0, inner.clone()),
+                f("pairs", 12, array(int(2, true), 3)),
+                f("inners", 18, array(inner.clone(), 2)),
+                f("empty", 42, array(st("Empty", 0, vec![]), 4)),
+                f("none", 42, array(u(8), 0)),
+                f("last", 42, u(2)),
+                f("x", 44, int(4, true)),
+            ],
+        );
+        let long = st(
+            "Long",
+            8 + 300 * 2,
+            vec![f("n", 0, u(8)), f("many", 8, array(u(2), 300))],
+        );
+        let no_fields = st("NoFields", 8, vec![]);
+        let only_flex = st("OnlyFlex", 8, vec![f("argv", 8, bytes(0))]);
+        vec![
+            exec_event(),
+            exec_event_with_argv(),
+            map_data(),
+            scalars,
+            strings,
+            nested,
+            long,
+            no_fields,
+            only_flex,
+        ]
+    }
+
+    /// Byte patterns for a record of `size` bytes plus `extra`: zeros, ones, counting,
+    /// pseudo-random, printable text, and text with escapes and invalid UTF-8.
+    fn patterns(size: usize, extra: usize) -> Vec<Vec<u8>> {
+        let n = size + extra;
+        let mut seed = 0x2545_f491_4f6c_dd1du64 ^ n as u64;
+        let mut random = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        };
+        let text = b"loadgen\0/usr/bin/ls\0-l\0 \"q\" \\ \x01\x7f\xc3\xa9\xff end\0";
+        vec![
+            vec![0; n],
+            vec![0xff; n],
+            (0..n).map(|i| i as u8).collect(),
+            (0..n).map(|_| random()).collect(),
+            (0..n).map(|i| b'a' + (i % 26) as u8).collect(),
+            (0..n).map(|i| text[i % text.len()]).collect(),
+        ]
+    }
+
+    #[test]
+    fn plans_write_what_the_general_decoder_writes_for_every_layout() {
+        let prefix = br#"{"type":"event","object":"o","map":"M","cpu":3,"data":"#;
+        for ty in layouts() {
+            let size = ty.size() as usize;
+            let plan = RecordPlan::new(&ty).expect("a plan for every struct layout");
+            let framed = RecordPlan::framed(&ty, prefix, b"}").unwrap();
+            for extra in [0, 3, 4, 8, 13, 40] {
+                for bytes in patterns(size, extra) {
+                    let mut want = Vec::new();
+                    record(&mut want, Some(&ty), &bytes);
+                    // Earlier output in the buffer stays as it was.
+                    let mut got = b"before".to_vec();
+                    assert!(plan.write(&mut got, &bytes));
+                    assert_eq!(
+                        String::from_utf8_lossy(&got[6..]),
+                        String::from_utf8_lossy(&want),
+                        "{ty:?} {bytes:?}"
+                    );
+                    assert_eq!(&got[..6], b"before");
+                    let mut got = Vec::new();
+                    assert!(framed.write(&mut got, &bytes));
+                    let mut line = prefix.to_vec();
+                    line.extend_from_slice(&want);
+                    line.push(b'}');
+                    assert_eq!(
+                        String::from_utf8_lossy(&got),
+                        String::from_utf8_lossy(&line)
+                    );
+                    serde_json::from_slice::<serde_json::Value>(&got).unwrap();
+                }
+            }
+            // Records shorter than their type are left to `record`, untouched.
+            for len in 0..size {
+                let mut got = b"x".to_vec();
+                assert!(!framed.write(&mut got, &patterns(len, 0)[3]));
+                assert_eq!(got, b"x");
+            }
+        }
     }
 
     #[test]

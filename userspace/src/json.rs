@@ -178,6 +178,232 @@ pub fn key(out: &mut Vec<u8>, k: &str) {
     out.push(b':');
 }
 
+// Writers into a slice of known room, for the compiled record plans (`decode::RecordPlan`):
+// each writes at `dst[pos..]` and returns the position after what it wrote, or None
+// (having written nothing that counts) when the room is short or the value needs the
+// general writer above; the caller then uses that one. Fixed-size moves only: no
+// `memcpy` call per piece, no capacity check per byte.
+
+/// Static JSON text (keys, commas, braces, an event's prefix) split into 16-byte chunks,
+/// the last one zero-padded, so that [`put_text`] copies it with fixed-size moves.
+#[derive(Debug, Clone, Default)]
+pub struct Text {
+    chunks: Vec<[u8; 16]>,
+    len: usize,
+}
+
+impl Text {
+    /// `bytes` as chunks.
+    pub fn new(bytes: &[u8]) -> Text {
+        let chunks = bytes
+            .chunks(16)
+            .map(|c| {
+                let mut chunk = [0u8; 16];
+                chunk[..c.len()].copy_from_slice(c);
+                chunk
+            })
+            .collect();
+        Text {
+            chunks,
+            len: bytes.len(),
+        }
+    }
+
+    /// The text.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.chunks.as_flattened().get(..self.len).unwrap_or(&[])
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The bytes [`put_text`] touches: the text and its last chunk's padding.
+    pub fn room(&self) -> usize {
+        self.chunks.len() * 16
+    }
+}
+
+/// Writes `t` (its last chunk whole: up to 15 bytes past its end are scribbled on, for the
+/// next writer to overwrite or the caller to truncate).
+#[inline]
+pub fn put_text(dst: &mut [u8], pos: usize, t: &Text) -> Option<usize> {
+    match t.chunks.as_slice() {
+        [] => {}
+        [one] => dst.get_mut(pos..pos + 16)?.copy_from_slice(one),
+        chunks => {
+            let room = dst.get_mut(pos..pos + chunks.len() * 16)?;
+            for (d, c) in room.chunks_exact_mut(16).zip(chunks) {
+                d.copy_from_slice(c);
+            }
+        }
+    }
+    Some(pos + t.len)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The eight decimal digits of `x` (< 10^8, leading zeros included) as byte values 0-9,
+/// the first digit in the lowest byte: the halves, quarters and digits split in parallel
+/// lanes of one u64 (multiplications by reciprocals that are exact below these bounds).
+#[inline(always)]
+fn eight_digits(x: u64) -> u64 {
+    // Two 4-digit halves in 32-bit lanes, the first half low.
+    let v = (x / 10_000) | ((x % 10_000) << 32);
+    // Each half (< 10^4) into its hundreds and the rest: d * 10486 >> 20 == d / 100.
+    let hundreds = ((v * 10_486) >> 20) & 0x0000_007f_0000_007f;
+    let v = ((v - hundreds * 100) << 16) | hundreds;
+    // Each pair (< 100) into tens and ones: t * 103 >> 10 == t / 10.
+    let tens = ((v * 103) >> 10) & 0x000f_000f_000f_000f;
+    ((v - tens * 10) << 8) | tens
+}
+
+/// Writes `x` (0 < x < 10^8) without leading zeros in one 8-byte store; returns the
+/// number of digits.
+#[inline(always)]
+fn put_short(dst: &mut [u8], x: u64) -> Option<usize> {
+    let d = eight_digits(x);
+    let zeros = (d.trailing_zeros() / 8) as usize; // x > 0: some byte is not 0
+    let ascii = (d >> (8 * zeros)) + 0x30 * ONES;
+    dst.get_mut(..8)?.copy_from_slice(&ascii.to_le_bytes());
+    Some(8 - zeros)
+}
+
+/// Writes all eight digits of `x` (< 10^8), leading zeros included.
+#[inline(always)]
+fn put_eight(dst: &mut [u8], x: u64) -> Option<()> {
+    let ascii = eight_digits(x) + 0x30 * ONES;
+    dst.get_mut(..8)?.copy_from_slice(&ascii.to_le_bytes());
+    Some(())
+}
+
+/// The decimal digits of `v`, as [`uint`] writes them (up to 24 bytes touched).
+#[inline(always)]
+fn put_digits(dst: &mut [u8], pos: usize, v: u64) -> Option<usize> {
+    const E8: u64 = 100_000_000;
+    if v < 10 {
+        *dst.get_mut(pos)? = b'0' + v as u8;
+        return Some(pos + 1);
+    }
+    let d = dst.get_mut(pos..)?;
+    let n = if v < E8 {
+        put_short(d, v)?
+    } else if v < E8 * E8 {
+        let n = put_short(d, v / E8)?;
+        put_eight(d.get_mut(n..)?, v % E8)?;
+        n + 8
+    } else {
+        let n = put_short(d, v / (E8 * E8))?;
+        put_eight(d.get_mut(n..)?, v / E8 % E8)?;
+        put_eight(d.get_mut(n + 8..)?, v % E8)?;
+        n + 16
+    };
+    Some(pos + n)
+}
+
+/// What [`uint`] writes for `v`.
+#[inline(always)]
+pub fn put_uint(dst: &mut [u8], pos: usize, v: u64) -> Option<usize> {
+    if v > MAX_SAFE_INT {
+        *dst.get_mut(pos)? = b'"';
+        let end = put_digits(dst, pos + 1, v)?;
+        *dst.get_mut(end)? = b'"';
+        return Some(end + 1);
+    }
+    put_digits(dst, pos, v)
+}
+
+/// What [`int`] writes for `v`.
+#[inline(always)]
+pub fn put_int(dst: &mut [u8], pos: usize, v: i64) -> Option<usize> {
+    let mag = v.unsigned_abs();
+    let mut at = pos;
+    let quote = mag > MAX_SAFE_INT;
+    if quote {
+        *dst.get_mut(at)? = b'"';
+        at += 1;
+    }
+    if v < 0 {
+        *dst.get_mut(at)? = b'-';
+        at += 1;
+    }
+    let end = put_digits(dst, at, mag)?;
+    if quote {
+        *dst.get_mut(end)? = b'"';
+        return Some(end + 1);
+    }
+    Some(end)
+}
+
+/// Room the `put_*` number writers touch at most: a quote, a sign, 24 bytes of digit
+/// stores, a quote.
+pub const NUMBER_ROOM: usize = 27;
+
+/// High bit of each byte of `w` that is NUL or ends a plain string (a control character,
+/// `"`, `\`, DEL or a non-ASCII byte). Only the lowest flag is exact: a borrow can flag
+/// bytes above it, which are never looked at.
+#[inline]
+fn stops(w: u64) -> u64 {
+    let below_space = w.wrapping_sub(0x20 * ONES) & !w;
+    let del = (w & !HIGHS).wrapping_add(ONES); // 0x7f (and 0xff) reach the high bit
+    let quote = w ^ (u64::from(b'"') * ONES);
+    let backslash = w ^ (u64::from(b'\\') * ONES);
+    let is_quote = quote.wrapping_sub(ONES) & !quote;
+    let is_backslash = backslash.wrapping_sub(ONES) & !backslash;
+    (below_space | del | w | is_quote | is_backslash) & HIGHS
+}
+
+/// What [`bytes_str`] writes for `bytes` cut at its first NUL, when that is plain
+/// printable ASCII (a `comm`, a filename): a quoted copy, eight bytes at a time. None
+/// for anything to escape or to check as UTF-8.
+#[inline]
+pub fn put_plain_cstr(dst: &mut [u8], pos: usize, bytes: &[u8]) -> Option<usize> {
+    let room = dst.get_mut(pos..pos + bytes.len() + 2)?;
+    let (quote, body) = room.split_first_mut()?;
+    *quote = b'"';
+    let mut n = 0;
+    let mut words = bytes.chunks_exact(8);
+    let mut out = body.chunks_exact_mut(8);
+    let mut ended = false;
+    for (src, dst8) in (&mut words).zip(&mut out) {
+        let w = u64::from_le_bytes(src.try_into().ok()?);
+        let flags = stops(w);
+        if flags != 0 {
+            let at = (flags.trailing_zeros() / 8) as usize;
+            if src.get(at) != Some(&0) {
+                return None;
+            }
+            dst8.copy_from_slice(src);
+            n += at;
+            ended = true;
+            break;
+        }
+        dst8.copy_from_slice(src);
+        n += 8;
+    }
+    if !ended {
+        for &b in words.remainder() {
+            if b == 0 {
+                break;
+            }
+            if !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\' {
+                return None;
+            }
+            *body.get_mut(n)? = b;
+            n += 1;
+        }
+    }
+    *body.get_mut(n)? = b'"';
+    Some(pos + n + 2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +452,82 @@ mod tests {
         assert_eq!(back, b"\xc3(");
         assert_eq!(s(|o| bytes_str(o, "é".as_bytes())), r#""é""#);
         assert_eq!(s(|o| hex(o, &[0, 0xab])), "\"00ab\"");
+    }
+
+    /// What a slice writer gives, from a position past the start of a short slice.
+    fn put(f: impl FnOnce(&mut [u8], usize) -> Option<usize>) -> Option<String> {
+        let mut room = vec![b'#'; 80];
+        let end = f(&mut room, 3)?;
+        Some(String::from_utf8(room[3..end].to_vec()).unwrap())
+    }
+
+    #[test]
+    fn slice_number_writers_write_what_the_general_ones_write() {
+        let mut values = vec![0u64, u64::MAX, MAX_SAFE_INT, MAX_SAFE_INT + 1];
+        for p in 0..20 {
+            let ten = 10u64.pow(p);
+            values.extend([ten - 1, ten, ten + 1, ten.wrapping_mul(7) / 3]);
+        }
+        values.extend((0..2000).map(|i: u64| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (i % 64)));
+        for &v in &values {
+            assert_eq!(
+                put(|d, p| put_uint(d, p, v)),
+                Some(s(|o| uint(o, v.into())))
+            );
+            for i in [v as i64, (v as i64).wrapping_neg(), i64::MIN, i64::MAX] {
+                assert_eq!(put(|d, p| put_int(d, p, i)), Some(s(|o| int(o, i.into()))));
+            }
+        }
+        // Too little room: nothing, never a panic.
+        assert_eq!(put_uint(&mut [0; 10], 0, u64::MAX), None);
+        assert_eq!(put_int(&mut [0; 3], 2, -5), None);
+    }
+
+    #[test]
+    fn slice_string_writer_takes_plain_ascii_and_leaves_the_rest() {
+        let plain: [&[u8]; 7] = [
+            b"",
+            b"\0abc",
+            b"loadgen\0garbage",
+            b"exactly8",
+            b"sixteen-bytes-ok",
+            b"seventeen bytes!!",
+            b"a b~c{}[]:,0123456789abcdef\0\xff",
+        ];
+        for b in plain {
+            let end = b.iter().position(|&x| x == 0).unwrap_or(b.len());
+            let want = s(|o| bytes_str(o, &b[..end]));
+            assert_eq!(put(|d, p| put_plain_cstr(d, p, b)), Some(want), "{b:?}");
+        }
+        let escaped: [&[u8]; 8] = [
+            b"tab\there",
+            b"q\"",
+            b"back\\slash-in-a-long-word",
+            b"del\x7f",
+            b"\xc3\xa9t\xc3\xa9",
+            b"\xff",
+            b"12345678\n",
+            b"1234567\x1f",
+        ];
+        for b in escaped {
+            assert_eq!(put(|d, p| put_plain_cstr(d, p, b)), None, "{b:?}");
+        }
+        assert_eq!(put_plain_cstr(&mut [0; 4], 0, b"abcd"), None);
+    }
+
+    #[test]
+    fn text_is_copied_whole_and_reported_by_length() {
+        for len in [0, 1, 15, 16, 17, 40] {
+            let bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let t = Text::new(&bytes);
+            assert_eq!(t.as_bytes(), bytes.as_slice());
+            assert_eq!(t.len(), len);
+            assert!(t.room() >= len && t.room() < len + 16);
+            assert_eq!(
+                put(|d, p| put_text(d, p, &t)),
+                Some(String::from_utf8(bytes).unwrap())
+            );
+        }
     }
 
     #[test]

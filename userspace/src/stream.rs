@@ -367,7 +367,23 @@ impl State {
             let mut filtered = 0u64;
             let cpu = s.cpu;
             let map = s.map.as_str();
+            // No filter and no stack ids (the usual case): each record straight to the sink.
+            let plain = !filtering && stack_plan.is_none();
             s.buf.get_mut().0.drain(scratch, |rec| match rec {
+                Record::Sample(data) if plain => {
+                    if result.is_ok() {
+                        result = sink.record(&RecordMsg {
+                            object,
+                            map,
+                            cpu,
+                            ty,
+                            data,
+                            stacks: &[],
+                        });
+                        // Delivered means written (to the output buffer).
+                        events += u64::from(result.is_ok());
+                    }
+                }
                 Record::Sample(data) => {
                     if filtering && !plan.is_some_and(|p| p.keeps(filter, data)) {
                         filtered += 1;
@@ -457,10 +473,23 @@ impl State {
             let who = Who::new(ty);
             let (mut events, mut filtered) = (0u64, 0u64);
             let rb = r.buf.get_mut();
+            let plain = !filtering && stack_plan.is_none();
             for _ in 0..RING_BUFFER_BATCH {
                 let Some(item) = rb.next() else { break };
                 let data: &[u8] = &item;
-                if filtering && !plan.is_some_and(|p| p.keeps(filter, data)) {
+                if plain {
+                    if result.is_ok() {
+                        result = sink.record(&RecordMsg {
+                            object,
+                            map: &r.map,
+                            cpu: 0,
+                            ty,
+                            data,
+                            stacks: &[],
+                        });
+                        events += u64::from(result.is_ok());
+                    }
+                } else if filtering && !plan.is_some_and(|p| p.keeps(filter, data)) {
                     filtered += 1;
                 } else if let (Some(fields), Some(folder)) = (stack_plan, folded.as_mut()) {
                     stack_pids.remember(maps, r.object, fields, who.pid(data), data);

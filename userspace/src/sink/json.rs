@@ -331,27 +331,82 @@ fn render_check(
     buf.push(b']');
 }
 
-/// What [`JsonSink::record`] keeps between calls: the rendered
-/// `{"type":"event","object":..,"map":..,"cpu":..,"data":` of the last record and the
-/// decoding plan of its type. Consecutive records come from the same ring, so both are
-/// reused (a perf map's record type is fixed for the run; the plan is rebuilt when the
-/// object, map, CPU or type changes).
-#[derive(Default)]
-struct EventPrefix {
-    bytes: Vec<u8>,
+/// The event line of one ring, compiled: the rendered
+/// `{"type":"event","object":..,"map":..,"cpu":..,"data":` and, for a struct record type,
+/// the template writing that prefix, the record's data and the closing brace in one go.
+struct EventTemplate {
     object: String,
     map: String,
-    cpu: Option<u32>,
+    cpu: u32,
     /// Address of the `Type` the plan was compiled from (0: none).
     ty: usize,
+    prefix: Vec<u8>,
     plan: Option<decode::RecordPlan>,
+}
+
+impl EventTemplate {
+    fn new(r: &Record<'_>, ty: usize) -> Self {
+        let mut prefix = Vec::new();
+        begin(&mut prefix, "event");
+        field(&mut prefix, "object", Field::Str(r.object));
+        field(&mut prefix, "map", Field::Str(r.map));
+        field(&mut prefix, "cpu", Field::U64(u64::from(r.cpu)));
+        prefix.extend_from_slice(b",\"data\":");
+        EventTemplate {
+            object: r.object.to_owned(),
+            map: r.map.to_owned(),
+            cpu: r.cpu,
+            ty,
+            plan: r
+                .ty
+                .and_then(|t| decode::RecordPlan::framed(t, &prefix, b"}")),
+            prefix,
+        }
+    }
+
+    fn is_for(&self, r: &Record<'_>, ty: usize) -> bool {
+        self.cpu == r.cpu && self.ty == ty && self.map == r.map && self.object == r.object
+    }
+}
+
+/// Templates kept at most (one per ring: a perf map has one per CPU); past it they are
+/// compiled again as needed.
+const MAX_TEMPLATES: usize = 1024;
+
+/// What [`JsonSink::record`] keeps between calls: a template per ring seen, and which one
+/// served the last record (consecutive records mostly come from the same ring).
+#[derive(Default)]
+struct EventTemplates {
+    all: Vec<EventTemplate>,
+    last: usize,
+}
+
+impl EventTemplates {
+    fn get(&mut self, r: &Record<'_>) -> &EventTemplate {
+        let ty = r.ty.map_or(0, |t| t as *const Type as usize);
+        let hit = match self.all.get(self.last) {
+            Some(t) if t.is_for(r, ty) => Some(self.last),
+            _ => self.all.iter().position(|t| t.is_for(r, ty)),
+        };
+        self.last = match hit {
+            Some(i) => i,
+            None => {
+                if self.all.len() >= MAX_TEMPLATES {
+                    self.all.clear();
+                }
+                self.all.push(EventTemplate::new(r, ty));
+                self.all.len() - 1
+            }
+        };
+        &self.all[self.last]
+    }
 }
 
 /// JSON lines on `out`; errors and the summary also as text on `diag`.
 pub struct JsonSink<W: Write, D: Write> {
     out: Out<W>,
     diag: D,
-    prefix: EventPrefix,
+    templates: EventTemplates,
 }
 
 impl<W: Write, D: Write> JsonSink<W, D> {
@@ -360,7 +415,7 @@ impl<W: Write, D: Write> JsonSink<W, D> {
         JsonSink {
             out: Out::new(out),
             diag,
-            prefix: EventPrefix::default(),
+            templates: EventTemplates::default(),
         }
     }
 
@@ -415,35 +470,13 @@ impl<W: Write, D: Write> Sink for JsonSink<W, D> {
             return self.record_with_stacks(r);
         }
         let buf = &mut self.out.buf;
-        let p = &mut self.prefix;
-        let ty_addr = r.ty.map_or(0, |t| t as *const Type as usize);
-        if p.ty != ty_addr {
-            p.plan = r.ty.and_then(decode::RecordPlan::new);
-            p.ty = ty_addr;
-        }
-        if p.cpu != Some(r.cpu) || p.object != r.object || p.map != r.map {
-            let start = buf.len();
-            begin(buf, "event");
-            field(buf, "object", Field::Str(r.object));
-            field(buf, "map", Field::Str(r.map));
-            field(buf, "cpu", Field::U64(u64::from(r.cpu)));
-            buf.extend_from_slice(b",\"data\":");
-            p.bytes.clear();
-            p.bytes.extend_from_slice(&buf[start..]);
-            r.object.clone_into(&mut p.object);
-            r.map.clone_into(&mut p.map);
-            p.cpu = Some(r.cpu);
-        } else {
-            buf.extend_from_slice(&p.bytes);
-        }
-        let planned = match &p.plan {
-            Some(plan) => plan.write(buf, r.data),
-            None => false,
-        };
+        let t = self.templates.get(r);
+        let planned = t.plan.as_ref().is_some_and(|plan| plan.write(buf, r.data));
         if !planned {
+            buf.extend_from_slice(&t.prefix);
             decode::record(buf, r.ty, r.data);
+            buf.push(b'}');
         }
-        buf.push(b'}');
         self.out.end_line()
     }
 

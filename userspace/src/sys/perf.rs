@@ -298,14 +298,22 @@ impl PerfBuffer {
         n: &mut usize,
     ) -> u64 {
         while tail < head {
+            let start = (tail % self.data_size as u64) as usize;
             let mut hdr = [0u8; 8];
-            self.copy_out(tail, &mut hdr);
+            if start + 8 <= self.data_size {
+                // SAFETY: [start, start+8) lies inside the data area of our mapping, in the
+                // region between tail and head (a queued record's header) that the kernel
+                // does not write until the tail is advanced.
+                let h = unsafe { std::slice::from_raw_parts(self.base.add(self.page + start), 8) };
+                hdr.copy_from_slice(h);
+            } else {
+                self.copy_out(tail, &mut hdr);
+            }
             let size = u16::from_ne_bytes([hdr[6], hdr[7]]) as usize;
             if size < 8 || size > self.data_size || tail + size as u64 > head {
                 // Corrupt ring: skip everything queued.
                 return head;
             }
-            let start = (tail % self.data_size as u64) as usize;
             let rec = if start + size <= self.data_size {
                 // SAFETY: [start, start+size) lies inside the data area of our mapping, in
                 // the region between tail and head that the kernel does not write until
