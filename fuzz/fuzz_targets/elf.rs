@@ -37,11 +37,14 @@ fuzz_target!(|data: &[u8]| {
         assert!(off.checked_add(4).is_some_and(|end| end <= data.len()));
     }
     let every_program: Vec<String> = info.programs.iter().map(|p| p.section.clone()).collect();
-    for as_data in [Vec::new(), every_program] {
+    // Before 5.0 (no BTF with programs: BTF maps become legacy ones) and after.
+    for (as_data, func_info) in [(Vec::new(), true), (every_program, false)] {
         let plan = AyaPlan {
             as_data,
             ncpus: Some(4),
             kern_version: 0x040f12,
+            func_info,
+            ..AyaPlan::default()
         };
         if let Ok(out) = obj.aya_bytes(&plan) {
             // Patches happen in place, except renames, which append a grown copy of the
