@@ -3,6 +3,8 @@
 
 use redbpf_probes::kprobe::prelude::*;
 
+use crate::filter::{self, LoaderFilter};
+
 /// Arguments copied per exec (argv[0..ARGS_MAX]).
 pub const ARGS_MAX: usize = 20;
 /// Longest single argument copied (longer ones are cut, NUL-terminated).
@@ -159,16 +161,24 @@ fn done(buf: &mut ExecBuf, off: usize, argc: u32) {
     buf.len = off as u64;
 }
 
+/// The maps an exec's return uses.
+pub struct ExitMaps<'a> {
+    pub inflight: &'a mut Array<ExecBuf>,
+    pub parents: &'a mut LruHashMap<u32, u32>,
+    pub events: &'a mut PerfMap<ExecEvent>,
+    pub filter: &'a mut Array<LoaderFilter>,
+}
+
 /// At an execve's return: completes the thread's exec with its result, parent and (new)
-/// command, and sends header + argv through `events`.
+/// command, and sends header + argv through `events` when it passes the loader's filter.
 #[inline(always)]
-pub fn exit<C>(
-    ctx: *mut C,
-    inflight: &mut Array<ExecBuf>,
-    parents: &mut LruHashMap<u32, u32>,
-    events: &mut PerfMap<ExecEvent>,
-    ret: i64,
-) {
+pub fn exit<C>(ctx: *mut C, maps: ExitMaps<'_>, ret: i64) {
+    let ExitMaps {
+        inflight,
+        parents,
+        events,
+        filter,
+    } = maps;
     let pid_tgid = bpf_get_current_pid_tgid();
     let Some(buf) = inflight.get_mut(slot_of(pid_tgid)) else {
         return;
@@ -183,6 +193,9 @@ pub fn exit<C>(
     e.ppid = parents.get(&pid).copied().unwrap_or(0);
     // SAFETY: `comm` is 16 bytes, as passed.
     unsafe { gen::bpf_get_current_comm(e.comm.as_mut_ptr() as *mut c_void, 16) };
+    if !filter::passes(filter, e.pid, e.uid, &e.comm, ret) {
+        return;
+    }
     let size = core::mem::size_of::<ExecEvent>() + in_args_space(buf.len as usize);
     // PerfMap<T> is a bpf_map_def underneath (repr(transparent)).
     bpf_perf_event_output(

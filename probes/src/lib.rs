@@ -4,5 +4,6 @@
 #![allow(static_mut_refs)]
 
 pub mod exec;
+pub mod filter;
 pub mod net;
 pub mod perf;

@@ -224,12 +224,33 @@ pub(crate) fn load_and_attach(
         ebpf: None,
     };
     let obj_idx = st.loaded.len();
+    write_kernel_filter(st, &obj.name, &mut ebpf);
     let ran = attach_programs(st, ctx, env, &obj, &mut ebpf, &mut loaded, obj_idx, outcome);
     report_unsupported(st, env, &obj, &ebpf, &left_out, outcome);
     take_maps(st, env, &obj, &mut ebpf, obj_idx, ran > 0);
     ctx.raw_object = None;
     loaded.ebpf = Some(ebpf);
     st.loaded.push(loaded);
+}
+
+/// Writes `--pid`/`--uid`/`--comm`/`--failed` into the object's [`filter::KERNEL_MAP`],
+/// when it declares one, before its programs attach. A map of another shape is said once on
+/// stderr; the filters then apply in user space alone, as for any object.
+fn write_kernel_filter(st: &mut State, object: &str, ebpf: &mut aya::Ebpf) {
+    if st.filter.is_empty() {
+        return;
+    }
+    let Some(map) = ebpf.map_mut(crate::filter::KERNEL_MAP) else {
+        return;
+    };
+    let value = st.filter.kernel_value();
+    let r = aya::maps::Array::<_, [u8; 32]>::try_from(map).and_then(|mut a| a.set(0, value, 0));
+    if let Err(e) = r {
+        crate::say!(
+            "loader: {object}/{}: not a one-entry array of 32-byte values ({e}): filters apply in user space only",
+            crate::filter::KERNEL_MAP
+        );
+    }
 }
 
 /// An error of a map's section (no program).

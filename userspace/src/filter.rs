@@ -83,6 +83,38 @@ impl Filter {
     }
 }
 
+/// The map a probe declares to have the filters applied in the kernel too (see the probes
+/// crate's `filter` module): an array of one 32-byte value.
+pub const KERNEL_MAP: &str = "LOADER_FILTER";
+
+impl Filter {
+    /// The value written into a probe's [`KERNEL_MAP`]: `set` (1 pid, 2 uid, 4 comm,
+    /// 8 failed), pid, uid, a pad word, then the comm NUL-padded to 16 bytes (15 at most,
+    /// as the kernel keeps it). Little-endian.
+    pub fn kernel_value(&self) -> [u8; 32] {
+        let mut v = [0u8; 32];
+        let mut set = 0u32;
+        if let Some(p) = self.pid {
+            set |= 1;
+            v[4..8].copy_from_slice(&p.to_le_bytes());
+        }
+        if let Some(u) = self.uid {
+            set |= 2;
+            v[8..12].copy_from_slice(&u.to_le_bytes());
+        }
+        if let Some(c) = &self.comm {
+            set |= 4;
+            let c = &c.as_bytes()[..c.len().min(15)];
+            v[16..16 + c.len()].copy_from_slice(c);
+        }
+        if self.failed {
+            set |= 8;
+        }
+        v[..4].copy_from_slice(&set.to_le_bytes());
+        v
+    }
+}
+
 /// `--comm` against a NUL-padded comm: the first 15 bytes, as the kernel keeps them.
 fn comm_eq(wanted: &str, comm: &[u8]) -> bool {
     let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
@@ -134,6 +166,23 @@ impl FilterPlan {
 mod tests {
     use super::*;
     use crate::dwarf::Field;
+
+    #[test]
+    fn kernel_values_say_which_filters_are_set() {
+        assert_eq!(Filter::default().kernel_value(), [0; 32]);
+        let v = Filter {
+            pid: Some(0x0102_0304),
+            comm: Some("a-very-long-command".into()),
+            uid: None,
+            failed: true,
+        }
+        .kernel_value();
+        assert_eq!(v[..4], 13u32.to_le_bytes(), "pid, comm and failed");
+        assert_eq!(v[4..8], [4, 3, 2, 1]);
+        assert_eq!(v[8..16], [0; 8]);
+        assert_eq!(&v[16..31], b"a-very-long-com");
+        assert_eq!(v[31], 0, "15 characters and a NUL");
+    }
 
     fn record_type() -> Type {
         let int = |size, signed| Type::Int { size, signed };

@@ -63,7 +63,8 @@ const BUFFER_VALUE: u32 = 512;
 /// Scratch maps: one-entry per-CPU arrays of values too big to be counters and arrays of
 /// values bigger than the BPF stack (where a program builds a record too big for its
 /// stack), redbpf's `PARMS_*` (a kprobe's arguments kept for its kretprobe) and maps named
-/// `INFLIGHT*` (state kept between a call's entry and its return). Nobody reads them; they
+/// `INFLIGHT*` (state kept between a call's entry and its return), and the loader's own
+/// `LOADER_FILTER`. Nobody reads them; they
 /// are dumped only when `--maps` names them. A one-entry per-CPU counter (8 bytes) is no
 /// scratch map.
 pub fn is_scratch(m: &MapInfo) -> bool {
@@ -74,6 +75,7 @@ pub fn is_scratch(m: &MapInfo) -> bool {
         || (array && m.def.value_size > BUFFER_VALUE)
         || m.name.starts_with("PARMS_")
         || m.name.to_ascii_uppercase().starts_with("INFLIGHT")
+        || m.name == crate::filter::KERNEL_MAP
 }
 
 impl Selection {

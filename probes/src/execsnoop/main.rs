@@ -6,6 +6,7 @@
 #![no_main]
 #![allow(static_mut_refs)]
 use probes::exec::{self, ExecBuf, ExecEvent, SchedProcessFork, SysEnterExecve, SysExit};
+use probes::filter::LoaderFilter;
 use redbpf_macros::tracepoint;
 use redbpf_probes::kprobe::prelude::*;
 
@@ -20,6 +21,10 @@ static mut INFLIGHT: Array<ExecBuf> = Array::with_max_entries(exec::SLOTS);
 #[map]
 static mut INFLIGHT_PARENTS: LruHashMap<u32, u32> = LruHashMap::with_max_entries(exec::PARENTS);
 
+/// `--pid`, `--uid`, `--comm`, `--failed`, written by the loader (see probes::filter).
+#[map]
+static mut LOADER_FILTER: Array<LoaderFilter> = Array::with_max_entries(1);
+
 #[tracepoint("syscalls:sys_enter_execve")]
 fn execve_enter(args: *const SysEnterExecve) {
     // SAFETY: tracepoint programs may read their context directly.
@@ -33,15 +38,15 @@ fn execve_exit(args: *const SysExit) {
     // SAFETY: tracepoint context.
     let ret = unsafe { (*args).ret };
     // SAFETY: see execve_enter.
-    unsafe {
-        exec::exit(
-            args as *mut SysExit,
-            &mut INFLIGHT,
-            &mut INFLIGHT_PARENTS,
-            &mut EVENTS,
-            ret,
-        )
+    let maps = unsafe {
+        exec::ExitMaps {
+            inflight: &mut INFLIGHT,
+            parents: &mut INFLIGHT_PARENTS,
+            events: &mut EVENTS,
+            filter: &mut LOADER_FILTER,
+        }
     };
+    exec::exit(args as *mut SysExit, maps, ret);
 }
 
 #[tracepoint("sched:sched_process_fork")]

@@ -6,6 +6,7 @@
 #![no_main]
 #![allow(static_mut_refs)]
 use probes::exec::{self, syscall_args, ExecBuf, ExecEvent, SchedProcessFork};
+use probes::filter::LoaderFilter;
 use redbpf_macros::tracepoint;
 use redbpf_probes::kprobe::prelude::*;
 
@@ -19,6 +20,10 @@ static mut INFLIGHT: Array<ExecBuf> = Array::with_max_entries(exec::SLOTS);
 
 #[map]
 static mut INFLIGHT_PARENTS: LruHashMap<u32, u32> = LruHashMap::with_max_entries(exec::PARENTS);
+
+/// `--pid`, `--uid`, `--comm`, `--failed`, written by the loader (see probes::filter).
+#[map]
+static mut LOADER_FILTER: Array<LoaderFilter> = Array::with_max_entries(1);
 
 #[kprobe("sys_execve")]
 fn execve_enter(regs: Registers) {
@@ -35,15 +40,15 @@ fn execve_enter(regs: Registers) {
 fn execve_exit(regs: Registers) {
     let ret = regs.rc() as i64;
     // SAFETY: see execve_enter.
-    unsafe {
-        exec::exit(
-            regs.ctx,
-            &mut INFLIGHT,
-            &mut INFLIGHT_PARENTS,
-            &mut EVENTS,
-            ret,
-        )
+    let maps = unsafe {
+        exec::ExitMaps {
+            inflight: &mut INFLIGHT,
+            parents: &mut INFLIGHT_PARENTS,
+            events: &mut EVENTS,
+            filter: &mut LOADER_FILTER,
+        }
     };
+    exec::exit(regs.ctx, maps, ret);
 }
 
 #[tracepoint("sched:sched_process_fork")]
