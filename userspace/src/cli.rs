@@ -100,7 +100,8 @@ pub struct Cli {
     pub maps: Vec<String>,
 
     /// Only records (and printk lines) of this process id: a filter applied by the loader
-    /// to records with a `pid` (or `tgid`) field.
+    /// to records with a `pid` (or `tgid`) field (and, like --comm, --uid and --failed, in
+    /// the kernel by probes that declare a LOADER_FILTER map, as execsnoop does).
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
 
