@@ -253,6 +253,8 @@ pub struct RecordPlan {
     payload: Option<(usize, usize)>,
     /// The record's closing brace and the suffix.
     close: json::Text,
+    /// No generic step and no flexible member: [`RecordPlan::render`] can take records.
+    fast_only: bool,
 }
 
 /// Static text, then one value.
@@ -472,7 +474,10 @@ impl RecordPlan {
             })
             .collect();
         steps.reverse();
+        let fast_only =
+            flexible.is_none() && !steps.iter().any(|s| matches!(s.op, Op::Other { .. }));
         Some(RecordPlan {
+            fast_only,
             size,
             steps,
             room: room_after,
@@ -521,6 +526,31 @@ impl RecordPlan {
         }
     }
 
+    /// Bytes [`RecordPlan::render`] may touch past `pos`.
+    pub fn room(&self) -> usize {
+        self.room
+    }
+
+    /// The fast path alone: writes the prefix, `bytes` as [`record`] would write them and
+    /// the suffix at `dst[pos..]` (bytes past the returned end are scribbled on) and
+    /// returns the end; None when a step needs the general writers (an escape, invalid
+    /// UTF-8, a float, an enum, a tail, a record shorter than the type, too little room),
+    /// for [`RecordPlan::write`] to do it.
+    #[inline]
+    pub fn render(&self, dst: &mut [u8], mut pos: usize, bytes: &[u8]) -> Option<usize> {
+        if !self.fast_only || bytes.len() < self.size {
+            return None;
+        }
+        for step in &self.steps {
+            pos = json::put_text(dst, pos, &step.text)?;
+            pos = Self::fast(&step.op, dst, pos, bytes)?;
+        }
+        if !is_padding(bytes.get(self.size..).unwrap_or(&[])) {
+            return None;
+        }
+        json::put_text(dst, pos, &self.close)
+    }
+
     /// Appends the prefix, `bytes` as [`record`] would write them and the suffix; returns
     /// false (writing nothing) when the record is shorter than the type, which [`record`]
     /// handles field by field.
@@ -539,7 +569,7 @@ impl RecordPlan {
                 Some(end) => pos = end,
                 None => {
                     out.truncate(pos);
-                    out.extend_from_slice(step.text.as_bytes());
+                    step.text.extend(out);
                     Self::general(&step.op, out, bytes);
                     pos = out.len();
                     out.resize(pos + step.room_after, 0);
@@ -554,14 +584,14 @@ impl RecordPlan {
                 Some(at) => payload(out, bytes, tail, at),
                 None => tail_strings(out, tail),
             }
-            out.extend_from_slice(self.close.as_bytes());
+            self.close.extend(out);
             return true;
         }
         match json::put_text(out, pos, &self.close) {
             Some(end) => out.truncate(end),
             None => {
                 out.truncate(pos);
-                out.extend_from_slice(self.close.as_bytes());
+                self.close.extend(out);
             }
         }
         true

@@ -185,33 +185,36 @@ pub fn key(out: &mut Vec<u8>, k: &str) {
 // `memcpy` call per piece, no capacity check per byte.
 
 /// Static JSON text (keys, commas, braces, an event's prefix) split into 16-byte chunks,
-/// the last one zero-padded, so that [`put_text`] copies it with fixed-size moves.
+/// the last one zero-padded, so that [`put_text`] copies it with fixed-size moves; the
+/// first chunk is kept inline (most keys fit in it).
 #[derive(Debug, Clone, Default)]
 pub struct Text {
-    chunks: Vec<[u8; 16]>,
+    head: [u8; 16],
+    rest: Vec<[u8; 16]>,
     len: usize,
 }
 
 impl Text {
     /// `bytes` as chunks.
     pub fn new(bytes: &[u8]) -> Text {
-        let chunks = bytes
-            .chunks(16)
-            .map(|c| {
-                let mut chunk = [0u8; 16];
-                chunk[..c.len()].copy_from_slice(c);
-                chunk
-            })
-            .collect();
+        let mut chunks = bytes.chunks(16).map(|c| {
+            let mut chunk = [0u8; 16];
+            chunk[..c.len()].copy_from_slice(c);
+            chunk
+        });
         Text {
-            chunks,
+            head: chunks.next().unwrap_or_default(),
+            rest: chunks.collect(),
             len: bytes.len(),
         }
     }
 
-    /// The text.
-    pub fn as_bytes(&self) -> &[u8] {
-        self.chunks.as_flattened().get(..self.len).unwrap_or(&[])
+    /// Appends the text to `out` (the general writers' way).
+    pub fn extend(&self, out: &mut Vec<u8>) {
+        let head = self.len.min(16);
+        out.extend_from_slice(self.head.get(..head).unwrap_or(&[]));
+        let rest = self.rest.as_flattened();
+        out.extend_from_slice(rest.get(..self.len - head).unwrap_or(rest));
     }
 
     /// Its length in bytes.
@@ -224,24 +227,22 @@ impl Text {
         self.len == 0
     }
 
-    /// The bytes [`put_text`] touches: the text and its last chunk's padding.
+    /// The bytes [`put_text`] touches: the text and its last chunk's padding (16 at
+    /// least).
     pub fn room(&self) -> usize {
-        self.chunks.len() * 16
+        16 + self.rest.len() * 16
     }
 }
 
-/// Writes `t` (its last chunk whole: up to 15 bytes past its end are scribbled on, for the
+/// Writes `t` (its chunks whole: up to 16 bytes past its end are scribbled on, for the
 /// next writer to overwrite or the caller to truncate).
-#[inline]
+#[inline(always)]
 pub fn put_text(dst: &mut [u8], pos: usize, t: &Text) -> Option<usize> {
-    match t.chunks.as_slice() {
-        [] => {}
-        [one] => dst.get_mut(pos..pos + 16)?.copy_from_slice(one),
-        chunks => {
-            let room = dst.get_mut(pos..pos + chunks.len() * 16)?;
-            for (d, c) in room.chunks_exact_mut(16).zip(chunks) {
-                d.copy_from_slice(c);
-            }
+    dst.get_mut(pos..pos + 16)?.copy_from_slice(&t.head);
+    if !t.rest.is_empty() {
+        let room = dst.get_mut(pos + 16..pos + 16 + t.rest.len() * 16)?;
+        for (d, c) in room.chunks_exact_mut(16).zip(&t.rest) {
+            d.copy_from_slice(c);
         }
     }
     Some(pos + t.len)
@@ -520,9 +521,11 @@ mod tests {
         for len in [0, 1, 15, 16, 17, 40] {
             let bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
             let t = Text::new(&bytes);
-            assert_eq!(t.as_bytes(), bytes.as_slice());
+            let mut back = b"x".to_vec();
+            t.extend(&mut back);
+            assert_eq!(back[1..], bytes);
             assert_eq!(t.len(), len);
-            assert!(t.room() >= len && t.room() < len + 16);
+            assert!(t.room() >= len.max(16) && t.room() < len + 16 + 16 * usize::from(len == 0));
             assert_eq!(
                 put(|d, p| put_text(d, p, &t)),
                 Some(String::from_utf8(bytes).unwrap())

@@ -359,14 +359,37 @@ impl EventTemplate {
             ty,
             plan: r
                 .ty
-                .and_then(|t| decode::RecordPlan::framed(t, &prefix, b"}")),
+                .and_then(|t| decode::RecordPlan::framed(t, &prefix, b"}\n")),
             prefix,
         }
     }
 
     fn is_for(&self, r: &Record<'_>, ty: usize) -> bool {
-        self.cpu == r.cpu && self.ty == ty && self.map == r.map && self.object == r.object
+        self.cpu == r.cpu && self.ty == ty && same(&self.map, r.map) && same(&self.object, r.object)
     }
+}
+
+/// `a == b`, without a `memcmp` call for the short names objects and maps have: the
+/// first and last 4 or 8 bytes compared as words (they overlap or meet, so together
+/// they cover every byte).
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    fn words<const N: usize>(a: &[u8], b: &[u8]) -> Option<bool> {
+        let head = |s: &[u8]| <[u8; N]>::try_from(s.get(..N)?).ok();
+        let tail = |s: &[u8]| <[u8; N]>::try_from(s.get(s.len().checked_sub(N)?..)?).ok();
+        Some(head(a)? == head(b)? && tail(a)? == tail(b)?)
+    }
+    match n {
+        4..=8 => words::<4>(a, b),
+        9..=16 => words::<8>(a, b),
+        _ => None,
+    }
+    .unwrap_or_else(|| a == b)
 }
 
 /// Templates kept at most (one per ring: a perf map has one per CPU); past it they are
@@ -402,11 +425,34 @@ impl EventTemplates {
     }
 }
 
+/// Bytes of event lines [`JsonSink`] renders through templates before moving them to
+/// `out` (whose own buffer is written out at the same size).
+const STAGE: usize = 64 * 1024;
+/// Staged bytes below this are copied into `out`'s buffer rather than written at once.
+const SPILL_COPY: usize = 4 * 1024;
+
+/// [`JsonSink::spill`], on the fields it needs.
+fn spill<W: Write>(out: &mut Out<W>, stage: &[u8], staged: &mut usize) -> io::Result<()> {
+    let lines = stage.get(..*staged).unwrap_or(&[]);
+    *staged = 0;
+    if lines.len() < SPILL_COPY {
+        out.buf.extend_from_slice(lines);
+        Ok(())
+    } else {
+        out.write_after(lines)
+    }
+}
+
 /// JSON lines on `out`; errors and the summary also as text on `diag`.
 pub struct JsonSink<W: Write, D: Write> {
     out: Out<W>,
     diag: D,
     templates: EventTemplates,
+    /// Event lines rendered by the templates' fast path, `staged` bytes of it, not yet
+    /// moved to `out`: zeroed once (at the first record), so that rendering a record
+    /// needs no set-up of its room. Moved to `out` before anything else is written there.
+    stage: Vec<u8>,
+    staged: usize,
 }
 
 impl<W: Write, D: Write> JsonSink<W, D> {
@@ -416,17 +462,25 @@ impl<W: Write, D: Write> JsonSink<W, D> {
             out: Out::new(out),
             diag,
             templates: EventTemplates::default(),
+            stage: Vec::new(),
+            staged: 0,
         }
     }
 
     /// Both writers (tests read them).
     #[cfg(test)]
-    pub fn into_parts(self) -> (W, D) {
+    pub fn into_parts(mut self) -> (W, D) {
+        self.spill().ok();
         (self.out.into_inner(), self.diag)
     }
-}
 
-impl<W: Write, D: Write> JsonSink<W, D> {
+    /// Hands the staged lines to `out`: a few are copied into its buffer (records the
+    /// templates cannot take may alternate with those they take), many are written
+    /// straight through.
+    fn spill(&mut self) -> io::Result<()> {
+        spill(&mut self.out, &self.stage, &mut self.staged)
+    }
+
     /// A record whose stack ids were symbolized: decoded the generic way, each stack's
     /// frames added to its data.
     fn record_with_stacks(&mut self, r: &Record<'_>) -> io::Result<()> {
@@ -458,6 +512,7 @@ impl<W: Write, D: Write> Sink for JsonSink<W, D> {
                 writeln!(self.diag, "{text}")?;
             }
         }
+        self.spill()?;
         if self.out.is_closed() {
             return Ok(());
         }
@@ -467,17 +522,37 @@ impl<W: Write, D: Write> Sink for JsonSink<W, D> {
 
     fn record(&mut self, r: &Record<'_>) -> io::Result<()> {
         if !r.stacks.is_empty() {
+            self.spill()?;
             return self.record_with_stacks(r);
         }
-        let buf = &mut self.out.buf;
         let t = self.templates.get(r);
-        let planned = t.plan.as_ref().is_some_and(|plan| plan.write(buf, r.data));
-        if !planned {
+        if let Some(plan) = t.plan.as_ref().filter(|p| p.room() <= STAGE / 4) {
+            if self.staged + plan.room() > self.stage.len() {
+                if self.stage.is_empty() {
+                    self.stage = vec![0; STAGE];
+                } else {
+                    let staged = self.stage.get(..self.staged).unwrap_or(&[]);
+                    self.staged = 0;
+                    self.out.write_after(staged)?;
+                }
+            }
+            if let Some(end) = plan.render(&mut self.stage, self.staged, r.data) {
+                self.staged = end;
+                return Ok(());
+            }
+        }
+        // The general way, after what is staged. The template's lines end in a newline.
+        spill(&mut self.out, &self.stage, &mut self.staged)?;
+        let buf = &mut self.out.buf;
+        if !t.plan.as_ref().is_some_and(|plan| plan.write(buf, r.data)) {
             buf.extend_from_slice(&t.prefix);
             decode::record(buf, r.ty, r.data);
-            buf.push(b'}');
+            buf.extend_from_slice(b"}\n");
         }
-        self.out.end_line()
+        if buf.len() >= STAGE {
+            self.out.flush()?;
+        }
+        Ok(())
     }
 
     fn map_dump(
@@ -487,6 +562,7 @@ impl<W: Write, D: Write> Sink for JsonSink<W, D> {
         map_type: &str,
         entries: &mut dyn FnMut(&mut Vec<u8>),
     ) -> io::Result<()> {
+        self.spill()?;
         let buf = &mut self.out.buf;
         begin(buf, "map");
         field(buf, "object", Field::Str(object));
@@ -500,10 +576,12 @@ impl<W: Write, D: Write> Sink for JsonSink<W, D> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.diag.flush()?;
+        self.spill()?;
         self.out.flush()
     }
 
     fn close_out(&mut self) {
+        self.staged = 0;
         self.out.close();
     }
 }

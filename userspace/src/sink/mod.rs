@@ -149,6 +149,21 @@ impl<W: Write> Out<W> {
         self.w.flush()
     }
 
+    /// Writes what is buffered, then `bytes`, straight to the writer (a sink's own batch
+    /// of lines, without copying it into the buffer first); nothing once closed.
+    pub(crate) fn write_after(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.closed {
+            self.buf.clear();
+            return Ok(());
+        }
+        if !self.buf.is_empty() {
+            let r = self.w.write_all(&self.buf);
+            self.buf.clear();
+            r?;
+        }
+        self.w.write_all(bytes)
+    }
+
     pub(crate) fn close(&mut self) {
         self.closed = true;
         self.buf.clear();

@@ -178,3 +178,161 @@ fn no_verifier_log_means_no_key_and_printk_without_cpu_has_none() {
         r#"{"type":"printk","pid":1,"comm":"c","msg":"m","foreign":true}"#
     );
 }
+
+/// `{ts: u64, pid: u32, neg: i16, comm: [u8; 8]}`, 24 bytes.
+fn call_type() -> Type {
+    use crate::dwarf::Field;
+    let f = |name: &str, offset, ty| Field {
+        name: name.into(),
+        offset,
+        ty,
+    };
+    Type::Struct {
+        name: "Call".into(),
+        size: 24,
+        fields: vec![
+            f(
+                "ts",
+                0,
+                Type::Int {
+                    size: 8,
+                    signed: false,
+                },
+            ),
+            f(
+                "pid",
+                8,
+                Type::Int {
+                    size: 4,
+                    signed: false,
+                },
+            ),
+            f(
+                "neg",
+                12,
+                Type::Int {
+                    size: 2,
+                    signed: true,
+                },
+            ),
+            f(
+                "comm",
+                16,
+                Type::Array {
+                    elem: Box::new(Type::Char { size: 1 }),
+                    count: 8,
+                },
+            ),
+        ],
+    }
+}
+
+fn call(ts: u64, comm: &[u8; 8]) -> Vec<u8> {
+    let mut b = ts.to_le_bytes().to_vec();
+    b.extend_from_slice(&(ts as u32).to_le_bytes());
+    b.extend_from_slice(&(-(ts as i16)).to_le_bytes());
+    b.extend_from_slice(&[0, 0]);
+    b.extend_from_slice(comm);
+    b
+}
+
+#[test]
+fn template_lines_keep_their_order_and_bytes_among_every_other_line() {
+    let ty = call_type();
+    let mut sink = JsonSink::new(Vec::new(), Vec::new());
+    let mut want = Vec::new();
+    let event = |sink: &mut JsonSink<Vec<u8>, Vec<u8>>, want: &mut Vec<u8>, cpu, data: &[u8]| {
+        let r = Record {
+            object: "obj",
+            map: "EVENTS",
+            cpu,
+            ty: Some(&ty),
+            data,
+            stacks: &[],
+        };
+        sink.record(&r).unwrap();
+        want.extend_from_slice(
+            format!(r#"{{"type":"event","object":"obj","map":"EVENTS","cpu":{cpu},"data":"#)
+                .as_bytes(),
+        );
+        decode::record(want, Some(&ty), data);
+        want.extend_from_slice(b"}\n");
+    };
+    // Enough lines to fill the stage several times, on two CPUs, with records the fast
+    // path leaves to the general writers (an escape, invalid UTF-8, a short record, a
+    // tail) and messages in between.
+    for i in 0..3000u64 {
+        let comm: &[u8; 8] = match i % 7 {
+            3 => b"tab\there",
+            5 => b"\xff\xfe\0\0\0\0\0\0",
+            _ => b"loadgen\0",
+        };
+        let mut data = call(i * 1_000_003, comm);
+        match i % 11 {
+            4 => data.truncate(13),
+            6 => data.extend_from_slice(b"argv\0x\0\0\0"),
+            8 => data.extend_from_slice(&[9, 9, 9, 9]), // perf padding: ignored
+            _ => {}
+        }
+        event(&mut sink, &mut want, (i % 2) as u32, &data);
+        if i % 500 == 0 {
+            sink.message(&Message::Lost {
+                object: "obj",
+                map: "EVENTS",
+                cpu: 0,
+                count: i,
+            })
+            .unwrap();
+            let mut line = Vec::new();
+            render(
+                &mut line,
+                &Message::Lost {
+                    object: "obj",
+                    map: "EVENTS",
+                    cpu: 0,
+                    count: i,
+                },
+            );
+            want.extend_from_slice(&line);
+            want.push(b'\n');
+        }
+        if i % 1000 == 999 {
+            sink.flush().unwrap();
+        }
+    }
+    let (out, _) = sink.into_parts();
+    assert_eq!(out.len(), want.len());
+    assert!(out == want, "the lines differ");
+    assert_eq!(lines(&out).len(), 3006);
+}
+
+#[test]
+fn names_compare_equal_exactly_when_they_are() {
+    let names = [
+        "",
+        "a",
+        "ab",
+        "abc",
+        "abcd",
+        "abce",
+        "EVENTS",
+        "EVENTs",
+        "getppid",
+        "getppie",
+        "12345678",
+        "123456789",
+        "123456788",
+        "exactly-sixteen!",
+        "exactly-sixteen?",
+        "seventeen-bytes!!",
+        "seventeen-bytes!?",
+        "Xeventeen-bytes!!",
+    ];
+    for a in names {
+        for b in names {
+            assert_eq!(same(a, b), a == b, "{a:?} {b:?}");
+        }
+        let copy: String = a.chars().collect(); // equal bytes elsewhere in memory
+        assert!(same(a, &copy));
+    }
+}
