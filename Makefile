@@ -111,9 +111,10 @@ test-unit:
 
 # C objects for the VM scenarios, built as the root tests build them (clang -O2 -g -target
 # bpf, libbpf's headers): libbpf-tools' ring buffer fallback, BTF maps fed by goebpf- and
-# cilium-style free-form kprobes, and the legacy map layouts of libbpf, iproute2 and goebpf.
+# cilium-style free-form kprobes, the legacy map layouts of libbpf, iproute2 and goebpf, and
+# kernel stack ids (symbolized in the guest).
 C_OBJECTS_DIR := target/bpf/c-objects
-C_OBJECTS := ringbuf_fallback btf_kprobes legacy_layouts
+C_OBJECTS := ringbuf_fallback btf_kprobes legacy_layouts kernel_stacks
 c-objects: deps
 	mkdir -p $(C_OBJECTS_DIR)
 	for o in $(C_OBJECTS); do \

@@ -309,6 +309,47 @@ pub fn check_legacy_layouts(
     mine.len() as u64
 }
 
+/// kernel_stacks.c's kprobe on getppid's syscall function: one `syscalls` record per
+/// getppid call of the driver, its `kstack` id resolved into `kstack_frames` through
+/// /proc/kallsyms, innermost first: the probed function (`__x64_sys_getppid`,
+/// `SyS_getppid`, `__do_sys_getppid`: a name with `getppid`), then the syscall entry path.
+/// (A syscall tracepoint's `bpf_get_stackid` gave -EFAULT in every qemu guest, 6.1 too:
+/// the unwinder found no frame above the tracepoint's saved registers there.)
+pub fn check_kernel_stacks(
+    w: Workload,
+    driver: Option<u64>,
+    lines: &[Value],
+    failures: &mut Vec<String>,
+) -> u64 {
+    let (Workload::Getppid { calls }, Some(pid)) = (w, driver) else {
+        failures.push("kernel stacks need the getppid workload and the driver's pid".into());
+        return 0;
+    };
+    let mine: Vec<&Value> = events(lines, "syscalls")
+        .into_iter()
+        .filter(|d| d["pid"].as_u64() == Some(pid))
+        .collect();
+    if mine.len() as u64 != u64::from(calls) {
+        failures.push(format!(
+            "{} syscalls records of pid {pid}, expected {calls}",
+            mine.len()
+        ));
+    }
+    for d in &mine {
+        let syms: Vec<&str> = d["kstack_frames"]
+            .as_array()
+            .map(|f| f.iter().filter_map(|f| f["sym"].as_str()).collect())
+            .unwrap_or_default();
+        if !syms.first().is_some_and(|s| s.contains("getppid")) || syms.len() < 2 {
+            failures.push(format!(
+                "record {d}: kstack_frames should start at getppid's syscall function and \
+                 name the entry path"
+            ));
+        }
+    }
+    mine.len() as u64
+}
+
 #[cfg(test)]
 mod legacy_layout_tests {
     use super::*;
@@ -347,5 +388,28 @@ mod legacy_layout_tests {
         let mut f = Vec::new();
         check_legacy_layouts(w, None, &lines(5, 5), &mut f);
         assert_eq!(f.len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod kernel_stack_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn kernel_stacks_must_start_at_the_tracepoint_handler() {
+        let frame = |sym: &str| json!({"addr": "0xffffffff81000000", "sym": sym, "offset": 1});
+        let ok = json!({"type": "event", "map": "syscalls", "data": {"pid": 7, "kstack": 3,
+            "kstack_frames": [frame("__x64_sys_getppid"), frame("do_syscall_64")]}});
+        let bare = json!({"type": "event", "map": "syscalls", "data": {"pid": 7, "kstack": 3}});
+        let other = json!({"type": "event", "map": "syscalls", "data": {"pid": 8}});
+        let w = Workload::Getppid { calls: 2 };
+        let mut f = Vec::new();
+        let lines = [ok.clone(), ok.clone(), other.clone()];
+        assert_eq!(check_kernel_stacks(w, Some(7), &lines, &mut f), 2);
+        assert!(f.is_empty(), "{f:?}");
+        let mut f = Vec::new();
+        check_kernel_stacks(w, Some(7), &[ok, bare, other], &mut f);
+        assert_eq!(f.len(), 1, "{f:?}");
     }
 }

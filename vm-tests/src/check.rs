@@ -267,6 +267,11 @@ pub fn check_on(
         Expect::BtfKprobes => {
             o.events = crate::c_objects::check_btf_kprobes(s.workload, &lines, &mut o.failures)
         }
+        Expect::KernelStacks => {
+            let driver = workload_pid(&out.info);
+            o.events =
+                crate::c_objects::check_kernel_stacks(s.workload, driver, &lines, &mut o.failures)
+        }
         Expect::LegacyLayouts => {
             let driver = workload_pid(&out.info);
             o.events =

@@ -140,6 +140,9 @@ pub enum Expect {
     /// libbpf's, iproute2's and goebpf's legacy map layouts, counted per getppid caller
     /// (see `c_objects`).
     LegacyLayouts,
+    /// Kernel stack ids in records, symbolized through the guest's /proc/kallsyms (see
+    /// `c_objects`).
+    KernelStacks,
 }
 
 /// How a scenario probes.
@@ -291,6 +294,7 @@ const EVERY_OBJECT: &[&[&str]] = &[
 const RINGBUF_FALLBACK: &[&[&str]] = &[&["ringbuf_fallback"]];
 const BTF_KPROBES: &[&[&str]] = &[&["btf_kprobes"]];
 const LEGACY_LAYOUTS: &[&[&str]] = &[&["legacy_layouts"]];
+const STACKS: &[&[&str]] = &[&["kernel_stacks"]];
 /// BPF_F_CURRENT_CPU (legacy_layouts' perf output) came in 4.8.
 const CURRENT_CPU: ((u32, u32), &str) = ((4, 8), "BPF_F_CURRENT_CPU");
 /// The cilium-style label goes where --attach says; goebpf's guess_execve needs nothing.
@@ -483,6 +487,19 @@ pub const CATALOGUE: &[Scenario] = &[
             1,
         )
     },
+    // Kernel stacks (bpf_get_stackid in a kprobe, a legacy STACK_TRACE map) symbolized on
+    // kernels without BTF or build ids.
+    Scenario {
+        since: CURRENT_CPU,
+        ..loader(
+            "c-kernel-stacks",
+            STACKS,
+            false,
+            Workload::Getppid { calls: 4 },
+            Expect::KernelStacks,
+            1,
+        )
+    },
 ];
 
 pub fn catalogue() -> Vec<Scenario> {
@@ -661,8 +678,9 @@ mod tests {
         assert!(here.iter().all(|s| !s.name.starts_with("execsnoop")));
         assert_eq!(
             not_here.len(),
-            7,
-            "execsnoop and xdp in both modes, socketfilter, c-ringbuf-fallback, c-legacy-layouts"
+            8,
+            "execsnoop and xdp in both modes, socketfilter, c-ringbuf-fallback, \
+             c-legacy-layouts, c-kernel-stacks"
         );
         assert!(not_here[0].1.contains("4.11"), "{}", not_here[0].1);
         assert!(here.iter().any(|s| s.name == "tracepoint-refused"));
