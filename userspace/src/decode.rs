@@ -286,10 +286,11 @@ enum Op {
         at: usize,
         len: usize,
     },
-    /// Anything else: the generic [`value`] of the `ty.size()` bytes at `at`.
+    /// Anything else: the generic [`value`] of the `ty.size()` bytes at `at` (boxed: a
+    /// `Type` inline would make the step kind a niche that takes work to decode).
     Other {
         at: usize,
-        ty: Type,
+        ty: Box<Type>,
     },
 }
 
@@ -361,7 +362,7 @@ impl Builder {
             }
             other => self.op(Op::Other {
                 at,
-                ty: other.clone(),
+                ty: Box::new(other.clone()),
             }),
         }
     }
@@ -524,6 +525,12 @@ impl RecordPlan {
             }
             Op::Other { at, ty } => value(out, ty, field(*at, ty.size() as usize)),
         }
+    }
+
+    /// Whether [`RecordPlan::render`] can take records of this type (no generic step, no
+    /// flexible member).
+    pub fn renders(&self) -> bool {
+        self.fast_only
     }
 
     /// Bytes [`RecordPlan::render`] may touch past `pos`.

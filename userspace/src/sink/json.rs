@@ -342,6 +342,8 @@ struct EventTemplate {
     ty: usize,
     prefix: Vec<u8>,
     plan: Option<decode::RecordPlan>,
+    /// Whether the plan renders into the stage (no generic step, room to spare).
+    renders: bool,
 }
 
 impl EventTemplate {
@@ -352,18 +354,22 @@ impl EventTemplate {
         field(&mut prefix, "map", Field::Str(r.map));
         field(&mut prefix, "cpu", Field::U64(u64::from(r.cpu)));
         prefix.extend_from_slice(b",\"data\":");
+        let plan =
+            r.ty.and_then(|t| decode::RecordPlan::framed(t, &prefix, b"}\n"));
         EventTemplate {
             object: r.object.to_owned(),
             map: r.map.to_owned(),
             cpu: r.cpu,
             ty,
-            plan: r
-                .ty
-                .and_then(|t| decode::RecordPlan::framed(t, &prefix, b"}\n")),
+            renders: plan
+                .as_ref()
+                .is_some_and(|p| p.renders() && p.room() <= STAGE / 4),
+            plan,
             prefix,
         }
     }
 
+    #[inline(always)]
     fn is_for(&self, r: &Record<'_>, ty: usize) -> bool {
         self.cpu == r.cpu && self.ty == ty && same(&self.map, r.map) && same(&self.object, r.object)
     }
@@ -372,7 +378,7 @@ impl EventTemplate {
 /// `a == b`, without a `memcmp` call for the short names objects and maps have: the
 /// first and last 4 or 8 bytes compared as words (they overlap or meet, so together
 /// they cover every byte).
-#[inline]
+#[inline(always)]
 fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let n = a.len();
@@ -405,23 +411,27 @@ struct EventTemplates {
 }
 
 impl EventTemplates {
+    #[inline]
     fn get(&mut self, r: &Record<'_>) -> &EventTemplate {
         let ty = r.ty.map_or(0, |t| t as *const Type as usize);
-        let hit = match self.all.get(self.last) {
-            Some(t) if t.is_for(r, ty) => Some(self.last),
-            _ => self.all.iter().position(|t| t.is_for(r, ty)),
-        };
-        self.last = match hit {
-            Some(i) => i,
-            None => {
-                if self.all.len() >= MAX_TEMPLATES {
-                    self.all.clear();
-                }
-                self.all.push(EventTemplate::new(r, ty));
-                self.all.len() - 1
-            }
-        };
+        if !self.all.get(self.last).is_some_and(|t| t.is_for(r, ty)) {
+            self.last = self.find(r, ty);
+        }
         &self.all[self.last]
+    }
+
+    /// The index of the template for `r`, compiled now if there is none.
+    #[cold]
+    #[inline(never)]
+    fn find(&mut self, r: &Record<'_>, ty: usize) -> usize {
+        if let Some(i) = self.all.iter().position(|t| t.is_for(r, ty)) {
+            return i;
+        }
+        if self.all.len() >= MAX_TEMPLATES {
+            self.all.clear();
+        }
+        self.all.push(EventTemplate::new(r, ty));
+        self.all.len() - 1
     }
 }
 
@@ -526,7 +536,7 @@ impl<W: Write, D: Write> Sink for JsonSink<W, D> {
             return self.record_with_stacks(r);
         }
         let t = self.templates.get(r);
-        if let Some(plan) = t.plan.as_ref().filter(|p| p.room() <= STAGE / 4) {
+        if let Some(plan) = t.plan.as_ref().filter(|_| t.renders) {
             if self.staged + plan.room() > self.stage.len() {
                 if self.stage.is_empty() {
                     self.stage = vec![0; STAGE];
