@@ -94,9 +94,10 @@ pub fn rewrite_btf_maps(data: &[u8], edits: &[MapEdit]) -> Result<Vec<u8>, Strin
         .ok_or("BTF string section out of range")?
         .to_vec();
     let mut w = Writer::with_strings(strings);
-    // `__uint()` members made here: (kind, size or type, extra words), ids after the old.
-    let mut new_types: Vec<(u32, u32, Vec<u32>)> = Vec::new();
-    let mut next_id = btf.types.len() as u32;
+    let mut added = Added {
+        types: Vec::new(),
+        next_id: btf.types.len() as u32,
+    };
     let mut replaced: Vec<(u32, Vec<u8>)> = Vec::new();
     for sec in btf.types.iter().filter(|t| t.kind == kind::DATASEC) {
         if btf.name(sec.name_off) != ".maps" {
@@ -119,79 +120,8 @@ pub fn rewrite_btf_maps(data: &[u8], edits: &[MapEdit]) -> Result<Vec<u8>, Strin
             if replaced.iter().any(|(id, _)| *id == def_id) {
                 continue; // a definition type shared by two maps: rewritten once
             }
-            let mut members = Vec::new();
-            let mut int_array = None;
-            for m in btf.members(&def) {
-                let mname = btf.name(m.name_off).to_owned();
-                let pointee = btf
-                    .resolve(m.type_or_value)
-                    .filter(|p| p.kind == kind::PTR)
-                    .map(|p| p.size_or_type);
-                if mname == "type" {
-                    let arr = pointee.and_then(|p| btf.resolve(p));
-                    int_array = arr.and_then(|a| btf.array(&a));
-                }
-                let is_kv = mname == "key" || mname == "value";
-                let uint_edit = match (&*mname, edit.to_perf) {
-                    ("type", Some(_)) => Some(PERF_EVENT_ARRAY),
-                    ("max_entries", Some(n)) => Some(n),
-                    ("key" | "value" | "key_size" | "value_size", Some(_)) => Some(4),
-                    _ if is_kv && edit.drop_type_ids => {
-                        let size = pointee
-                            .and_then(|p| type_size(&btf, p))
-                            .ok_or_else(|| format!("map {name}: size of its {mname} type"))?;
-                        Some(size)
-                    }
-                    _ => None,
-                };
-                let out_name = if is_kv && uint_edit.is_some() {
-                    format!("{mname}_size")
-                } else {
-                    mname
-                };
-                members.push(match uint_edit {
-                    Some(n) => Member::Uint(out_name, n),
-                    None => Member::Keep(out_name, m.type_or_value),
-                });
-            }
-            if edit.to_perf.is_some() {
-                for wanted in ["key_size", "value_size", "max_entries"] {
-                    let has = members.iter().any(|m| match m {
-                        Member::Keep(n, _) | Member::Uint(n, _) => n == wanted,
-                    });
-                    if !has {
-                        let n = if wanted == "max_entries" {
-                            edit.to_perf.unwrap_or(0)
-                        } else {
-                            4
-                        };
-                        members.push(Member::Uint(wanted.to_owned(), n));
-                    }
-                }
-            }
-            let (elem, index, _) = int_array
-                .ok_or_else(|| format!("map {name}: no `type` member (not a map definition)"))?;
-            let mut record = Vec::new();
-            let vlen = members.len() as u32;
-            for w in [def.name_off, (kind::STRUCT << 24) | vlen, vlen * 8] {
-                record.extend_from_slice(&w.to_le_bytes());
-            }
-            for (i, m) in members.iter().enumerate() {
-                let (mname, ty) = match m {
-                    Member::Keep(n, t) => (n, *t),
-                    Member::Uint(n, count) => {
-                        // int[count], then a pointer to it: `__uint(name, count)`.
-                        new_types.push((kind::ARRAY, 0, vec![elem, index, *count]));
-                        new_types.push((kind::PTR, next_id, Vec::new()));
-                        next_id += 2;
-                        (n, next_id - 1)
-                    }
-                };
-                let name_off = w.string(mname);
-                for w in [name_off, ty, i as u32 * 64] {
-                    record.extend_from_slice(&w.to_le_bytes());
-                }
-            }
+            let (members, int_array) = edited_members(&btf, &def, edit)?;
+            let record = def_record(def.name_off, &members, int_array, &mut w, &mut added);
             replaced.push((def_id, record));
         }
     }
@@ -204,10 +134,112 @@ pub fn rewrite_btf_maps(data: &[u8], edits: &[MapEdit]) -> Result<Vec<u8>, Strin
             }
         };
     }
-    for (k, size_or_type, extra) in &new_types {
+    for (k, size_or_type, extra) in &added.types {
         w.push(0, *k, 0, *size_or_type, extra);
     }
     Ok(w.finish())
+}
+
+/// Types appended after the old ones: (kind, size or type, extra words), and the id the
+/// next one gets.
+struct Added {
+    types: Vec<(u32, u32, Vec<u32>)>,
+    next_id: u32,
+}
+
+/// The members of map definition `def` with `edit` applied, and the `int[]` array type
+/// (element, index type, count) its `type` member points to, whose element and index
+/// types the new `__uint()` members reuse.
+fn edited_members(
+    btf: &Btf<'_>,
+    def: &btf_reader::Type<'_>,
+    edit: &MapEdit,
+) -> Result<(Vec<Member>, (u32, u32, u32)), String> {
+    let name = &edit.name;
+    let mut members = Vec::new();
+    let mut int_array = None;
+    for m in btf.members(def) {
+        let mname = btf.name(m.name_off).to_owned();
+        let pointee = btf
+            .resolve(m.type_or_value)
+            .filter(|p| p.kind == kind::PTR)
+            .map(|p| p.size_or_type);
+        if mname == "type" {
+            let arr = pointee.and_then(|p| btf.resolve(p));
+            int_array = arr.and_then(|a| btf.array(&a));
+        }
+        let is_kv = mname == "key" || mname == "value";
+        let uint_edit = match (&*mname, edit.to_perf) {
+            ("type", Some(_)) => Some(PERF_EVENT_ARRAY),
+            ("max_entries", Some(n)) => Some(n),
+            ("key" | "value" | "key_size" | "value_size", Some(_)) => Some(4),
+            _ if is_kv && edit.drop_type_ids => {
+                let size = pointee
+                    .and_then(|p| type_size(btf, p))
+                    .ok_or_else(|| format!("map {name}: size of its {mname} type"))?;
+                Some(size)
+            }
+            _ => None,
+        };
+        let out_name = if is_kv && uint_edit.is_some() {
+            format!("{mname}_size")
+        } else {
+            mname
+        };
+        members.push(match uint_edit {
+            Some(n) => Member::Uint(out_name, n),
+            None => Member::Keep(out_name, m.type_or_value),
+        });
+    }
+    if let Some(max) = edit.to_perf {
+        for wanted in ["key_size", "value_size", "max_entries"] {
+            let has = members.iter().any(|m| match m {
+                Member::Keep(n, _) | Member::Uint(n, _) => n == wanted,
+            });
+            if !has {
+                let n = if wanted == "max_entries" { max } else { 4 };
+                members.push(Member::Uint(wanted.to_owned(), n));
+            }
+        }
+    }
+    let int_array =
+        int_array.ok_or_else(|| format!("map {name}: no `type` member (not a map definition)"))?;
+    Ok((members, int_array))
+}
+
+/// The struct record of a rewritten definition: each `__uint(name, n)` member points at a
+/// new `int[n]` (appended to `added`), kept members keep their types.
+fn def_record(
+    name_off: u32,
+    members: &[Member],
+    (elem, index, _): (u32, u32, u32),
+    w: &mut Writer,
+    added: &mut Added,
+) -> Vec<u8> {
+    let mut record = Vec::new();
+    let vlen = members.len() as u32;
+    for word in [name_off, (kind::STRUCT << 24) | vlen, vlen * 8] {
+        record.extend_from_slice(&word.to_le_bytes());
+    }
+    for (i, m) in members.iter().enumerate() {
+        let (mname, ty) = match m {
+            Member::Keep(n, t) => (n, *t),
+            Member::Uint(n, count) => {
+                // int[count], then a pointer to it: `__uint(name, count)`.
+                added
+                    .types
+                    .push((kind::ARRAY, 0, vec![elem, index, *count]));
+                added.types.push((kind::PTR, added.next_id, Vec::new()));
+                added.next_id += 2;
+                (n, added.next_id - 1)
+            }
+        };
+        let name_off = w.string(mname);
+        for word in [name_off, ty, i as u32 * 64] {
+            record.extend_from_slice(&word.to_le_bytes());
+        }
+    }
+    record
 }
 
 /// One CO-RE relocation of `.BTF.ext`.
