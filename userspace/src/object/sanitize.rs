@@ -147,6 +147,9 @@ struct Added {
     next_id: u32,
 }
 
+/// An `int[]` array type: element type, index type, count.
+type IntArray = (u32, u32, u32);
+
 /// The members of map definition `def` with `edit` applied, and the `int[]` array type
 /// (element, index type, count) its `type` member points to, whose element and index
 /// types the new `__uint()` members reuse.
@@ -154,7 +157,7 @@ fn edited_members(
     btf: &Btf<'_>,
     def: &btf_reader::Type<'_>,
     edit: &MapEdit,
-) -> Result<(Vec<Member>, (u32, u32, u32)), String> {
+) -> Result<(Vec<Member>, IntArray), String> {
     let name = &edit.name;
     let mut members = Vec::new();
     let mut int_array = None;
@@ -212,7 +215,7 @@ fn edited_members(
 fn def_record(
     name_off: u32,
     members: &[Member],
-    (elem, index, _): (u32, u32, u32),
+    (elem, index, _): IntArray,
     w: &mut Writer,
     added: &mut Added,
 ) -> Vec<u8> {
