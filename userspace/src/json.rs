@@ -321,6 +321,35 @@ pub fn put_uint(dst: &mut [u8], pos: usize, v: u64) -> Option<usize> {
     put_digits(dst, pos, v)
 }
 
+/// What [`uint`] writes for a `v` of 32 bits or less (never quoted, at most 10 digits).
+#[inline(always)]
+pub fn put_u32(dst: &mut [u8], pos: usize, v: u32) -> Option<usize> {
+    const E8: u32 = 100_000_000;
+    if v < 10 {
+        *dst.get_mut(pos)? = b'0' + v as u8;
+        return Some(pos + 1);
+    }
+    let d = dst.get_mut(pos..)?;
+    let n = if v < E8 {
+        put_short(d, v.into())?
+    } else {
+        let n = put_short(d, (v / E8).into())?;
+        put_eight(d.get_mut(n..)?, (v % E8).into())?;
+        n + 8
+    };
+    Some(pos + n)
+}
+
+/// What [`int`] writes for a `v` of 32 bits or less.
+#[inline(always)]
+pub fn put_i32(dst: &mut [u8], pos: usize, v: i32) -> Option<usize> {
+    if v < 0 {
+        *dst.get_mut(pos)? = b'-';
+        return put_u32(dst, pos + 1, v.unsigned_abs());
+    }
+    put_u32(dst, pos, v.unsigned_abs())
+}
+
 /// What [`int`] writes for `v`.
 #[inline(always)]
 pub fn put_int(dst: &mut [u8], pos: usize, v: i64) -> Option<usize> {
@@ -477,6 +506,12 @@ mod tests {
             );
             for i in [v as i64, (v as i64).wrapping_neg(), i64::MIN, i64::MAX] {
                 assert_eq!(put(|d, p| put_int(d, p, i)), Some(s(|o| int(o, i.into()))));
+            }
+        }
+        for v in values.iter().map(|&v| v as u32).chain([0, 9, 10, u32::MAX]) {
+            assert_eq!(put(|d, p| put_u32(d, p, v)), Some(s(|o| uint(o, v.into()))));
+            for i in [v as i32, (v as i32).wrapping_neg(), i32::MIN, i32::MAX] {
+                assert_eq!(put(|d, p| put_i32(d, p, i)), Some(s(|o| int(o, i.into()))));
             }
         }
         // Too little room: nothing, never a panic.

@@ -360,7 +360,11 @@ impl State {
             let ty = types.get(s.ty).and_then(Option::as_ref);
             let plan = filter_plans.get(s.ty);
             let stack_plan = stack_plans.get(s.ty).filter(|p| !p.is_empty());
-            let who = Who::new(ty);
+            // Who names the process of folded stacks only.
+            let who = match (stack_plan, folded.is_some()) {
+                (Some(_), true) => Who::new(ty),
+                _ => Who::default(),
+            };
             let untyped = ty.is_none_or(|t| t.size() == 0);
             let mut lost = 0u64;
             let mut events = 0u64;
@@ -470,7 +474,11 @@ impl State {
             let ty = types.get(r.ty).and_then(Option::as_ref);
             let plan = filter_plans.get(r.ty);
             let stack_plan = stack_plans.get(r.ty).filter(|p| !p.is_empty());
-            let who = Who::new(ty);
+            // Who names the process of folded stacks only.
+            let who = match (stack_plan, folded.is_some()) {
+                (Some(_), true) => Who::new(ty),
+                _ => Who::default(),
+            };
             let (mut events, mut filtered) = (0u64, 0u64);
             let rb = r.buf.get_mut();
             let plain = !filtering && stack_plan.is_none();
