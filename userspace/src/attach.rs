@@ -91,6 +91,18 @@ pub(crate) struct PrintkUser {
     pub(crate) formats: Vec<Option<String>>,
 }
 
+/// Program `pname` of `obj` as a bpf_trace_printk user, when it calls the helper.
+fn printk_user(obj: &Object, pname: &str) -> Option<PrintkUser> {
+    obj.calls_printk(pname).then(|| PrintkUser {
+        object: obj.name.clone(),
+        program: pname.to_owned(),
+        formats: obj
+            .info
+            .program_by_symbol(pname)
+            .map_or_else(|| vec![None], |p| obj.printk_formats_of(p)),
+    })
+}
+
 /// What happened to the selected programs of the objects so far.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
@@ -348,17 +360,7 @@ fn attach_programs(
             Ok(att) => {
                 ran += 1;
                 st.summary.attached += 1;
-                if obj.calls_printk(&pname) {
-                    let formats = obj
-                        .info
-                        .program_by_symbol(&pname)
-                        .map_or_else(|| vec![None], |p| obj.printk_formats_of(p));
-                    outcome.printk.push(PrintkUser {
-                        object: obj.name.clone(),
-                        program: pname.clone(),
-                        formats,
-                    });
-                }
+                outcome.printk.extend(printk_user(obj, &pname));
                 loaded.probe_events.extend(att.probe_event);
                 loaded.xdp_links.extend(att.xdp_link);
                 if let Some(fd) = att.socket {
