@@ -122,6 +122,75 @@ fn numbers(prefix: &str, v: &Value, out: &mut Vec<(String, f64)>) {
     }
 }
 
+/// The numbers of one map entry with their labels: per CPU (a `cpu` label) when asked and
+/// the map is per-CPU, else the value, the per-CPU sum, or per-CPU structs summed field by
+/// field.
+fn entry_numbers(entry: &Value, per_cpu: bool) -> Vec<(Labels, Vec<(String, f64)>)> {
+    let labels = key_labels(&entry["key"]);
+    if let (true, Some(Value::Array(cpus))) = (per_cpu, entry.get("values")) {
+        return cpus
+            .iter()
+            .enumerate()
+            .map(|(cpu, v)| {
+                let mut l = labels.clone();
+                l.push(("cpu".to_owned(), cpu.to_string()));
+                let mut nums = Vec::new();
+                numbers("", v, &mut nums);
+                (l, nums)
+            })
+            .collect();
+    }
+    let mut nums = Vec::new();
+    if let Some(v) = entry.get("sum").or_else(|| entry.get("value")) {
+        numbers("", v, &mut nums);
+    } else if let Some(Value::Array(cpus)) = entry.get("values") {
+        for v in cpus {
+            let mut n = Vec::new();
+            numbers("", v, &mut n);
+            for (k, x) in n {
+                match nums.iter_mut().find(|(pk, _)| *pk == k) {
+                    Some((_, acc)) => *acc += x,
+                    None => nums.push((k, x)),
+                }
+            }
+        }
+    }
+    vec![(labels, nums)]
+}
+
+/// Adds map `s`'s series to `families` (one family per map and value field), at most
+/// `max_series`; returns how many were left out.
+fn map_series(
+    s: &MapSeries<'_>,
+    per_cpu: bool,
+    max_series: usize,
+    families: &mut Vec<(String, Gauges)>,
+) -> u64 {
+    let base = format!("bpf_{}_{}", name_part(s.object), name_part(s.map));
+    let (mut count, mut over) = (0usize, 0u64);
+    for entry in s.entries {
+        for (labels, nums) in entry_numbers(entry, per_cpu) {
+            for (suffix, n) in nums {
+                if count >= max_series {
+                    over += 1;
+                    continue;
+                }
+                count += 1;
+                let name = format!("{base}{suffix}");
+                let i = match families.iter().position(|(f, _)| *f == name) {
+                    Some(i) => i,
+                    None => {
+                        families.push((name, Gauges::default()));
+                        families.len() - 1
+                    }
+                };
+                families[i].1.get_or_create(&labels).set(n);
+            }
+        }
+    }
+    over
+}
+
 /// Renders the exposition text: the loader's counters and the maps' series, at most
 /// `max_series` per map (the rest counted as dropped).
 pub fn render(
@@ -150,64 +219,7 @@ pub fn render(
     }
     let mut families: Vec<(String, Gauges)> = Vec::new();
     for s in maps {
-        let base = format!("bpf_{}_{}", name_part(s.object), name_part(s.map));
-        let mut count = 0usize;
-        let mut over = 0u64;
-        for entry in s.entries {
-            let labels = key_labels(&entry["key"]);
-            let mut values: Vec<(Labels, Vec<(String, f64)>)> = Vec::new();
-            match (per_cpu, entry.get("values")) {
-                (true, Some(Value::Array(cpus))) => {
-                    for (cpu, v) in cpus.iter().enumerate() {
-                        let mut l = labels.clone();
-                        l.push(("cpu".to_owned(), cpu.to_string()));
-                        let mut nums = Vec::new();
-                        numbers("", v, &mut nums);
-                        values.push((l, nums));
-                    }
-                }
-                _ => {
-                    let v = entry.get("sum").or_else(|| entry.get("value"));
-                    let mut nums = Vec::new();
-                    if let Some(v) = v {
-                        numbers("", v, &mut nums);
-                    } else if let Some(Value::Array(cpus)) = entry.get("values") {
-                        // Per-CPU structs: summed field by field.
-                        let mut per: Vec<(String, f64)> = Vec::new();
-                        for v in cpus {
-                            let mut n = Vec::new();
-                            numbers("", v, &mut n);
-                            for (k, x) in n {
-                                match per.iter_mut().find(|(pk, _)| *pk == k) {
-                                    Some((_, acc)) => *acc += x,
-                                    None => per.push((k, x)),
-                                }
-                            }
-                        }
-                        nums = per;
-                    }
-                    values.push((labels, nums));
-                }
-            }
-            for (labels, nums) in values {
-                for (suffix, n) in nums {
-                    if count >= max_series {
-                        over += 1;
-                        continue;
-                    }
-                    count += 1;
-                    let name = format!("{base}{suffix}");
-                    let family = match families.iter().position(|(f, _)| *f == name) {
-                        Some(i) => &families[i].1,
-                        None => {
-                            families.push((name, Gauges::default()));
-                            &families[families.len() - 1].1
-                        }
-                    };
-                    family.get_or_create(&labels).set(n);
-                }
-            }
-        }
+        let over = map_series(s, per_cpu, max_series, &mut families);
         if over > 0 {
             dropped
                 .get_or_create(&map_labels(s.object, s.map))
