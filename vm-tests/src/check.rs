@@ -151,34 +151,8 @@ pub fn check_on(
         return o;
     };
     o.elapsed = out.elapsed();
-    // A refused object attaches nothing, and --verify with a rejection: exit status 1.
-    let expected_exit = match s.expect {
-        Expect::Refused(_) => "1",
-        Expect::CheckAgrees if predictions.iter().any(|p| !p.ok) => "1",
-        _ => "0",
-    };
-    match out.exit() {
-        None => o
-            .failures
-            .push("no VMTEST-END: the guest stopped during this scenario".to_owned()),
-        Some(code) if code == expected_exit => {}
-        Some(other) => o
-            .failures
-            .push(format!("exit={other} (expected {expected_exit})")),
-    }
-    let mut lines = Vec::new();
-    for (i, l) in out.stdout.iter().enumerate() {
-        match serde_json::from_str::<Value>(l) {
-            Ok(v) if v.is_object() && !type_of(&v).is_empty() => lines.push(v),
-            Ok(_) => o.failures.push(format!(
-                "stdout line {} is JSON but not an object with a \"type\": {l}",
-                i + 1
-            )),
-            Err(e) => o
-                .failures
-                .push(format!("stdout line {} is not JSON ({e}): {l}", i + 1)),
-        }
-    }
+    check_exit(s, out, predictions, &mut o.failures);
+    let lines = json_lines(out, &mut o.failures);
     if let Expect::Refused(needle) = s.expect {
         check_refused(needle, &lines, &mut o.failures);
     } else if s.expect == Expect::CheckAgrees {
@@ -204,30 +178,91 @@ pub fn check_on(
     if let Probe::Loader { legacy, .. } = s.probe {
         let legacy = legacy || kernel < KPROBE_PMU;
         check_kernel_line(s, legacy, out, &lines, &mut o.failures);
-        let during = out.kprobe_during.len();
-        let kprobes = lines
-            .iter()
-            .filter(|v| type_of(v) == "attached")
-            .filter(|v| matches!(v["kind"].as_str(), Some("kprobe" | "kretprobe")))
-            .count();
-        if legacy && s.uses_kprobes() && (during < kprobes || kprobes == 0) {
-            o.failures.push(format!(
-                "--legacy: {during} kprobe_events entries while the loader ran, expected \
-                 {kprobes} (one per attached kprobe/kretprobe, at least one)"
-            ));
-        }
-        if !legacy && during != 0 {
-            o.failures.push(format!(
-                "perf PMU mode, yet kprobe_events had entries while the loader ran: {}",
-                out.kprobe_during.join(" | ")
-            ));
-        }
+        check_kprobes_during(s, legacy, out, &lines, &mut o.failures);
     }
     if s.companion {
         check_companion(s, out, &lines, &mut o.failures);
     }
+    o.events = lines.iter().filter(|v| type_of(v) == "event").count() as u64;
+    check_expected(s, kernel, out, predictions, &lines, &mut o);
+    o
+}
+
+/// The exit status the scenario expects: 1 for a refused object, and for --verify with a
+/// rejection; else 0.
+fn check_exit(
+    s: &Scenario,
+    out: &StepOutput,
+    predictions: &[Prediction],
+    failures: &mut Vec<String>,
+) {
+    let expected_exit = match s.expect {
+        Expect::Refused(_) => "1",
+        Expect::CheckAgrees if predictions.iter().any(|p| !p.ok) => "1",
+        _ => "0",
+    };
+    match out.exit() {
+        None => failures.push("no VMTEST-END: the guest stopped during this scenario".to_owned()),
+        Some(code) if code == expected_exit => {}
+        Some(other) => failures.push(format!("exit={other} (expected {expected_exit})")),
+    }
+}
+
+/// The loader's stdout, every line a JSON object with a `type` (else a failure).
+fn json_lines(out: &StepOutput, failures: &mut Vec<String>) -> Vec<Value> {
+    let mut lines = Vec::new();
+    for (i, l) in out.stdout.iter().enumerate() {
+        match serde_json::from_str::<Value>(l) {
+            Ok(v) if v.is_object() && !type_of(&v).is_empty() => lines.push(v),
+            Ok(_) => failures.push(format!(
+                "stdout line {} is JSON but not an object with a \"type\": {l}",
+                i + 1
+            )),
+            Err(e) => failures.push(format!("stdout line {} is not JSON ({e}): {l}", i + 1)),
+        }
+    }
+    lines
+}
+
+/// kprobe_events while the loader ran: one entry per attached kprobe in legacy mode, none
+/// with the perf PMU.
+fn check_kprobes_during(
+    s: &Scenario,
+    legacy: bool,
+    out: &StepOutput,
+    lines: &[Value],
+    failures: &mut Vec<String>,
+) {
+    let during = out.kprobe_during.len();
+    let kprobes = lines
+        .iter()
+        .filter(|v| type_of(v) == "attached")
+        .filter(|v| matches!(v["kind"].as_str(), Some("kprobe" | "kretprobe")))
+        .count();
+    if legacy && s.uses_kprobes() && (during < kprobes || kprobes == 0) {
+        failures.push(format!(
+            "--legacy: {during} kprobe_events entries while the loader ran, expected \
+             {kprobes} (one per attached kprobe/kretprobe, at least one)"
+        ));
+    }
+    if !legacy && during != 0 {
+        failures.push(format!(
+            "perf PMU mode, yet kprobe_events had entries while the loader ran: {}",
+            out.kprobe_during.join(" | ")
+        ));
+    }
+}
+
+/// What the scenario's `expect` asks of the output (and the event count it reports).
+fn check_expected(
+    s: &Scenario,
+    kernel: (u32, u32),
+    out: &StepOutput,
+    predictions: &[Prediction],
+    lines: &[Value],
+    o: &mut Outcome,
+) {
     let events: Vec<&Value> = lines.iter().filter(|v| type_of(v) == "event").collect();
-    o.events = events.len() as u64;
     let expected_execs = s.workload.expected_execs();
     match s.expect {
         Expect::SelftestHits => {
@@ -249,7 +284,7 @@ pub fn check_on(
             }
         }
         Expect::ExecCount => {
-            let (count, failure) = exec_count(&lines, expected_execs);
+            let (count, failure) = exec_count(lines, expected_execs);
             o.events = count;
             o.failures.extend(failure);
         }
@@ -262,41 +297,40 @@ pub fn check_on(
         Expect::Refused(_) => {}
         Expect::RingFallback => {
             o.events =
-                crate::c_objects::check_ring_fallback(kernel, s.workload, &lines, &mut o.failures)
+                crate::c_objects::check_ring_fallback(kernel, s.workload, lines, &mut o.failures)
         }
         Expect::BtfKprobes => {
-            o.events = crate::c_objects::check_btf_kprobes(s.workload, &lines, &mut o.failures)
+            o.events = crate::c_objects::check_btf_kprobes(s.workload, lines, &mut o.failures)
         }
         Expect::KernelStacks => {
             let driver = workload_pid(&out.info);
             o.events =
-                crate::c_objects::check_kernel_stacks(s.workload, driver, &lines, &mut o.failures)
+                crate::c_objects::check_kernel_stacks(s.workload, driver, lines, &mut o.failures)
         }
         Expect::LegacyLayouts => {
             let driver = workload_pid(&out.info);
             o.events =
-                crate::c_objects::check_legacy_layouts(s.workload, driver, &lines, &mut o.failures)
+                crate::c_objects::check_legacy_layouts(s.workload, driver, lines, &mut o.failures)
         }
-        Expect::CheckAgrees => o.events = check_agrees(predictions, &lines, &mut o.failures),
+        Expect::CheckAgrees => o.events = check_agrees(predictions, lines, &mut o.failures),
         Expect::Printk(msg) => {
-            o.events = check_printk(msg, expected_execs, &lines, &mut o.failures);
+            o.events = check_printk(msg, expected_execs, lines, &mut o.failures);
         }
         Expect::PacketCount { map, key, field } => {
             let min = match s.workload {
                 Workload::TcpConnect { connects, .. } => u64::from(connects) * 3,
                 Workload::Exec { .. } | Workload::Ufunc { .. } | Workload::Getppid { .. } => 1,
             };
-            o.events = packet_count(&lines, map, key, field);
+            o.events = packet_count(lines, map, key, field);
             if o.events < min {
                 o.failures.push(format!(
                     "map {map} counts {} packets at key {key}, expected at least {min} (3 per connect); map lines: {}",
                     o.events,
-                    map_lines(&lines, map)
+                    map_lines(lines, map)
                 ));
             }
         }
     }
-    o
 }
 
 /// The exec count in the map dumps among `lines`: `expected` if one holds it, else the
