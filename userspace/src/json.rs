@@ -238,7 +238,7 @@ impl Text {
 /// next writer to overwrite or the caller to truncate).
 #[inline(always)]
 pub fn put_text(dst: &mut [u8], pos: usize, t: &Text) -> Option<usize> {
-    dst.get_mut(pos..pos + 16)?.copy_from_slice(&t.head);
+    *dst.get_mut(pos..)?.first_chunk_mut::<16>()? = t.head;
     if !t.rest.is_empty() {
         let room = dst.get_mut(pos + 16..pos + 16 + t.rest.len() * 16)?;
         for (d, c) in room.chunks_exact_mut(16).zip(&t.rest) {
@@ -273,7 +273,7 @@ fn put_short(dst: &mut [u8], x: u64) -> Option<usize> {
     let d = eight_digits(x);
     let zeros = (d.trailing_zeros() / 8) as usize; // x > 0: some byte is not 0
     let ascii = (d >> (8 * zeros)) + 0x30 * ONES;
-    dst.get_mut(..8)?.copy_from_slice(&ascii.to_le_bytes());
+    *dst.first_chunk_mut::<8>()? = ascii.to_le_bytes();
     Some(8 - zeros)
 }
 
@@ -281,7 +281,7 @@ fn put_short(dst: &mut [u8], x: u64) -> Option<usize> {
 #[inline(always)]
 fn put_eight(dst: &mut [u8], x: u64) -> Option<()> {
     let ascii = eight_digits(x) + 0x30 * ONES;
-    dst.get_mut(..8)?.copy_from_slice(&ascii.to_le_bytes());
+    *dst.first_chunk_mut::<8>()? = ascii.to_le_bytes();
     Some(())
 }
 
@@ -395,40 +395,38 @@ fn stops(w: u64) -> u64 {
 /// for anything to escape or to check as UTF-8.
 #[inline]
 pub fn put_plain_cstr(dst: &mut [u8], pos: usize, bytes: &[u8]) -> Option<usize> {
-    let room = dst.get_mut(pos..pos + bytes.len() + 2)?;
+    let room = dst.get_mut(pos..)?.get_mut(..bytes.len() + 2)?;
     let (quote, body) = room.split_first_mut()?;
     *quote = b'"';
     let mut n = 0;
-    let mut words = bytes.chunks_exact(8);
-    let mut out = body.chunks_exact_mut(8);
-    let mut ended = false;
-    for (src, dst8) in (&mut words).zip(&mut out) {
-        let w = u64::from_le_bytes(src.try_into().ok()?);
-        let flags = stops(w);
+    // Eight bytes at a time while eight are left, copied whole (past the NUL too: the
+    // closing quote and the next writer overwrite them).
+    while let (Some(src), Some(out)) = (
+        bytes.get(n..).and_then(|b| b.first_chunk::<8>()),
+        body.get_mut(n..).and_then(|b| b.first_chunk_mut::<8>()),
+    ) {
+        *out = *src;
+        let flags = stops(u64::from_le_bytes(*src));
         if flags != 0 {
             let at = (flags.trailing_zeros() / 8) as usize;
             if src.get(at) != Some(&0) {
                 return None;
             }
-            dst8.copy_from_slice(src);
             n += at;
-            ended = true;
-            break;
+            *body.get_mut(n)? = b'"';
+            return Some(pos + n + 2);
         }
-        dst8.copy_from_slice(src);
         n += 8;
     }
-    if !ended {
-        for &b in words.remainder() {
-            if b == 0 {
-                break;
-            }
-            if !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\' {
-                return None;
-            }
-            *body.get_mut(n)? = b;
-            n += 1;
+    for &b in bytes.get(n..)? {
+        if b == 0 {
+            break;
         }
+        if !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\' {
+            return None;
+        }
+        *body.get_mut(n)? = b;
+        n += 1;
     }
     *body.get_mut(n)? = b'"';
     Some(pos + n + 2)
