@@ -244,7 +244,7 @@ pub fn record(out: &mut Vec<u8>, ty: Option<&Type>, bytes: &[u8]) {
 pub struct RecordPlan {
     size: usize,
     steps: Vec<Step>,
-    /// Room [`RecordPlan::write`] sets aside for the whole fast path.
+    /// Room set aside up to the first generic step's text (all a plan that renders needs).
     room: usize,
     /// `"argv":` (the last flexible member) or `"tail":`, with its comma when needed.
     tail_key: Vec<u8>,
@@ -262,7 +262,8 @@ pub struct RecordPlan {
 struct Step {
     text: json::Text,
     op: Op,
-    /// Room the steps after this one (and the close) need on the fast path.
+    /// Room the steps after this one need on the fast path, up to the next generic step's
+    /// text (or the close).
     room_after: usize,
 }
 
@@ -296,6 +297,9 @@ enum Op {
 
 /// Arrays longer than this stay one generic step (the plan would grow with them).
 const MAX_FLAT_ARRAY: u32 = 256;
+/// Byte arrays longer than this stay generic steps (the room set aside per record grows
+/// with them).
+const MAX_FAST_BYTES: usize = 256;
 /// A type needing more steps than this gets no plan.
 const MAX_STEPS: usize = 4096;
 
@@ -322,6 +326,13 @@ impl Builder {
     /// The steps of [`value`] for `ty` at `at` (its bytes known to be in the record).
     fn value(&mut self, ty: &Type, at: usize) {
         let size = ty.size() as usize;
+        if self.ops.len() > MAX_STEPS {
+            // Too big to flatten (the plan is dropped): stop growing it.
+            return self.op(Op::Other {
+                at,
+                ty: Box::new(ty.clone()),
+            });
+        }
         match ty {
             Type::Int { signed, .. } if matches!(size, 1 | 2 | 4 | 8) => {
                 self.op(int_op(at, size, *signed));
@@ -329,7 +340,9 @@ impl Builder {
             Type::Pointer { .. } if matches!(size, 1 | 2 | 4 | 8) => {
                 self.op(int_op(at, size, false));
             }
-            Type::Array { elem, .. } if is_byte_like(elem) => self.op(Op::Bytes { at, len: size }),
+            Type::Array { elem, .. } if is_byte_like(elem) && size <= MAX_FAST_BYTES => {
+                self.op(Op::Bytes { at, len: size });
+            }
             Type::Array { elem, count } if *count <= MAX_FLAT_ARRAY => {
                 let esize = elem.size() as usize;
                 self.text.push(b'[');
@@ -456,6 +469,8 @@ impl RecordPlan {
         let mut close = b"}".to_vec();
         close.extend_from_slice(suffix);
         let close = json::Text::new(&close);
+        // Room is set aside per run of fast steps: up to the text of the next generic step
+        // (written fast, then again by the general writers), or the close.
         let mut room_after = close.room();
         let mut steps: Vec<Step> = b
             .ops
@@ -464,13 +479,18 @@ impl RecordPlan {
             .map(|(text, op)| {
                 // The text's chunk padding may reach into the value's room, never past it
                 // by more than its own room.
+                let generic = matches!(op, Op::Other { .. });
                 let room = text.room() + fast_room(&op);
                 let step = Step {
                     text,
                     op,
                     room_after,
                 };
-                room_after += room;
+                room_after = if generic {
+                    step.text.room()
+                } else {
+                    room_after + room
+                };
                 step
             })
             .collect();
@@ -889,6 +909,27 @@ mod tests {
             8 + 300 * 2,
             vec![f("n", 0, u(8)), f("many", 8, array(u(2), 300))],
         );
+        let mut mixed = Vec::new();
+        for i in 0..6u32 {
+            let e = Type::Enum {
+                size: 4,
+                signed: false,
+                variants: vec![(0, "A".into()), (1, "B".into())],
+            };
+            mixed.push(f(&format!("n{i}"), 8 * i, u(4)));
+            mixed.push(f(
+                &format!("e{i}"),
+                8 * i + 4,
+                if i % 2 == 0 {
+                    e
+                } else {
+                    Type::Float { size: 4 }
+                },
+            ));
+        }
+        mixed.push(f("path", 48, bytes(300)));
+        mixed.push(f("after", 348, u(4)));
+        let mixed = st("Mixed", 352, mixed);
         let no_fields = st("NoFields", 8, vec![]);
         let only_flex = st("OnlyFlex", 8, vec![f("argv", 8, bytes(0))]);
         vec![
@@ -899,6 +940,7 @@ mod tests {
             strings,
             nested,
             long,
+            mixed,
             no_fields,
             only_flex,
         ]
@@ -965,6 +1007,28 @@ mod tests {
                 assert_eq!(got, b"x");
             }
         }
+    }
+
+    #[test]
+    fn types_too_big_to_flatten_get_no_plan() {
+        let row = Type::Array {
+            elem: Box::new(u(4)),
+            count: 256,
+        };
+        let grid = Type::Array {
+            elem: Box::new(row),
+            count: 256,
+        };
+        let ty = Type::Struct {
+            name: "Grid".into(),
+            size: grid.size(),
+            fields: vec![Field {
+                name: "cells".into(),
+                offset: 0,
+                ty: grid,
+            }],
+        };
+        assert!(RecordPlan::new(&ty).is_none());
     }
 
     #[test]
