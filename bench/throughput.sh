@@ -79,7 +79,9 @@ cleanup() {
     for p in "${HOGS[@]}"; do kill "$p" 2>/dev/null || true; done
     # Only this script's own background jobs still running (never by name).
     for p in $(jobs -pr); do kill -INT "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    # Those jobs only: a bare `wait` also waits for the `tee` of this script's own output
+    # (a process substitution, which ends only when this script does): a deadlock.
+    for p in $(jobs -p); do wait "$p" 2>/dev/null || true; done
     rm -f "$PIN"
     rm -rf "$work"
 }
