@@ -371,6 +371,17 @@ impl State {
             let mut filtered = 0u64;
             let cpu = s.cpu;
             let map = s.map.as_str();
+            let path = RecordPath {
+                obj: s.object,
+                object,
+                map,
+                cpu,
+                ty,
+                plan,
+                stack_plan,
+                who: &who,
+                filtering,
+            };
             // No filter and no stack ids (the usual case): each record straight to the sink.
             let plain = !filtering && stack_plan.is_none();
             s.buf.get_mut().0.drain(scratch, |rec| match rec {
@@ -389,39 +400,15 @@ impl State {
                     }
                 }
                 Record::Sample(data) => {
-                    if filtering && !plan.is_some_and(|p| p.keeps(filter, data)) {
-                        filtered += 1;
-                    } else if let (Some(fields), Some(folder)) = (stack_plan, folded.as_mut()) {
-                        stack_pids.remember(maps, s.object, fields, who.pid(data), data);
-                        let symbols = symbols.get_or_insert_with(Symbols::default);
-                        let mut read = |m: &str, id, size| {
-                            stacks::read_stack(map_fd(maps, s.object, m)?, id, size)
-                        };
-                        folder.add_record(
-                            s.object, object, map, &who, fields, data, &mut read, symbols,
-                        );
-                        events += 1;
-                    } else if result.is_ok() {
-                        let stacks = match stack_plan {
-                            Some(fields) => {
-                                let pid = plan.and_then(|p| p.pid(data));
-                                stack_pids.remember(maps, s.object, fields, pid, data);
-                                let symbols = symbols.get_or_insert_with(Symbols::default);
-                                resolve_stacks(maps, s.object, fields, symbols, pid, data)
-                            }
-                            None => Vec::new(),
-                        };
-                        result = sink.record(&RecordMsg {
-                            object,
-                            map,
-                            cpu,
-                            ty,
-                            data,
-                            stacks: &stacks,
-                        });
-                        // Delivered means written (to the output buffer).
-                        events += u64::from(result.is_ok());
-                    }
+                    let mut cx = RecordCtx {
+                        sink: &mut *sink,
+                        maps,
+                        filter,
+                        folded: &mut *folded,
+                        stack_pids: &mut *stack_pids,
+                        symbols: &mut *symbols,
+                    };
+                    path.take(&mut cx, data, &mut events, &mut filtered, &mut result);
                 }
                 Record::Lost(n) => lost += n,
                 Record::Other(_) => {}
@@ -480,6 +467,17 @@ impl State {
                 _ => Who::default(),
             };
             let (mut events, mut filtered) = (0u64, 0u64);
+            let path = RecordPath {
+                obj: r.object,
+                object,
+                map: &r.map,
+                cpu: 0,
+                ty,
+                plan,
+                stack_plan,
+                who: &who,
+                filtering,
+            };
             let rb = r.buf.get_mut();
             let plain = !filtering && stack_plan.is_none();
             for _ in 0..RING_BUFFER_BATCH {
@@ -497,37 +495,16 @@ impl State {
                         });
                         events += u64::from(result.is_ok());
                     }
-                } else if filtering && !plan.is_some_and(|p| p.keeps(filter, data)) {
-                    filtered += 1;
-                } else if let (Some(fields), Some(folder)) = (stack_plan, folded.as_mut()) {
-                    stack_pids.remember(maps, r.object, fields, who.pid(data), data);
-                    let symbols = symbols.get_or_insert_with(Symbols::default);
-                    let mut read = |m: &str, id, size| {
-                        stacks::read_stack(map_fd(maps, r.object, m)?, id, size)
+                } else {
+                    let mut cx = RecordCtx {
+                        sink: &mut *sink,
+                        maps,
+                        filter,
+                        folded: &mut *folded,
+                        stack_pids: &mut *stack_pids,
+                        symbols: &mut *symbols,
                     };
-                    folder.add_record(
-                        r.object, object, &r.map, &who, fields, data, &mut read, symbols,
-                    );
-                    events += 1;
-                } else if result.is_ok() {
-                    let stacks = match stack_plan {
-                        Some(fields) => {
-                            let pid = plan.and_then(|p| p.pid(data));
-                            stack_pids.remember(maps, r.object, fields, pid, data);
-                            let symbols = symbols.get_or_insert_with(Symbols::default);
-                            resolve_stacks(maps, r.object, fields, symbols, pid, data)
-                        }
-                        None => Vec::new(),
-                    };
-                    result = sink.record(&RecordMsg {
-                        object,
-                        map: &r.map,
-                        cpu: 0,
-                        ty,
-                        data,
-                        stacks: &stacks,
-                    });
-                    events += u64::from(result.is_ok());
+                    path.take(&mut cx, data, &mut events, &mut filtered, &mut result);
                 }
             }
             if let Some(c) = counts.get_mut(r.count) {
@@ -919,6 +896,85 @@ fn map_index(maps: &[OwnedMap], object: usize, name: &str) -> Option<usize> {
 
 /// Stack ids remembered with their process before the memory starts over.
 const MAX_STACK_PIDS: usize = 1 << 16;
+
+/// One stream's facts for the records that are filtered, folded or carry stack ids (the
+/// others go straight to the sink): perf rings and ring buffers alike.
+struct RecordPath<'a> {
+    obj: usize,
+    object: &'a str,
+    map: &'a str,
+    cpu: u32,
+    ty: Option<&'a Type>,
+    plan: Option<&'a FilterPlan>,
+    stack_plan: Option<&'a Vec<(StackField, usize)>>,
+    who: &'a Who,
+    filtering: bool,
+}
+
+/// The parts of [`State`] that path reads and writes.
+struct RecordCtx<'a> {
+    sink: &'a mut Box<dyn Sink>,
+    maps: &'a [OwnedMap],
+    filter: &'a Filter,
+    folded: &'a mut Option<Folder>,
+    stack_pids: &'a mut StackPids,
+    symbols: &'a mut Option<Symbols>,
+}
+
+impl RecordPath<'_> {
+    /// One record: left out by the filter, added to the folded stacks, or sent to the sink
+    /// with its stacks resolved; `events` counts what was delivered (written).
+    fn take(
+        &self,
+        cx: &mut RecordCtx<'_>,
+        data: &[u8],
+        events: &mut u64,
+        filtered: &mut u64,
+        result: &mut io::Result<()>,
+    ) {
+        if self.filtering && !self.plan.is_some_and(|p| p.keeps(cx.filter, data)) {
+            *filtered += 1;
+        } else if let (Some(fields), Some(folder)) = (self.stack_plan, cx.folded.as_mut()) {
+            let maps = cx.maps;
+            cx.stack_pids
+                .remember(maps, self.obj, fields, self.who.pid(data), data);
+            let symbols = cx.symbols.get_or_insert_with(Symbols::default);
+            let mut read =
+                |m: &str, id, size| stacks::read_stack(map_fd(maps, self.obj, m)?, id, size);
+            folder.add_record(
+                self.obj,
+                self.object,
+                self.map,
+                self.who,
+                fields,
+                data,
+                &mut read,
+                symbols,
+            );
+            *events += 1;
+        } else if result.is_ok() {
+            let stacks = match self.stack_plan {
+                Some(fields) => {
+                    let pid = self.plan.and_then(|p| p.pid(data));
+                    cx.stack_pids.remember(cx.maps, self.obj, fields, pid, data);
+                    let symbols = cx.symbols.get_or_insert_with(Symbols::default);
+                    resolve_stacks(cx.maps, self.obj, fields, symbols, pid, data)
+                }
+                None => Vec::new(),
+            };
+            *result = cx.sink.record(&RecordMsg {
+                object: self.object,
+                map: self.map,
+                cpu: self.cpu,
+                ty: self.ty,
+                data,
+                stacks: &stacks,
+            });
+            // Delivered means written (to the output buffer).
+            *events += u64::from(result.is_ok());
+        }
+    }
+}
 
 /// The process of the last record (or folded key) naming each stack id, by `(index in
 /// the maps, id)`.
