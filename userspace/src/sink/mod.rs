@@ -136,32 +136,34 @@ impl<W: Write> Out<W> {
         Ok(())
     }
 
-    pub(crate) fn flush(&mut self) -> io::Result<()> {
+    /// Writes what is buffered; false once closed (the buffer is dropped then).
+    fn write_buffered(&mut self) -> io::Result<bool> {
         if self.closed {
             self.buf.clear();
-            return Ok(());
+            return Ok(false);
         }
         if !self.buf.is_empty() {
             let r = self.w.write_all(&self.buf);
             self.buf.clear();
             r?;
         }
-        self.w.flush()
+        Ok(true)
+    }
+
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if self.write_buffered()? {
+            self.w.flush()?;
+        }
+        Ok(())
     }
 
     /// Writes what is buffered, then `bytes`, straight to the writer (a sink's own batch
     /// of lines, without copying it into the buffer first); nothing once closed.
     pub(crate) fn write_after(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if self.closed {
-            self.buf.clear();
-            return Ok(());
+        if self.write_buffered()? {
+            self.w.write_all(bytes)?;
         }
-        if !self.buf.is_empty() {
-            let r = self.w.write_all(&self.buf);
-            self.buf.clear();
-            r?;
-        }
-        self.w.write_all(bytes)
+        Ok(())
     }
 
     pub(crate) fn close(&mut self) {
