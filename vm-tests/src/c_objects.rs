@@ -259,6 +259,33 @@ fn dumped<'a>(lines: &'a [Value], map: &str, key: u64) -> Option<&'a Value> {
         .map(|e| &e["value"])
 }
 
+/// The getppid workload's call count and the guest driver's pid, or a failure naming
+/// `what` needs them.
+fn getppid_driver(
+    w: Workload,
+    driver: Option<u64>,
+    what: &str,
+    failures: &mut Vec<String>,
+) -> Option<(u64, u64)> {
+    match (w, driver) {
+        (Workload::Getppid { calls }, Some(pid)) => Some((u64::from(calls), pid)),
+        _ => {
+            failures.push(format!(
+                "{what} needs the getppid workload and the driver's pid"
+            ));
+            None
+        }
+    }
+}
+
+/// The records of `map` whose `pid` is `pid`.
+fn events_of<'a>(lines: &'a [Value], map: &str, pid: u64) -> Vec<&'a Value> {
+    events(lines, map)
+        .into_iter()
+        .filter(|d| d["pid"].as_u64() == Some(pid))
+        .collect()
+}
+
 /// legacy_layouts: libbpf's `calls_by_pid` (typed by its BPF_ANNOTATE_KV_PAIR), iproute2's
 /// `elf_map` and goebpf's `go_map` (typed from the program) each count the driver's
 /// getppid calls under its pid with the object's tag (20, 36, 40), and goebpf's perf array
@@ -269,11 +296,9 @@ pub fn check_legacy_layouts(
     lines: &[Value],
     failures: &mut Vec<String>,
 ) -> u64 {
-    let (Workload::Getppid { calls }, Some(pid)) = (w, driver) else {
-        failures.push("legacy_layouts needs the getppid workload and the driver's pid".into());
+    let Some((calls, pid)) = getppid_driver(w, driver, "legacy_layouts", failures) else {
         return 0;
     };
-    let calls = u64::from(calls);
     for (map, ty, tag) in [
         ("calls_by_pid", "calls", 20),
         ("elf_map", "elf_value", 36),
@@ -296,10 +321,7 @@ pub fn check_legacy_layouts(
     if record_type(lines, "go_events") != Some("sample") {
         failures.push("go_events records should decode as sample".into());
     }
-    let mine: Vec<&Value> = events(lines, "go_events")
-        .into_iter()
-        .filter(|d| d["pid"].as_u64() == Some(pid))
-        .collect();
+    let mine = events_of(lines, "go_events", pid);
     if mine.len() as u64 != calls || mine.iter().any(|d| d["tag"].as_u64() != Some(4)) {
         failures.push(format!(
             "{} go_events samples of pid {pid} (expected {calls}, tag 4): {mine:?}",
@@ -321,15 +343,11 @@ pub fn check_kernel_stacks(
     lines: &[Value],
     failures: &mut Vec<String>,
 ) -> u64 {
-    let (Workload::Getppid { calls }, Some(pid)) = (w, driver) else {
-        failures.push("kernel stacks need the getppid workload and the driver's pid".into());
+    let Some((calls, pid)) = getppid_driver(w, driver, "kernel stacks", failures) else {
         return 0;
     };
-    let mine: Vec<&Value> = events(lines, "syscalls")
-        .into_iter()
-        .filter(|d| d["pid"].as_u64() == Some(pid))
-        .collect();
-    if mine.len() as u64 != u64::from(calls) {
+    let mine = events_of(lines, "syscalls", pid);
+    if mine.len() as u64 != calls {
         failures.push(format!(
             "{} syscalls records of pid {pid}, expected {calls}",
             mine.len()
